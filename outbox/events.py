@@ -1,0 +1,91 @@
+"""Outbox events: what happened to a gateway, recorded in the same transaction as the change.
+
+The stream contract (field names and event types) is defined here, once, for the writer, the
+relay and the provisioner.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from outbox.model import UtcDatetime
+
+AGGREGATE_TYPE = "gateway"
+
+
+class EventType(StrEnum):
+    # From the writer: intent.
+    CREATED = "GatewayCreated"
+    START_REQUESTED = "GatewayStartRequested"
+    STOP_REQUESTED = "GatewayStopRequested"
+    RESTART_REQUESTED = "GatewayRestartRequested"
+    SPEC_UPDATED = "GatewaySpecUpdated"
+    DELETE_REQUESTED = "GatewayDeleteRequested"
+    # From the provisioner: what actually happened.
+    STARTING = "GatewayStarting"
+    STARTED = "GatewayStarted"
+    START_TIMED_OUT = "GatewayStartTimedOut"
+    STOPPING = "GatewayStopping"
+    STOPPED = "GatewayStopped"
+    DELETING = "GatewayDeleting"
+    DELETED = "GatewayDeleted"
+    DRIFT_REPAIRED = "GatewayDriftRepaired"
+    FAILED = "GatewayFailed"
+
+
+STREAM_FIELDS = (
+    "event_id",
+    "type",
+    "aggregate_type",
+    "aggregate_id",
+    "version",
+    "occurred_at",
+    "payload",
+)
+
+
+def new_event_id() -> str:
+    return "ev_" + uuid.uuid4().hex
+
+
+class OutboxEvent(BaseModel):
+    """One row of the outbox collection."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str = Field(alias="_id", default_factory=new_event_id)
+    type: EventType
+    aggregate_type: str = AGGREGATE_TYPE
+    aggregate_id: str
+    version: int
+    payload: dict[str, Any] = Field(default_factory=dict)
+    occurred_at: UtcDatetime
+    published_at: UtcDatetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    parked: bool = False
+
+
+    def to_document(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="python")
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> OutboxEvent:
+        return cls.model_validate(document)
+
+    def stream_fields(self) -> dict[str, str]:
+        """The flat string fields of the stream contract."""
+        return {
+            "event_id": self.id,
+            "type": str(self.type),
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "version": str(self.version),
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "payload": json.dumps(self.payload, sort_keys=True, separators=(",", ":")),
+        }

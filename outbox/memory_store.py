@@ -1,0 +1,195 @@
+"""The in-memory store: mongomock plus the transactions MongoDB would give.
+
+mongomock has no sessions and is not thread-safe. One re-entrant lock serialises every call and
+every transaction (so transactions are serialisable within the process), and a journal of the
+documents each transaction touched restores them if the transaction fails: all or nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import mongomock
+from pymongo import ReturnDocument
+
+from outbox.mongo_errors import translate_duplicates as _translated
+from outbox.mongo_indexes import INDEXES, ttl_index
+from outbox.store import Collection, Collections, Document, Filter, Sort, Store, T
+
+# (collection, _id, document before the transaction touched it, or None if it did not exist)
+_Undo = tuple[Any, Any, Document | None]
+
+
+class _LockedCollection:
+    """A mongomock collection whose every call holds the store's lock."""
+
+    def __init__(self, collection: Any, lock: threading.RLock) -> None:
+        self._collection = collection
+        self._lock = lock
+
+    def find_one(self, filter: Filter, *, sort: Sort | None = None) -> Document | None:
+        with self._lock:
+            return self._collection.find_one(dict(filter), sort=sort)  # type: ignore[no-any-return]
+
+    def find(
+        self,
+        filter: Filter,
+        *,
+        sort: Sort | None = None,
+        limit: int = 0,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[Document]:
+        with self._lock:
+            return list(
+                self._collection.find(dict(filter), projection=projection, sort=sort, limit=limit)
+            )
+
+    def count_documents(self, filter: Filter) -> int:
+        with self._lock:
+            return int(self._collection.count_documents(dict(filter)))
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> list[Document]:
+        with self._lock:
+            return list(self._collection.aggregate(list(pipeline)))
+
+    def insert_one(self, document: Document) -> None:
+        with self._lock, _translated():
+            self._before_write([(document["_id"], None)])
+            self._collection.insert_one(dict(document))
+
+    def insert_many(self, documents: Sequence[Document]) -> None:
+        with self._lock, _translated():
+            self._before_write([(document["_id"], None) for document in documents])
+            # One by one, so the journal matches what was written if a duplicate stops it.
+            for document in documents:
+                self._collection.insert_one(dict(document))
+
+    def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
+        with self._lock, _translated():
+            self._journal_matches(filter, limit=1, upsert_id=document.get("_id") if upsert else None)
+            return int(self._collection.replace_one(dict(filter), dict(document), upsert=upsert).matched_count)
+
+    def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
+        with self._lock, _translated():
+            result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
+            return int(result.matched_count)
+
+    def update_many(self, filter: Filter, update: Mapping[str, Any]) -> int:
+        with self._lock, _translated():
+            self._journal_matches(filter)
+            return int(self._collection.update_many(dict(filter), dict(update)).matched_count)
+
+    def delete_many(self, filter: Filter) -> int:
+        with self._lock:
+            self._journal_matches(filter)
+            return int(self._collection.delete_many(dict(filter)).deleted_count)
+
+    def find_one_and_update(
+        self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
+    ) -> Document | None:
+        with self._lock, _translated():
+            return self._collection.find_one_and_update(  # type: ignore[no-any-return]
+                dict(filter), dict(update), upsert=upsert, return_document=ReturnDocument.AFTER
+            )
+
+    def _journal_matches(self, filter: Filter, limit: int = 0, upsert_id: Any = None) -> int:
+        """Outside a transaction nothing is journalled (see `_JournalledCollection`)."""
+        return 0
+
+    def _before_write(self, entries: list[tuple[Any, Document | None]]) -> None:
+        """Outside a transaction nothing is journalled (see `_JournalledCollection`)."""
+
+
+class _JournalledCollection(_LockedCollection):
+    """Inside a transaction: remembers each touched document as it was, for the undo."""
+
+    def __init__(self, collection: Any, lock: threading.RLock, journal: list[_Undo]) -> None:
+        super().__init__(collection, lock)
+        self._journal = journal
+
+    def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
+        with self._lock, _translated():
+            self._journal_matches(filter, limit=1)
+            result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
+            if result.upserted_id is not None:
+                self._journal.append((self._collection, result.upserted_id, None))
+            return int(result.matched_count)
+
+    def find_one_and_update(
+        self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
+    ) -> Document | None:
+        with self._lock:
+            matched = self._journal_matches(filter, limit=1)
+            document = super().find_one_and_update(filter, update, upsert=upsert)
+            if not matched and document is not None:
+                self._journal.append((self._collection, document["_id"], None))
+            return document
+
+    def _journal_matches(self, filter: Filter, limit: int = 0, upsert_id: Any = None) -> int:
+        matched = list(self._collection.find(dict(filter), limit=limit))
+        self._journal.extend((self._collection, document["_id"], document) for document in matched)
+        if upsert_id is not None and not matched:
+            self._journal.append((self._collection, upsert_id, None))
+        return len(matched)
+
+    def _before_write(self, entries: list[tuple[Any, Document | None]]) -> None:
+        self._journal.extend((self._collection, key, prior) for key, prior in entries)
+
+
+class _TransactionCollections:
+    def __init__(self, store: MemoryStore, journal: list[_Undo]) -> None:
+        self._store = store
+        self._journal = journal
+
+    def collection(self, name: str) -> Collection:
+        return _JournalledCollection(self._store.database[name], self._store.lock, self._journal)
+
+
+class MemoryStore(Store):
+    """An in-process database for the demo and the tests; everything is lost when it goes."""
+
+    def __init__(self, *, database: str = "outbox") -> None:
+        self.lock = threading.RLock()
+        self.database = mongomock.MongoClient(tz_aware=False)[database]
+        self._name = database
+
+    def collection(self, name: str) -> Collection:
+        return _LockedCollection(self.database[name], self.lock)
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        with self.lock:
+            journal: list[_Undo] = []
+            try:
+                return work(_TransactionCollections(self, journal))
+            except BaseException:
+                _undo(journal)
+                raise
+
+    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
+        created = []
+        with self.lock:
+            for collection, keys, options in (*INDEXES, *ttl_index(retention_seconds)):
+                self.database[collection].create_index(list(keys), **options)
+                created.append(f"{collection} {keys}")
+        return created
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    @property
+    def description(self) -> str:
+        return f"in-memory store (database {self._name})"
+
+
+def _undo(journal: list[_Undo]) -> None:
+    # Newest first, so a document touched twice ends as it was before the first touch.
+    for collection, key, prior in reversed(journal):
+        if prior is None:
+            collection.delete_one({"_id": key})
+        else:
+            collection.replace_one({"_id": key}, prior, upsert=True)

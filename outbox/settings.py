@@ -1,0 +1,49 @@
+"""Configuration from `OUTBOX_*` environment variables, read in one place.
+
+Each daemon has one frozen settings object; the fields they share live in `CommonSettings`.
+The command line also reads `.env` (the Procfile launch); tests build settings explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from outbox.errors import InvalidInput
+
+S = TypeVar("S", bound="CommonSettings")
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OUTBOX_", frozen=True, extra="ignore")
+
+    mongodb_uri: str = Field(
+        "memory://",
+        description="MongoDB URI (a replica set, since transactions need one); memory:// keeps "
+        "everything in this process",
+    )
+    database: str = Field("outbox", description="MongoDB database name")
+    mongodb_timeout: float = Field(5.0, gt=0, description="seconds to wait for MongoDB before giving up")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for the event stream")
+    stream: str = Field("events:gateway", min_length=1, description="Redis stream of gateway events")
+    namespace: str = Field("gateways", min_length=1, description="Kubernetes namespace for gateway objects")
+    start_timeout: float = Field(300.0, gt=0, description="seconds a start may take before it fails")
+    stop_timeout: float = Field(300.0, gt=0, description="seconds before a slow stop is reported")
+    delete_timeout: float = Field(300.0, gt=0, description="seconds before a slow delete is reported")
+    retention: int = Field(7 * 24 * 3600, ge=0, description="seconds published events are kept (0 = forever)")
+    log_format: Literal["text", "json"] = Field("text", description="log line format")
+    grace_seconds: float = Field(10.0, ge=0, description="seconds to finish work in flight on SIGTERM")
+
+
+def load(settings_class: type[S], *, env_file: str | None = None, **overrides: object) -> S:
+    """Build settings from the environment (and `.env` when given); name the bad variable."""
+    try:
+        return settings_class(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else "?"
+            problems.append(f"OUTBOX_{field.upper()}: {detail['msg']} (got {detail.get('input')!r})")
+        raise InvalidInput("invalid configuration: " + "; ".join(problems)) from None

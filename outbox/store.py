@@ -1,0 +1,114 @@
+"""The store port: collections with the pymongo call shapes, and units of work over them.
+
+Two adapters implement it: `MongoStore` (pymongo, real multi-document transactions) and
+`MemoryStore` (mongomock with transactions the product adds). Repositories and daemons are
+written once against this port.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from outbox.errors import Conflict
+
+T = TypeVar("T")
+Document = dict[str, Any]
+Filter = Mapping[str, Any]
+Sort = Sequence[tuple[str, int]]
+
+GATEWAYS = "gateways"
+ENVIRONMENTS = "environments"
+OUTBOX = "outbox"
+LEASES = "leases"
+
+
+class DuplicateKey(Conflict):
+    """A unique index refused a write; `key` names the indexed field."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+class Collection(Protocol):
+    """The subset of pymongo's Collection the product uses; reads return lists, not cursors."""
+
+    def find_one(self, filter: Filter, *, sort: Sort | None = None) -> Document | None: ...
+
+    def find(
+        self,
+        filter: Filter,
+        *,
+        sort: Sort | None = None,
+        limit: int = 0,
+        projection: Mapping[str, Any] | None = None,
+    ) -> list[Document]: ...
+
+    def count_documents(self, filter: Filter) -> int: ...
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> list[Document]: ...
+
+    def insert_one(self, document: Document) -> None: ...
+
+    def insert_many(self, documents: Sequence[Document]) -> None: ...
+
+    def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
+        """Returns how many documents matched (0 or 1)."""
+        ...
+
+    def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
+        """Returns how many documents matched (0 or 1)."""
+        ...
+
+    def update_many(self, filter: Filter, update: Mapping[str, Any]) -> int:
+        """Returns how many documents matched."""
+        ...
+
+    def delete_many(self, filter: Filter) -> int:
+        """Returns how many documents were deleted."""
+        ...
+
+    def find_one_and_update(
+        self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
+    ) -> Document | None:
+        """Returns the document after the update, or None when nothing matched."""
+        ...
+
+
+class Collections(Protocol):
+    def collection(self, name: str) -> Collection: ...
+
+
+class Store(ABC):
+    """A database with units of work.
+
+    `transaction(work)` runs `work` with collections bound to one transaction: everything it
+    writes commits together, or (on any exception, including a lost compare-and-set) nothing
+    does. `work` may run more than once when the backend retries a transient failure, so it
+    must only read and write through the collections it is given.
+    """
+
+    @abstractmethod
+    def collection(self, name: str) -> Collection:
+        """A collection outside any transaction: each call is atomic on its own."""
+
+    @abstractmethod
+    def transaction(self, work: Callable[[Collections], T]) -> T: ...
+
+    @abstractmethod
+    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
+        """Create the indexes the product relies on; returns their descriptions."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise BackendUnavailable unless the database answers."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Where the data lives, without secrets."""

@@ -1,0 +1,211 @@
+"""The writer API: user intent committed with its outbox event in one transaction.
+
+Every write reads the gateway inside the transaction, decides with `outbox.transitions`, and
+commits a compare-and-set on `version` together with exactly one event. A compare-and-set lost to
+a concurrent writer (often the provisioner) is retried from a fresh read; with
+`expected_version` the caller asked for strict optimistic locking, and a mismatch is a conflict.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from outbox import transitions
+from outbox.clock import Clock, utcnow
+from outbox.errors import InvalidInput, NameTaken, StaleWrite, VersionConflict
+from outbox.events import OutboxEvent
+from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
+from outbox.repository import UnitOfWork
+from outbox.store import Collections, DuplicateKey, Store
+
+log = logging.getLogger(__name__)
+
+UNSET: Any = object()
+Decision = Callable[[Gateway, datetime], transitions.Change]
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock = utcnow,
+        new_id: Callable[[], str] = new_gateway_id,
+        attempts: int = 8,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._new_id = new_id
+        self._attempts = attempts
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create(
+        self, name: str, spec: GatewaySpec | Mapping[str, Any], *, stopped: bool = False
+    ) -> Gateway:
+        name = _valid(check_name, name)
+        spec = spec if isinstance(spec, GatewaySpec) else parse_spec(spec)
+        gateway_id = self._new_id()
+
+        def work(collections: Collections) -> Gateway:
+            uow = UnitOfWork(collections)
+            _require_free(uow, gateway_id, name=name, host=spec.host)
+            change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
+            uow.gateways.insert(change.gateway)
+            uow.environments.sync(gateway_id, spec.environments)
+            uow.events.add(_event(change))
+            return change.gateway
+
+        gateway = self._commit(work)
+        log.info("created gateway %s (%s) state=%s", gateway.id, gateway.name, gateway.state)
+        return gateway
+
+    def start(self, ref: str, *, expected_version: int | None = None) -> Gateway:
+        return self._write(ref, lambda gw, now: transitions.start(gw, now=now), expected_version)
+
+    def stop(self, ref: str, *, expected_version: int | None = None) -> Gateway:
+        return self._write(ref, lambda gw, now: transitions.stop(gw, now=now), expected_version)
+
+    def restart(self, ref: str, *, expected_version: int | None = None) -> Gateway:
+        return self._write(ref, lambda gw, now: transitions.restart(gw, now=now), expected_version)
+
+    def delete(self, ref: str, *, expected_version: int | None = None) -> Gateway:
+        return self._write(ref, lambda gw, now: transitions.delete(gw, now=now), expected_version)
+
+    def update(
+        self,
+        ref: str,
+        *,
+        image: str = UNSET,
+        replicas: int = UNSET,
+        port: int = UNSET,
+        host: str | None = UNSET,
+        environments: tuple[str, ...] | list[str] = UNSET,
+        expected_version: int | None = None,
+    ) -> Gateway:
+        """Change the fields given; `host=None` removes the host (and so the Ingress)."""
+        changes = {
+            key: value
+            for key, value in {
+                "image": image,
+                "replicas": replicas,
+                "port": port,
+                "host": host,
+                "environments": environments,
+            }.items()
+            if value is not UNSET
+        }
+        if not changes:
+            raise InvalidInput("nothing to update: give at least one of image, replicas, port, host, environments")
+
+        def decide(gateway: Gateway, now: datetime) -> transitions.Change:
+            spec = parse_spec({**gateway.spec.model_dump(), **changes})
+            return transitions.update(gateway, spec, now=now)
+
+        return self._write(ref, decide, expected_version)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Gateway:
+        return UnitOfWork(self._store).gateways.resolve(ref)
+
+    def list(self, *, state: State | None = None, phase: Phase | None = None) -> list[Gateway]:
+        return UnitOfWork(self._store).gateways.list(state=state, phase=phase)
+
+    def environments(self, ref: str) -> list[Environment]:
+        uow = UnitOfWork(self._store)
+        return uow.environments.of(uow.gateways.resolve(ref).id)
+
+    def events(self, ref: str) -> list[OutboxEvent]:
+        uow = UnitOfWork(self._store)
+        return uow.events.of(uow.gateways.resolve(ref).id)
+
+    # -- the commit loop ------------------------------------------------------------------------
+
+    def _write(self, ref: str, decide: Decision, expected_version: int | None) -> Gateway:
+        def work(collections: Collections) -> Gateway:
+            uow = UnitOfWork(collections)
+            current = uow.gateways.resolve(ref)
+            if expected_version is not None and current.version != expected_version:
+                raise VersionConflict(current.id, expected_version, current.version)
+            change = decide(current, self._clock())
+            gateway = change.gateway
+            if gateway.live_host is not None and gateway.live_host != current.live_host:
+                _require_free(uow, gateway.id, host=gateway.live_host)
+            uow.gateways.replace(gateway, expected_version=current.version)
+            if gateway.spec.environments != current.spec.environments:
+                uow.environments.sync(gateway.id, gateway.spec.environments)
+            uow.events.add(_event(change))
+            return gateway
+
+        for attempt in range(1, self._attempts + 1):
+            try:
+                gateway = self._commit(work)
+            except StaleWrite:
+                if expected_version is not None:
+                    raise VersionConflict(ref, expected_version, expected_version + 1) from None
+                log.debug("compare-and-set lost on %s (attempt %d), re-reading", ref, attempt)
+                continue
+            log.info("gateway %s (%s) v%d state=%s", gateway.id, gateway.name, gateway.version, gateway.state)
+            return gateway
+        raise StaleWrite(f"gateway {ref} kept changing; gave up after {self._attempts} attempts")
+
+    def _commit(self, work: Callable[[Collections], Gateway]) -> Gateway:
+        try:
+            return self._store.transaction(work)
+        except DuplicateKey as error:
+            # The unique index caught a race the read-time check could not see.
+            what = "host" if error.key == "live_host" else "name"
+            raise NameTaken(f"that {what} is already used by another live gateway") from error
+
+
+def parse_spec(values: Mapping[str, Any]) -> GatewaySpec:
+    try:
+        return GatewaySpec.model_validate(dict(values))
+    except ValidationError as error:
+        raise InvalidInput(describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, naming the field: `replicas: must be at most 100`."""
+    problems = []
+    for detail in error.errors():
+        field = ".".join(str(part) for part in detail["loc"] if not isinstance(part, int))
+        message = detail["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}: {message}" if field else message)
+    return "; ".join(problems)
+
+
+def _valid(check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(str(error)) from None
+
+
+def _require_free(
+    uow: UnitOfWork, gateway_id: str, *, name: str | None = None, host: str | None = None
+) -> None:
+    if name is not None and (holder := uow.gateways.by_live_name(name)) is not None:
+        raise NameTaken(
+            f"name {name!r} is used by gateway {holder.id} (state {holder.state}, phase "
+            f"{holder.phase}); it becomes free once that gateway is Deleted"
+        )
+    if host is not None and (holder := uow.gateways.by_live_host(host)) is not None:
+        if holder.id != gateway_id:
+            raise NameTaken(f"host {host!r} is used by gateway {holder.name} ({holder.id})")
+
+
+def _event(change: transitions.Change) -> OutboxEvent:
+    return OutboxEvent(
+        type=change.event_type,
+        aggregate_id=change.gateway.id,
+        version=change.gateway.version,
+        payload=change.payload,
+        occurred_at=change.gateway.updated_at,
+    )

@@ -1,0 +1,68 @@
+"""The cluster port: what the provisioner needs from Kubernetes, and the errors it can raise.
+
+Objects travel as plain dicts in the API's JSON form (`apiVersion`, `kind`, `metadata`, `spec`,
+`status`), so the pure decisions (manifests, rollout status, drift) never see a client library.
+Two adapters implement the port: `MemoryCluster` (demo and tests) and `KubernetesCluster`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from outbox.errors import OutboxError
+
+Manifest = dict[str, Any]
+
+KINDS = ("Deployment", "Service", "Ingress")
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "gateway-outbox"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+GATEWAY_ID_LABEL = "gateway-outbox.io/gateway-id"
+FIELD_MANAGER = "gateway-outbox"
+
+
+class ClusterError(OutboxError):
+    """Base of the errors cluster adapters raise; `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class TemporaryClusterError(ClusterError):
+    """Worth retrying with back-off: 409, 429, 5xx, timeouts, connection errors."""
+
+    exit_code = 6
+
+
+class PermanentClusterError(ClusterError):
+    """Retrying the same request cannot help (422 and other 4xx): a person must look."""
+
+
+class ForeignObject(PermanentClusterError):
+    """An object with the gateway's name exists but is not ours: we never change or delete it."""
+
+
+class Cluster(Protocol):
+    """Namespaced access to the gateway objects, by kind and name."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    def get(self, kind: str, name: str) -> Manifest | None:
+        """The live object, or None when it does not exist."""
+        ...
+
+    def apply(self, manifest: Manifest) -> Manifest:
+        """Server-side apply (one field manager, force); creates when missing. Returns the live object."""
+        ...
+
+    def delete(self, kind: str, name: str) -> None:
+        """Delete; an object that is already gone counts as deleted."""
+        ...
+
+
+def owned_by(live: Manifest, gateway_id: str) -> bool:
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY and labels.get(GATEWAY_ID_LABEL) == gateway_id

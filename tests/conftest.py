@@ -1,0 +1,95 @@
+"""Shared fixtures: private servers, stores, a fake clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+import redis
+
+from outbox.clock import as_utc
+from outbox.memory_store import MemoryStore
+from outbox.mongo_store import MongoStore
+from tests.support.servers import NxServer, RedisServer
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = as_utc(start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now = as_utc(self.now + timedelta(seconds=seconds))
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client on the session's private server, flushed before each test."""
+    if redis_server.process is None:
+        redis_server.start()
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def nx_server() -> Iterator[NxServer]:
+    server = NxServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def memory_store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def nx_store(nx_server: NxServer) -> Iterator[MongoStore]:
+    """A MongoStore over the wire on nx-27017, in a database of its own."""
+    store = MongoStore(nx_server.uri, database=f"t{uuid4().hex[:12]}", timeout_seconds=5)
+    store.ensure_indexes(retention_seconds=0)
+    yield store
+    store.close()
+
+
+REAL_MONGODB_URI = os.environ.get("OUTBOX_TEST_MONGODB_URI")
+
+
+@pytest.fixture
+def replica_set_store() -> Iterator[MongoStore]:
+    if not REAL_MONGODB_URI:
+        pytest.skip("set OUTBOX_TEST_MONGODB_URI to a MongoDB replica set to run this contract")
+    store = MongoStore(REAL_MONGODB_URI, database=f"outbox_test_{uuid4().hex[:8]}")
+    store.ensure_indexes(retention_seconds=0)
+    yield store
+    store.client.drop_database(store.database.name)
+    store.close()
+
+
+@pytest.fixture(params=["memory", "nx-27017", "replica-set"])
+def any_store(request: pytest.FixtureRequest) -> MongoStore | MemoryStore:
+    """Each store adapter in turn: the contract suites run against all of them."""
+    name = {"memory": "memory_store", "nx-27017": "nx_store", "replica-set": "replica_set_store"}
+    return request.getfixturevalue(name[request.param])  # type: ignore[no-any-return]
