@@ -1,8 +1,8 @@
 """gateway-outbox core: the gateway model, the writer API and the MongoDB stores.
 
-    from outbox import MemoryStore, Writer
-    writer = Writer(MemoryStore())
-    writer.create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
+from outbox import MemoryStore, Writer
+writer = Writer(MemoryStore())
+writer.create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
 """
 
 from outbox.errors import (

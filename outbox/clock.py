@@ -18,8 +18,5 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Naive values are UTC (the drivers return them so); keep milliseconds only."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    else:
-        value = value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

@@ -27,7 +27,8 @@ class TransitionRefused(OutboxError):
     def __init__(self, action: str, state: str, phase: str, allowed: str) -> None:
         self.action, self.state, self.phase, self.allowed = action, state, phase, allowed
         super().__init__(
-            f"cannot {action}: gateway is state {state}, phase {phase}; {action} is allowed when {allowed}"
+            f"cannot {action}: gateway is state {state}, phase {phase}; "
+            f"{action} is allowed when {allowed}"
         )
 
 

@@ -70,7 +70,6 @@ class OutboxEvent(BaseModel):
     last_error: str | None = None
     parked: bool = False
 
-
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="python")
 

@@ -8,15 +8,16 @@ documents each transaction touched restores them if the transaction fails: all o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import mongomock
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from outbox.mongo_errors import translate_duplicates as _translated
 from outbox.mongo_indexes import INDEXES, ttl_index
-from outbox.store import Collection, Collections, Document, Filter, Sort, Store, T
+from outbox.store import Collection, Collections, Document, DuplicateKey, Filter, Sort, Store, T
 
 # (collection, _id, document before the transaction touched it, or None if it did not exist)
 _Undo = tuple[Any, Any, Document | None]
@@ -55,29 +56,32 @@ class _LockedCollection:
             return list(self._collection.aggregate(list(pipeline)))
 
     def insert_one(self, document: Document) -> None:
-        with self._lock, _translated():
-            self._before_write([(document["_id"], None)])
+        with self._lock, _translated(self._collection, document, inserting=True):
             self._collection.insert_one(dict(document))
+            # Journalled only once written: undoing a refused duplicate would delete the original.
+            self._inserted(document["_id"])
 
     def insert_many(self, documents: Sequence[Document]) -> None:
-        with self._lock, _translated():
-            self._before_write([(document["_id"], None) for document in documents])
+        with self._lock:
             # One by one, so the journal matches what was written if a duplicate stops it.
             for document in documents:
-                self._collection.insert_one(dict(document))
+                self.insert_one(document)
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
-        with self._lock, _translated():
-            self._journal_matches(filter, limit=1, upsert_id=document.get("_id") if upsert else None)
-            return int(self._collection.replace_one(dict(filter), dict(document), upsert=upsert).matched_count)
+        with self._lock, _translated(self._collection, {**_ids(filter), **document}):
+            self._journal_matches(filter, limit=1)
+            result = self._collection.replace_one(dict(filter), dict(document), upsert=upsert)
+            if result.upserted_id is not None:
+                self._inserted(result.upserted_id)
+            return int(result.matched_count)
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
-        with self._lock, _translated():
+        with self._lock, _translated(self._collection, _candidate(filter, update)):
             result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
             return int(result.matched_count)
 
     def update_many(self, filter: Filter, update: Mapping[str, Any]) -> int:
-        with self._lock, _translated():
+        with self._lock, _translated(self._collection, _candidate(filter, update)):
             self._journal_matches(filter)
             return int(self._collection.update_many(dict(filter), dict(update)).matched_count)
 
@@ -89,16 +93,16 @@ class _LockedCollection:
     def find_one_and_update(
         self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
     ) -> Document | None:
-        with self._lock, _translated():
+        with self._lock, _translated(self._collection, _candidate(filter, update)):
             return self._collection.find_one_and_update(  # type: ignore[no-any-return]
                 dict(filter), dict(update), upsert=upsert, return_document=ReturnDocument.AFTER
             )
 
-    def _journal_matches(self, filter: Filter, limit: int = 0, upsert_id: Any = None) -> int:
+    def _journal_matches(self, filter: Filter, limit: int = 0) -> int:
         """Outside a transaction nothing is journalled (see `_JournalledCollection`)."""
         return 0
 
-    def _before_write(self, entries: list[tuple[Any, Document | None]]) -> None:
+    def _inserted(self, key: Any) -> None:
         """Outside a transaction nothing is journalled (see `_JournalledCollection`)."""
 
 
@@ -110,11 +114,11 @@ class _JournalledCollection(_LockedCollection):
         self._journal = journal
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
-        with self._lock, _translated():
+        with self._lock, _translated(self._collection, _candidate(filter, update)):
             self._journal_matches(filter, limit=1)
             result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
             if result.upserted_id is not None:
-                self._journal.append((self._collection, result.upserted_id, None))
+                self._inserted(result.upserted_id)
             return int(result.matched_count)
 
     def find_one_and_update(
@@ -127,15 +131,13 @@ class _JournalledCollection(_LockedCollection):
                 self._journal.append((self._collection, document["_id"], None))
             return document
 
-    def _journal_matches(self, filter: Filter, limit: int = 0, upsert_id: Any = None) -> int:
+    def _journal_matches(self, filter: Filter, limit: int = 0) -> int:
         matched = list(self._collection.find(dict(filter), limit=limit))
         self._journal.extend((self._collection, document["_id"], document) for document in matched)
-        if upsert_id is not None and not matched:
-            self._journal.append((self._collection, upsert_id, None))
         return len(matched)
 
-    def _before_write(self, entries: list[tuple[Any, Document | None]]) -> None:
-        self._journal.extend((self._collection, key, prior) for key, prior in entries)
+    def _inserted(self, key: Any) -> None:
+        self._journal.append((self._collection, key, None))
 
 
 class _TransactionCollections:
@@ -154,6 +156,8 @@ class MemoryStore(Store):
         self.lock = threading.RLock()
         self.database = mongomock.MongoClient(tz_aware=False)[database]
         self._name = database
+        # Nothing persists, so the unique indexes are made at once (TTL means nothing here).
+        self.ensure_indexes(retention_seconds=0)
 
     def collection(self, name: str) -> Collection:
         return _LockedCollection(self.database[name], self.lock)
@@ -184,6 +188,47 @@ class MemoryStore(Store):
     @property
     def description(self) -> str:
         return f"in-memory store (database {self._name})"
+
+
+@contextmanager
+def _translated(
+    collection: Any, candidate: Mapping[str, Any], *, inserting: bool = False
+) -> Iterator[None]:
+    """DuplicateKeyError → DuplicateKey naming the field, as MongoDB's keyPattern would."""
+    try:
+        yield
+    except DuplicateKeyError as error:
+        raise DuplicateKey(
+            _conflicting_field(collection, candidate, inserting), str(error)
+        ) from error
+
+
+def _conflicting_field(collection: Any, candidate: Mapping[str, Any], inserting: bool) -> str:
+    # mongomock's error names no index, and it has rolled the write back: ask which unique
+    # field of the refused document another document already holds.
+    own_id = candidate.get("_id")
+    if inserting and collection.find_one({"_id": own_id}) is not None:
+        return "_id"
+    for index in collection.index_information().values():
+        fields = [field for field, _ in index["key"]]
+        if not index.get("unique") or not all(field in candidate for field in fields):
+            continue
+        query: dict[str, Any] = {field: candidate[field] for field in fields}
+        if own_id is not None:
+            query["_id"] = {"$ne": own_id}
+        if collection.find_one(query) is not None:
+            return str(fields[0])
+    return "unknown"
+
+
+def _ids(filter: Filter) -> dict[str, Any]:
+    key = filter.get("_id")
+    return {} if key is None or isinstance(key, Mapping) else {"_id": key}
+
+
+def _candidate(filter: Filter, update: Mapping[str, Any]) -> dict[str, Any]:
+    """What an update tries to write, as far as the unique fields go."""
+    return {**_ids(filter), **update.get("$set", {})}
 
 
 def _undo(journal: list[_Undo]) -> None:

@@ -24,7 +24,8 @@ MAX_ENVIRONMENTS = 32
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # The grammar of github.com/distribution/reference, which container runtimes enforce.
-_IMAGE_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?"
+_IMAGE_DOMAIN_PART = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
+_IMAGE_DOMAIN = rf"{_IMAGE_DOMAIN_PART}(?:\.{_IMAGE_DOMAIN_PART})*(?::[0-9]+)?"
 _IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _IMAGE_REFERENCE = re.compile(
     rf"^(?:{_IMAGE_DOMAIN}/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
@@ -97,12 +98,21 @@ def check_host(value: str) -> str:
 def check_image(value: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("image must not be empty")
-    if len(value) > 512 or not _IMAGE_REFERENCE.match(value):
+    if len(value) > 512 or not _IMAGE_REFERENCE.match(value) or _uppercase_repository(value):
         raise ValueError(
             f"image {value!r} is not a valid image reference (like nginx:1.27 or "
             "registry.example.com/team/gateway@sha256:...)"
         )
     return value
+
+
+def _uppercase_repository(value: str) -> bool:
+    # The grammar lets "Team/gateway" parse as domain "Team", but runtimes only take the first
+    # part as a domain when it has a '.' or ':' or is localhost; otherwise it is a (lowercase)
+    # repository path, so Kubernetes would refuse the image (InvalidImageName).
+    first, slash, _ = value.partition("/")
+    is_domain = "." in first or ":" in first or first == "localhost"
+    return bool(slash) and not is_domain and first != first.lower()
 
 
 def check_environment(value: str) -> str:
@@ -158,13 +168,11 @@ class LastError(BaseModel):
     at: UtcDatetime
 
 
-
 class Retry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     attempts: int
     next_at: UtcDatetime
-
 
 
 def new_gateway_id() -> str:
@@ -210,11 +218,14 @@ class Gateway(BaseModel):
         for field in ("live_name", "live_host"):
             if document[field] is None:
                 del document[field]
+        # Derived, stored so the sweeper can find the gateways with work left in one indexed query.
+        document["at_rest"] = self.at_rest
         return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Gateway:
         values = dict(document)
+        values.pop("at_rest", None)
         values.setdefault("live_name", None)
         values.setdefault("live_host", None)
         return cls.model_validate(values)

@@ -27,7 +27,9 @@ def translate_errors(where: str) -> Iterator[None]:
     except DuplicateKeyError as error:
         raise DuplicateKey(duplicate_field(error), str(error)) from error
     except ConnectionFailure as error:
-        raise BackendUnavailable(f"MongoDB at {where} is unreachable: {_first_line(error)}") from error
+        raise BackendUnavailable(
+            f"MongoDB at {where} is unreachable: {_first_line(error)}"
+        ) from error
     except OperationFailure:
         raise
     except PyMongoError as error:
@@ -49,4 +51,7 @@ def duplicate_field(error: DuplicateKeyError) -> str:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).split("\n", 1)[0].split(", Timeout:", 1)[0][:200]
+    line = str(error).split("\n", 1)[0]
+    for noise in (", Timeout:", " (configured timeouts"):
+        line = line.split(noise, 1)[0]
+    return line[:200]

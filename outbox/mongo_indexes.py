@@ -11,16 +11,23 @@ INDEXES: tuple[IndexSpec, ...] = (
     (
         "gateways",
         (("live_name", 1),),
-        {"name": "live_name_unique", "unique": True,
-         "partialFilterExpression": {"live_name": {"$exists": True}}},
+        {
+            "name": "live_name_unique",
+            "unique": True,
+            "partialFilterExpression": {"live_name": {"$exists": True}},
+        },
     ),
     (
         "gateways",
         (("live_host", 1),),
-        {"name": "live_host_unique", "unique": True,
-         "partialFilterExpression": {"live_host": {"$exists": True}}},
+        {
+            "name": "live_host_unique",
+            "unique": True,
+            "partialFilterExpression": {"live_host": {"$exists": True}},
+        },
     ),
     # The sweeper's scan of gateways not at rest, and retries that are due.
+    ("gateways", (("at_rest", 1),), {"name": "not_at_rest"}),
     ("gateways", (("state", 1), ("phase", 1)), {"name": "state_phase"}),
     ("gateways", (("retry.next_at", 1),), {"name": "retry_due"}),
     ("gateways", (("name", 1), ("created_at", -1)), {"name": "name_created"}),

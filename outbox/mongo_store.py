@@ -9,6 +9,7 @@ write concern so a committed change survives a primary failover.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,7 +60,9 @@ class _MongoCollection:
         self._collection.insert_many(list(documents), session=self._session)
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
-        result = self._collection.replace_one(filter, document, upsert=upsert, session=self._session)
+        result = self._collection.replace_one(
+            filter, document, upsert=upsert, session=self._session
+        )
         return int(result.matched_count)
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
@@ -158,10 +161,8 @@ class MongoStore(Store):
         """A retention change replaces the TTL index; 0 removes it."""
         existing = self.database["outbox"].index_information().get(TTL_INDEX_NAME)
         if existing is not None and existing.get("expireAfterSeconds") != retention_seconds:
-            try:
+            with suppress(OperationFailure):  # another `outbox init` dropped it first
                 self.database["outbox"].drop_index(TTL_INDEX_NAME)
-            except OperationFailure:
-                pass  # another `outbox init` dropped it first
 
     def ping(self) -> None:
         with translate_errors(self._where):

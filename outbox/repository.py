@@ -89,8 +89,11 @@ class Environments:
         gone = sorted(existing - set(names))
         if gone:
             self._environments.delete_many({"gateway_id": gateway_id, "name": {"$in": gone}})
-        new = [name for name in names if name not in existing]
-        if new:
+        self.add(gateway_id, tuple(name for name in names if name not in existing))
+
+    def add(self, gateway_id: str, names: tuple[str, ...]) -> None:
+        """New environments, Inactive (a gateway that has none yet needs no `sync`)."""
+        if names:
             self._environments.insert_many(
                 [
                     Environment(
@@ -99,7 +102,7 @@ class Environments:
                         name=name,
                         state=EnvironmentState.INACTIVE,
                     ).model_dump(by_alias=True, mode="python")
-                    for name in new
+                    for name in names
                 ]
             )
 

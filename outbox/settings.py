@@ -20,21 +20,35 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OUTBOX_", frozen=True, extra="ignore")
 
     mongodb_uri: str = Field(
-        "memory://",
-        description="MongoDB URI (a replica set, since transactions need one); memory:// keeps "
-        "everything in this process",
+        "mongodb://127.0.0.1:27017/?replicaSet=rs0",
+        description="MongoDB URI of a replica set (transactions need one); memory:// keeps "
+        "everything inside one process (the demo)",
     )
     database: str = Field("outbox", description="MongoDB database name")
-    mongodb_timeout: float = Field(5.0, gt=0, description="seconds to wait for MongoDB before giving up")
+    mongodb_timeout: float = Field(
+        5.0, gt=0, description="seconds to wait for MongoDB before giving up"
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for the event stream")
-    stream: str = Field("events:gateway", min_length=1, description="Redis stream of gateway events")
-    namespace: str = Field("gateways", min_length=1, description="Kubernetes namespace for gateway objects")
-    start_timeout: float = Field(300.0, gt=0, description="seconds a start may take before it fails")
+    stream: str = Field(
+        "events:gateway", min_length=1, description="Redis stream of gateway events"
+    )
+    namespace: str = Field(
+        "gateways", min_length=1, description="Kubernetes namespace for gateway objects"
+    )
+    start_timeout: float = Field(
+        300.0, gt=0, description="seconds a start may take before it fails"
+    )
     stop_timeout: float = Field(300.0, gt=0, description="seconds before a slow stop is reported")
-    delete_timeout: float = Field(300.0, gt=0, description="seconds before a slow delete is reported")
-    retention: int = Field(7 * 24 * 3600, ge=0, description="seconds published events are kept (0 = forever)")
+    delete_timeout: float = Field(
+        300.0, gt=0, description="seconds before a slow delete is reported"
+    )
+    retention: int = Field(
+        7 * 24 * 3600, ge=0, description="seconds published events are kept (0 = forever)"
+    )
     log_format: Literal["text", "json"] = Field("text", description="log line format")
-    grace_seconds: float = Field(10.0, ge=0, description="seconds to finish work in flight on SIGTERM")
+    grace_seconds: float = Field(
+        10.0, ge=0, description="seconds to finish work in flight on SIGTERM"
+    )
 
 
 def load(settings_class: type[S], *, env_file: str | None = None, **overrides: object) -> S:
@@ -45,5 +59,7 @@ def load(settings_class: type[S], *, env_file: str | None = None, **overrides: o
         problems = []
         for detail in error.errors():
             field = str(detail["loc"][0]) if detail["loc"] else "?"
-            problems.append(f"OUTBOX_{field.upper()}: {detail['msg']} (got {detail.get('input')!r})")
+            problems.append(
+                f"OUTBOX_{field.upper()}: {detail['msg']} (got {detail.get('input')!r})"
+            )
         raise InvalidInput("invalid configuration: " + "; ".join(problems)) from None

@@ -61,7 +61,10 @@ def stop(gateway: Gateway, *, now: datetime) -> Change:
         Phase.DELETED,
     ):
         raise TransitionRefused(
-            "stop", gateway.state, gateway.phase, "state is Running or Restarting"
+            "stop",
+            gateway.state,
+            gateway.phase,
+            "state is Running or Restarting and phase is not Deleting or Deleted",
         )
     return _intent(gateway, State.STOPPED, EventType.STOP_REQUESTED, now)
 

@@ -54,14 +54,22 @@ class Writer:
 
         def work(collections: Collections) -> Gateway:
             uow = UnitOfWork(collections)
-            _require_free(uow, gateway_id, name=name, host=spec.host)
+            # One read for the common refusal (and nx-27017 stores the read concern of a
+            # transaction that starts with an insert as a document). The host, and a concurrent
+            # create, are left to the unique indexes; a new gateway has no environments to read.
+            _require_free(uow, gateway_id, name=name)
             change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
             uow.gateways.insert(change.gateway)
-            uow.environments.sync(gateway_id, spec.environments)
+            uow.environments.add(gateway_id, spec.environments)
             uow.events.add(_event(change))
             return change.gateway
 
-        gateway = self._commit(work)
+        try:
+            gateway = self._commit(work)
+        except NameTaken:
+            # Refused and rolled back; look up the holder only to say who it is.
+            _require_free(UnitOfWork(self._store), gateway_id, name=name, host=spec.host)
+            raise
         log.info("created gateway %s (%s) state=%s", gateway.id, gateway.name, gateway.state)
         return gateway
 
@@ -101,7 +109,9 @@ class Writer:
             if value is not UNSET
         }
         if not changes:
-            raise InvalidInput("nothing to update: give at least one of image, replicas, port, host, environments")
+            raise InvalidInput(
+                "nothing to update: give at least one of image, replicas, port, host, environments"
+            )
 
         def decide(gateway: Gateway, now: datetime) -> transitions.Change:
             spec = parse_spec({**gateway.spec.model_dump(), **changes})
@@ -148,10 +158,18 @@ class Writer:
                 gateway = self._commit(work)
             except StaleWrite:
                 if expected_version is not None:
-                    raise VersionConflict(ref, expected_version, expected_version + 1) from None
+                    # Lost to a commit after our read: report the version stored now, not a guess.
+                    current = self.get(ref)
+                    raise VersionConflict(current.id, expected_version, current.version) from None
                 log.debug("compare-and-set lost on %s (attempt %d), re-reading", ref, attempt)
                 continue
-            log.info("gateway %s (%s) v%d state=%s", gateway.id, gateway.name, gateway.version, gateway.state)
+            log.info(
+                "gateway %s (%s) v%d state=%s",
+                gateway.id,
+                gateway.name,
+                gateway.version,
+                gateway.state,
+            )
             return gateway
         raise StaleWrite(f"gateway {ref} kept changing; gave up after {self._attempts} attempts")
 
@@ -196,9 +214,9 @@ def _require_free(
             f"name {name!r} is used by gateway {holder.id} (state {holder.state}, phase "
             f"{holder.phase}); it becomes free once that gateway is Deleted"
         )
-    if host is not None and (holder := uow.gateways.by_live_host(host)) is not None:
-        if holder.id != gateway_id:
-            raise NameTaken(f"host {host!r} is used by gateway {holder.name} ({holder.id})")
+    holder = uow.gateways.by_live_host(host) if host is not None else None
+    if holder is not None and holder.id != gateway_id:
+        raise NameTaken(f"host {host!r} is used by gateway {holder.name} ({holder.id})")
 
 
 def _event(change: transitions.Change) -> OutboxEvent:

@@ -55,7 +55,7 @@ class Cluster(Protocol):
         ...
 
     def apply(self, manifest: Manifest) -> Manifest:
-        """Server-side apply (one field manager, force); creates when missing. Returns the live object."""
+        """Server-side apply (one field manager, force), creating when missing; the live object."""
         ...
 
     def delete(self, kind: str, name: str) -> None:

@@ -57,13 +57,20 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--unixsocket", self.socket,
-                "--dir", str(self.dir),
-                "--appendonly", "yes",
-                "--save", "",
-                "--daemonize", "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--unixsocket",
+                self.socket,
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -108,14 +115,22 @@ class NxServer:
 
     def start(self) -> NxServer:
         executable = Path(sys.executable).with_name("nx-27017")
-        command = [str(executable)] if executable.exists() else [sys.executable, "-m", "nx_27017.nx_27017"]
+        command = (
+            [str(executable)]
+            if executable.exists()
+            else [sys.executable, "-m", "nx_27017.nx_27017"]
+        )
         self.process = subprocess.Popen(
             [
                 *command,
-                "--db", str(self.dir / "data.db"),
-                "--port", str(self.port),
-                "--log-file", str(self.dir / "nx.log"),
-                "--pid-file", str(self.dir / "nx.pid"),
+                "--db",
+                str(self.dir / "data.db"),
+                "--port",
+                str(self.port),
+                "--log-file",
+                str(self.dir / "nx.log"),
+                "--pid-file",
+                str(self.dir / "nx.pid"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,0 +1,113 @@
+"""The root command group: global options, settings, and errors turned into exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from outbox.errors import OutboxError
+from outbox.logs import configure_logging
+from outbox.settings import CommonSettings, load
+from outbox.store import Store
+from outbox_cli.wiring import open_store
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=CommonSettings)
+
+
+@dataclass
+class App:
+    """What every command gets: settings from the environment and options, and lazy backends."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    env_file: str | None = None
+    _store: Store | None = None
+
+    def settings(self, settings_class: type[S] = CommonSettings) -> S:  # type: ignore[assignment]
+        return load(settings_class, env_file=self.env_file, **self.overrides)
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings())
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+class OutboxGroup(click.Group):
+    """Turns our typed errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OutboxError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as error:  # the last line of defence: never a traceback
+            log.debug("unexpected error", exc_info=True)
+            click.echo(f"error: unexpected {type(error).__name__}: {error}", err=True)
+            sys.exit(1)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(cls=OutboxGroup)
+@click.option("--mongodb-uri", help="MongoDB URI (default: $OUTBOX_MONGODB_URI).")
+@click.option("--database", help="MongoDB database (default: $OUTBOX_DATABASE or outbox).")
+@click.option("--redis-url", help="Redis URL (default: $OUTBOX_REDIS_URL).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="Log format (default: $OUTBOX_LOG_FORMAT or text).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option(
+    "--env-file",
+    default=".env",
+    show_default=True,
+    help="Read OUTBOX_* variables from this file when it exists (the environment wins).",
+)
+@click.version_option(package_name="gateway-outbox")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    mongodb_uri: str | None,
+    database: str | None,
+    redis_url: str | None,
+    log_format: str | None,
+    verbose: bool,
+    env_file: str,
+) -> None:
+    """Provision API gateways on Kubernetes through a transactional outbox."""
+    overrides = {
+        key: value
+        for key, value in {
+            "mongodb_uri": mongodb_uri,
+            "database": database,
+            "redis_url": redis_url,
+            "log_format": log_format,
+        }.items()
+        if value is not None
+    }
+    app = App(overrides=overrides, env_file=env_file if Path(env_file).is_file() else None)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+    configure_logging(verbose=verbose, json_format=app.settings().log_format == "json")
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,203 @@
+"""`outbox gateway …`: the writer API on the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from outbox.model import Environment, Gateway, Phase, State
+from outbox.writer import UNSET, Writer
+from outbox_cli.app import App, pass_app, print_json
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+version_option = click.option(
+    "--expected-version",
+    type=int,
+    help="Refuse (exit 4) unless the gateway is still at this version.",
+)
+
+
+@click.group()
+def gateway() -> None:
+    """Create, change and inspect gateways."""
+
+
+@gateway.command()
+@click.argument("name")
+@click.option("--image", required=True, help="Container image, like nginx:1.27.")
+@click.option("--replicas", type=int, default=1, show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True, help="Container port.")
+@click.option("--host", help="Public host name; with it the gateway gets an Ingress.")
+@click.option("--env", "environments", multiple=True, help="Environment name (repeatable).")
+@click.option("--stopped", is_flag=True, help="Create it Stopped instead of starting it.")
+@json_option
+@pass_app
+def create(
+    app: App,
+    name: str,
+    image: str,
+    replicas: int,
+    port: int,
+    host: str | None,
+    environments: tuple[str, ...],
+    stopped: bool,
+    as_json: bool,
+) -> None:
+    """Create gateway NAME (it starts unless --stopped)."""
+    spec = {
+        "image": image,
+        "replicas": replicas,
+        "port": port,
+        "host": host,
+        "environments": environments,
+    }
+    created = Writer(app.store()).create(name, spec, stopped=stopped)
+    _show(app, created, as_json, verb="created")
+
+
+def _intent_command(action: str, help_text: str) -> click.Command:
+    @click.argument("ref", metavar="NAME")
+    @version_option
+    @json_option
+    @pass_app
+    def command(app: App, ref: str, expected_version: int | None, as_json: bool) -> None:
+        write = getattr(Writer(app.store()), action)
+        _show(
+            app, write(ref, expected_version=expected_version), as_json, verb=f"{action} requested"
+        )
+
+    command.__doc__ = help_text
+    return gateway.command(name=action)(command)
+
+
+_intent_command("start", "Ask for gateway NAME (a name or gw_ id) to run.")
+_intent_command("stop", "Ask for gateway NAME to stop; its objects are removed.")
+_intent_command("restart", "Roll gateway NAME's pods once.")
+_intent_command("delete", "Delete gateway NAME; its name and host become free once Deleted.")
+
+
+@gateway.command()
+@click.argument("ref", metavar="NAME")
+@click.option("--image")
+@click.option("--replicas", type=int)
+@click.option("--port", type=int)
+@click.option("--host", help="New host.")
+@click.option("--no-host", is_flag=True, help="Remove the host (and the Ingress).")
+@click.option(
+    "--env", "environments", multiple=True, help="The new set of environments (repeatable)."
+)
+@click.option("--no-env", is_flag=True, help="Remove every environment.")
+@version_option
+@json_option
+@pass_app
+def update(
+    app: App,
+    ref: str,
+    image: str | None,
+    replicas: int | None,
+    port: int | None,
+    host: str | None,
+    no_host: bool,
+    environments: tuple[str, ...],
+    no_env: bool,
+    expected_version: int | None,
+    as_json: bool,
+) -> None:
+    """Change gateway NAME's spec; only the options given change."""
+    if host is not None and no_host:
+        raise click.UsageError("--host and --no-host exclude each other")
+    if environments and no_env:
+        raise click.UsageError("--env and --no-env exclude each other")
+    changes: dict[str, Any] = {
+        "image": UNSET if image is None else image,
+        "replicas": UNSET if replicas is None else replicas,
+        "port": UNSET if port is None else port,
+        "host": None if no_host else (UNSET if host is None else host),
+        "environments": () if no_env else (environments or UNSET),
+    }
+    updated = Writer(app.store()).update(ref, expected_version=expected_version, **changes)
+    _show(app, updated, as_json, verb="updated")
+
+
+@gateway.command()
+@click.argument("ref", metavar="NAME")
+@json_option
+@pass_app
+def get(app: App, ref: str, as_json: bool) -> None:
+    """Show gateway NAME: intent, phase, spec, environments and last error."""
+    _show(app, Writer(app.store()).get(ref), as_json)
+
+
+@gateway.command(name="list")
+@click.option("--state", type=click.Choice([s.value for s in State]))
+@click.option("--phase", type=click.Choice([p.value for p in Phase]))
+@json_option
+@pass_app
+def list_gateways(app: App, state: str | None, phase: str | None, as_json: bool) -> None:
+    """List gateways, oldest first."""
+    gateways = Writer(app.store()).list(
+        state=State(state) if state else None, phase=Phase(phase) if phase else None
+    )
+    if as_json:
+        print_json([gateway_json(item) for item in gateways])
+        return
+    rows = [
+        (g.name, g.id, g.state, g.phase, str(g.version), g.spec.image, g.spec.host or "-")
+        for g in gateways
+    ]
+    click.echo(table(("NAME", "ID", "STATE", "PHASE", "VERSION", "IMAGE", "HOST"), rows))
+
+
+def gateway_json(gateway: Gateway, environments: list[Environment] | None = None) -> dict[str, Any]:
+    data = gateway.model_dump(mode="json")
+    if environments is not None:
+        data["environments"] = {env.name: env.state.value for env in environments}
+    return data
+
+
+def _show(app: App, gateway: Gateway, as_json: bool, *, verb: str | None = None) -> None:
+    environments = Writer(app.store()).environments(gateway.id)
+    if as_json:
+        print_json(gateway_json(gateway, environments))
+        return
+    if verb:
+        click.echo(f"{verb}: {gateway.name} ({gateway.id}) version {gateway.version}")
+    spec = gateway.spec
+    lines = [
+        ("name", gateway.name),
+        ("id", gateway.id),
+        ("state", f"{gateway.state} (desired)"),
+        ("phase", f"{gateway.phase} since {gateway.phase_changed_at:%Y-%m-%d %H:%M:%S}Z"),
+        (
+            "version",
+            f"{gateway.version} (spec {gateway.spec_version}, "
+            f"applied {gateway.applied_spec_version})",
+        ),
+        ("image", spec.image),
+        ("replicas", str(spec.replicas)),
+        ("port", str(spec.port)),
+        ("host", spec.host or "-"),
+        ("environments", ", ".join(f"{e.name}={e.state}" for e in environments) or "-"),
+    ]
+    if gateway.last_error is not None:
+        error = gateway.last_error
+        lines.append(("last error", f"{error.reason}: {error.message} (at {error.at:%H:%M:%S}Z)"))
+    if gateway.retry is not None:
+        lines.append(
+            (
+                "retry",
+                f"attempt {gateway.retry.attempts}, next at {gateway.retry.next_at:%H:%M:%S}Z",
+            )
+        )
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:
+        click.echo(f"  {key.ljust(width)}  {value}")
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    )

@@ -1,0 +1,75 @@
+"""`outbox provisioner run`: the provisioner daemon."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from outbox.health import HealthServer
+from outbox_cli.app import App, pass_app
+from outbox_cli.signals import stop_on_signals
+from outbox_cli.wiring import open_redis
+from provisioner.cluster import Cluster
+from provisioner.factory import build_provisioner
+from provisioner.settings import ProvisionerSettings
+
+log = logging.getLogger(__name__)
+
+
+@click.group()
+def provisioner() -> None:
+    """The provisioner daemon: stream consumer, Kubernetes applier, sweeper."""
+
+
+@provisioner.command()
+@click.option("--once", is_flag=True, help="Handle what is there, sweep once, exit.")
+@click.option(
+    "--cluster",
+    type=click.Choice(["kubernetes", "memory"]),
+    help="Cluster adapter (default: $OUTBOX_CLUSTER or kubernetes).",
+)
+@click.option("--workers", type=int, help="Worker pool size (default: $OUTBOX_WORKERS or 32).")
+@pass_app
+def run(app: App, once: bool, cluster: str | None, workers: int | None) -> None:
+    """Consume gateway events and drive every gateway to its desired phase."""
+    overrides = {
+        key: value for key, value in {"cluster": cluster, "workers": workers}.items() if value
+    }
+    settings = app.settings(ProvisionerSettings).model_copy(update=overrides)
+    store = app.store()
+    redis_client = open_redis(settings)
+    daemon = build_provisioner(
+        settings, store=store, redis_client=redis_client, cluster=open_cluster(settings)
+    )
+    if once:
+        tally = daemon.drain()
+        click.echo(
+            f"handled: {tally.acked} acked, {tally.failed} failed, "
+            f"{tally.dead_lettered} dead-lettered"
+        )
+        return
+    health = None
+    if settings.metrics_port:
+        health = HealthServer(
+            port=settings.metrics_port,
+            registry=daemon.metrics.registry,
+            checks={"mongodb": store.ping, "redis": lambda: redis_client.ping() and None},
+        ).start()
+    stop_on_signals(daemon.stop)
+    try:
+        daemon.run()
+    finally:
+        if health is not None:
+            health.stop()
+
+
+def open_cluster(settings: ProvisionerSettings) -> Cluster:
+    if settings.cluster == "memory":
+        from provisioner.memory_cluster import MemoryCluster
+
+        log.warning("using the in-memory cluster: nothing reaches Kubernetes")
+        return MemoryCluster(namespace=settings.namespace, rollout_seconds=settings.memory_rollout)
+    from provisioner.kube_cluster import KubernetesCluster
+
+    return KubernetesCluster.from_config(settings.namespace)

@@ -1,0 +1,82 @@
+"""`outbox relay run [--once]`: the relay daemon, outbox → Redis stream."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import click
+
+from outbox.health import HealthServer
+from outbox_cli.app import App, pass_app
+from outbox_cli.signals import stop_on_signals
+from outbox_cli.wiring import open_redis
+from relay.daemon import Relay
+from relay.factory import build_relay
+from relay.settings import RelaySettings
+
+log = logging.getLogger(__name__)
+
+
+@click.group()
+def relay() -> None:
+    """The relay daemon: publishes committed outbox events to the Redis stream."""
+
+
+@relay.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Take the lease (waiting up to the lease time), publish everything, release, exit. "
+    "Exit code 4 if another relay kept the lease.",
+)
+@click.option(
+    "--batch-size", type=int, help="Events per batch (default: $OUTBOX_BATCH_SIZE or 500)."
+)
+@pass_app
+def run(app: App, once: bool, batch_size: int | None) -> None:
+    """Publish outbox events to the stream, once each, in order per gateway."""
+    settings = app.settings(RelaySettings)
+    if batch_size is not None:
+        settings = app.settings(RelaySettings).model_copy(update={"batch_size": batch_size})
+    store = app.store()
+    daemon = build_relay(settings, store=store, redis_client=open_redis(settings))
+    stop_on_signals(lambda: _stop_within_grace(daemon, settings.grace_seconds))
+    if once:
+        totals = daemon.drain(lease_wait=settings.lease_seconds)
+        click.echo(
+            f"published {totals.published} events ({totals.duplicates} already in the stream, "
+            f"{totals.parked} parked)"
+        )
+        return
+    health = None
+    if settings.metrics_port:
+        health = HealthServer(
+            port=settings.metrics_port,
+            registry=daemon.metrics.registry,
+            checks={"mongodb": store.ping, "redis": daemon.publisher_ping},
+            alive=daemon.alive,
+        ).start()
+    try:
+        daemon.run()
+    finally:
+        if health is not None:
+            health.stop()
+
+
+def _stop_within_grace(daemon: Relay, grace_seconds: float) -> None:
+    """Let the batch in flight finish; if it hangs past the grace period, leave anyway (the
+    lease then expires by itself and the events of that batch are published again, once)."""
+    daemon.stop()
+
+    def give_up() -> None:
+        log.error(
+            "relay did not stop within %.0fs; exiting without releasing the lease", grace_seconds
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(grace_seconds, give_up)
+    timer.daemon = True
+    timer.start()

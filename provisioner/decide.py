@@ -1,0 +1,316 @@
+"""The provisioner table of DESIGN.md as one pure function: `next_step(gateway, observed, now)`.
+
+Given the gateway document, the objects observed in the cluster and the time, it says what to do
+in the cluster (apply, delete, nothing) and what to commit (the next document and its event).
+No I/O: the reconciler executes the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from outbox.events import EventType
+from outbox.model import EnvironmentState, Gateway, LastError, Phase, Retry, State
+from provisioner.cluster import Manifest
+from provisioner.manifests import desired_objects, drifted, undesired_kinds
+from provisioner.rollout import RolloutState, rollout_status
+
+START_TIMEOUT = "StartTimeout"
+ROLLOUT_TIMEOUT = "RolloutTimeout"
+STOP_TIMEOUT = "StopTimeout"
+DELETE_TIMEOUT = "DeleteTimeout"
+_TIMEOUT_REASONS = (START_TIMEOUT, ROLLOUT_TIMEOUT)
+
+
+class Action(StrEnum):
+    NONE = "none"
+    APPLY = "apply"  # apply the desired objects, delete the ones no longer desired
+    DELETE = "delete"  # delete every object of the gateway
+
+
+@dataclass(frozen=True)
+class Config:
+    namespace: str
+    start_timeout: float
+    stop_timeout: float
+    delete_timeout: float
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The gateway's objects in the cluster: ours by kind, and kinds held by somebody else."""
+
+    owned: Mapping[str, Manifest] = field(default_factory=dict)
+    foreign: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    note: str
+    commit: Gateway | None = None  # the next document (version + 1), or nothing to commit
+    event: EventType | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    environments: EnvironmentState | None = None
+    remove_environments: bool = False
+
+    @property
+    def idle(self) -> bool:
+        return self.action is Action.NONE and self.commit is None
+
+
+def next_step(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
+    if gateway.state == State.DELETED:
+        return _toward_deleted(gateway, observed, now, config)
+    if gateway.state == State.STOPPED or gateway.phase == Phase.STOPPING:
+        return _toward_stopped(gateway, observed, now, config)
+    return _toward_started(gateway, observed, now, config)
+
+
+def _toward_deleted(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
+    if gateway.phase == Phase.DELETED:
+        return Step(Action.NONE, "deleted")
+    if gateway.phase != Phase.DELETING:
+        return Step(
+            Action.DELETE,
+            "deleting",
+            _phase(gateway, Phase.DELETING, now),
+            EventType.DELETING,
+            environments=EnvironmentState.INACTIVE,
+        )
+    if not observed.owned:
+        done = _phase(gateway, Phase.DELETED, now, live_name=None, live_host=None, retry=None)
+        return Step(
+            Action.NONE, "all objects gone", done, EventType.DELETED, remove_environments=True
+        )
+    return _teardown_overdue(gateway, now, config.delete_timeout, DELETE_TIMEOUT, "delete")
+
+
+def _toward_stopped(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
+    match gateway.phase:
+        case Phase.CREATED:
+            # Nothing was ever applied: there is nothing to tear down.
+            return Step(
+                Action.NONE, "never started", _phase(gateway, Phase.STOPPED, now), EventType.STOPPED
+            )
+        case Phase.STARTING | Phase.STARTED:
+            return Step(
+                Action.DELETE,
+                "stopping",
+                _phase(gateway, Phase.STOPPING, now),
+                EventType.STOPPING,
+                environments=EnvironmentState.INACTIVE,
+            )
+        case Phase.STOPPING if not observed.owned:
+            return Step(
+                Action.NONE,
+                "all objects gone",
+                _phase(gateway, Phase.STOPPED, now),
+                EventType.STOPPED,
+            )
+        case Phase.STOPPING:
+            return _teardown_overdue(gateway, now, config.stop_timeout, STOP_TIMEOUT, "stop")
+    return Step(Action.NONE, "stopped")
+
+
+def _teardown_overdue(
+    gateway: Gateway, now: datetime, timeout: float, reason: str, what: str
+) -> Step:
+    """Objects are still there: delete again; past the deadline, say so once and keep trying."""
+    overdue = now - gateway.phase_changed_at > timedelta(seconds=timeout)
+    already_reported = gateway.last_error is not None and gateway.last_error.reason == reason
+    if not overdue or already_reported:
+        return Step(Action.DELETE, f"waiting for objects to go ({what})")
+    message = f"objects still present {int(timeout)}s after the {what} began; still deleting"
+    failed = _next(gateway, now, last_error=LastError(reason=reason, message=message, at=now))
+    return Step(
+        Action.DELETE,
+        f"{what} overdue",
+        failed,
+        EventType.FAILED,
+        {"reason": reason, "message": message},
+    )
+
+
+def _toward_started(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
+    desired = desired_objects(
+        gateway, namespace=config.namespace, start_timeout_seconds=int(config.start_timeout)
+    )
+    outdated = (
+        gateway.applied_spec_version < gateway.spec_version
+        or gateway.applied_restart_stamp < gateway.restart_stamp
+    )
+    match gateway.phase:
+        case Phase.CREATED | Phase.STOPPED:
+            return _start(gateway, now, "starting")
+        case Phase.STARTED if gateway.state == State.RESTARTING or outdated:
+            return _start(gateway, now, "rolling out a new spec or restart")
+        case Phase.STARTED:
+            return _check_drift(gateway, observed, desired, now)
+        case Phase.STARTING if outdated:
+            # A newer spec while starting: apply it, and keep the timeout clock running.
+            newer = _next(
+                gateway,
+                now,
+                applied_spec_version=gateway.spec_version,
+                applied_restart_stamp=gateway.restart_stamp,
+            )
+            return Step(Action.APPLY, "applying a newer spec while starting", newer)
+        case Phase.STARTING:
+            return _watch_rollout(gateway, observed, desired, now, config)
+    return Step(Action.NONE, f"nothing to do in phase {gateway.phase}")
+
+
+def _start(gateway: Gateway, now: datetime, note: str) -> Step:
+    starting = _phase(
+        gateway,
+        Phase.STARTING,
+        now,
+        applied_spec_version=gateway.spec_version,
+        applied_restart_stamp=gateway.restart_stamp,
+    )
+    return Step(
+        Action.APPLY, note, starting, EventType.STARTING, {"spec_version": gateway.spec_version}
+    )
+
+
+def _watch_rollout(
+    gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime, config: Config
+) -> Step:
+    if _missing_or_unwanted(gateway, observed, desired):
+        return Step(Action.APPLY, "objects missing while starting: applying again")
+    status = rollout_status(observed.owned.get("Deployment"))
+    if status.state is RolloutState.COMPLETE:
+        started = _phase(
+            gateway,
+            Phase.STARTED,
+            now,
+            state=State.RUNNING,
+            ever_started=True,
+            last_error=None,
+            retry=None,
+        )
+        return Step(
+            Action.NONE,
+            "rollout complete",
+            started,
+            EventType.STARTED,
+            environments=EnvironmentState.ACTIVE,
+        )
+    timed_out = now - gateway.phase_changed_at > timedelta(seconds=config.start_timeout)
+    if status.state is RolloutState.FAILED or timed_out:
+        return _rollout_failed(
+            gateway, now, status.message if status.state is RolloutState.FAILED else ""
+        )
+    return Step(Action.NONE, f"rollout in progress: {status.message}")
+
+
+def _rollout_failed(gateway: Gateway, now: datetime, detail: str) -> Step:
+    if not gateway.ever_started:
+        # Graceful degradation: a first start that cannot finish is stopped; the user may retry.
+        message = "the first rollout did not complete in time" + (f": {detail}" if detail else "")
+        error = LastError(reason=START_TIMEOUT, message=message, at=now)
+        degraded = _phase(
+            gateway, Phase.STOPPING, now, state=State.STOPPED, last_error=error, retry=None
+        )
+        return Step(
+            Action.DELETE,
+            "first start timed out",
+            degraded,
+            EventType.START_TIMED_OUT,
+            {"reason": START_TIMEOUT, "message": message},
+            environments=EnvironmentState.INACTIVE,
+        )
+    # A later rollout: the old pods keep serving, so the gateway stays Started and says why.
+    message = "the rollout did not complete in time; the previous pods keep serving" + (
+        f": {detail}" if detail else ""
+    )
+    error = LastError(reason=ROLLOUT_TIMEOUT, message=message, at=now)
+    kept = _phase(gateway, Phase.STARTED, now, state=State.RUNNING, last_error=error, retry=None)
+    return Step(
+        Action.NONE,
+        "rollout timed out",
+        kept,
+        EventType.FAILED,
+        {"reason": ROLLOUT_TIMEOUT, "message": message},
+    )
+
+
+def _check_drift(
+    gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime
+) -> Step:
+    drifted_kinds = [
+        manifest["kind"]
+        for manifest in desired
+        if manifest["kind"] not in observed.foreign
+        and drifted(manifest, observed.owned.get(manifest["kind"]))
+    ]
+    unwanted = [kind for kind in undesired_kinds(gateway) if kind in observed.owned]
+    if not drifted_kinds and not unwanted:
+        return Step(Action.NONE, "started, no drift")
+    kinds = drifted_kinds + unwanted
+    repaired = _next(gateway, now)
+    return Step(
+        Action.APPLY,
+        f"drift in {', '.join(kinds)}",
+        repaired,
+        EventType.DRIFT_REPAIRED,
+        {"kinds": kinds},
+    )
+
+
+def _missing_or_unwanted(gateway: Gateway, observed: Observed, desired: list[Manifest]) -> bool:
+    missing = any(manifest["kind"] not in observed.owned for manifest in desired)
+    return missing or any(kind in observed.owned for kind in undesired_kinds(gateway))
+
+
+def _phase(gateway: Gateway, phase: Phase, now: datetime, **changes: Any) -> Gateway:
+    """The next document in a new phase: the timeout clock restarts only here."""
+    if "last_error" not in changes and _keeps_error(gateway) is False:
+        changes["last_error"] = None
+    changes.setdefault("retry", None)
+    return _next(gateway, now, phase=phase, phase_changed_at=now, **changes)
+
+
+def _keeps_error(gateway: Gateway) -> bool:
+    # A timeout stays visible until the next successful start; other errors clear on progress.
+    return gateway.last_error is not None and gateway.last_error.reason in _TIMEOUT_REASONS
+
+
+def _next(gateway: Gateway, now: datetime, **changes: Any) -> Gateway:
+    return gateway.evolve(version=gateway.version + 1, updated_at=now, **changes)
+
+
+def failed_step(
+    gateway: Gateway,
+    *,
+    reason: str,
+    message: str,
+    permanent: bool,
+    now: datetime,
+    delay: Callable[[int], float],
+) -> Step:
+    """A step that could not be taken: record why and when to try again.
+
+    Temporary failures are quiet (the sweeper retries when due); a permanent one also emits
+    GatewayFailed, once per distinct error, so a person is told without being flooded.
+    """
+    attempts = (gateway.retry.attempts if gateway.retry is not None else 0) + 1
+    retry = Retry(attempts=attempts, next_at=now + timedelta(seconds=delay(attempts)))
+    previous = gateway.last_error
+    repeated = previous is not None and (previous.reason, previous.message) == (reason, message)
+    # Keep the timestamp of the first occurrence: it says how long this has been going on.
+    error = (
+        previous
+        if repeated and previous is not None
+        else LastError(reason=reason, message=message, at=now)
+    )
+    recorded = _next(gateway, now, last_error=error, retry=retry)
+    event = EventType.FAILED if permanent and not repeated else None
+    return Step(
+        Action.NONE, f"{reason}: {message}", recorded, event, {"reason": reason, "message": message}
+    )

@@ -1,0 +1,71 @@
+"""Assembles a provisioner from its settings and the backends it is given."""
+
+from __future__ import annotations
+
+import redis
+
+from outbox.clock import Clock, utcnow
+from outbox.events import EventType
+from outbox.model import Gateway
+from outbox.store import Store
+from provisioner.backoff import backoff
+from provisioner.cluster import Cluster
+from provisioner.daemon import Provisioner
+from provisioner.decide import Config, Step
+from provisioner.metrics import ProvisionerMetrics
+from provisioner.reconciler import Reconciler
+from provisioner.settings import ProvisionerSettings
+from provisioner.stream import GroupStream
+from provisioner.sweeper import Sweeper
+
+
+def build_provisioner(
+    settings: ProvisionerSettings,
+    *,
+    store: Store,
+    redis_client: redis.Redis,
+    cluster: Cluster,
+    clock: Clock = utcnow,
+    metrics: ProvisionerMetrics | None = None,
+) -> Provisioner:
+    metrics = metrics or ProvisionerMetrics()
+
+    def count(gateway: Gateway, step: Step) -> None:
+        if step.commit is not None:
+            metrics.steps.labels(str(step.commit.phase)).inc()
+        if step.event is EventType.START_TIMED_OUT or (
+            step.event is EventType.FAILED
+            and str(step.payload.get("reason", "")).endswith("Timeout")
+        ):
+            metrics.timeouts.labels(str(step.payload.get("reason"))).inc()
+
+    reconciler = Reconciler(
+        store=store,
+        cluster=cluster,
+        config=Config(
+            namespace=cluster.namespace,
+            start_timeout=settings.start_timeout,
+            stop_timeout=settings.stop_timeout,
+            delete_timeout=settings.delete_timeout,
+        ),
+        delay=lambda attempt: backoff(
+            attempt, base=settings.backoff_base, cap=settings.backoff_cap
+        ),
+        clock=clock,
+        on_step=count,
+    )
+    stream = GroupStream(
+        redis_client,
+        stream=settings.stream,
+        group=settings.group,
+        consumer=settings.consumer,
+        dead_letters=settings.dead_letter_stream,
+    )
+    return Provisioner(
+        settings=settings,
+        stream=stream,
+        reconciler=reconciler,
+        sweeper=Sweeper(store),
+        metrics=metrics,
+        clock=clock,
+    )

@@ -1,0 +1,179 @@
+"""Drives one gateway toward what its user asked for, one idempotent step at a time.
+
+A step is: observe the cluster, decide (`provisioner.decide`), apply or delete in the cluster,
+then commit the next document and its event in one transaction guarded by version and phase.
+A crash anywhere repeats the step; a lost compare-and-set means somebody else moved the gateway,
+so the reconciler simply looks again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from enum import StrEnum
+
+from outbox.clock import Clock, utcnow
+from outbox.errors import StaleWrite
+from outbox.events import OutboxEvent
+from outbox.model import Gateway
+from outbox.repository import UnitOfWork
+from outbox.store import Collections, Store
+from provisioner.cluster import (
+    KINDS,
+    Cluster,
+    ClusterError,
+    ForeignObject,
+    PermanentClusterError,
+    owned_by,
+)
+from provisioner.decide import Action, Config, Observed, Step, failed_step, next_step
+from provisioner.manifests import desired_objects, object_names
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    SETTLED = "settled"  # nothing left to do now (at rest, or waiting for a rollout)
+    RETRY = "retry"  # a failure was recorded; the sweeper retries when due
+    MISSING = "missing"  # no such gateway
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        cluster: Cluster,
+        config: Config,
+        delay: Callable[[int], float],
+        clock: Clock = utcnow,
+        max_steps: int = 8,
+        on_step: Callable[[Gateway, Step], None] = lambda gateway, step: None,
+    ) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._config = config
+        self._delay = delay
+        self._clock = clock
+        self._max_steps = max_steps
+        self._on_step = on_step
+
+    def reconcile(self, gateway_id: str) -> Outcome:
+        for _ in range(self._max_steps):
+            gateway = UnitOfWork(self._store).gateways.get(gateway_id)
+            if gateway is None:
+                return Outcome.MISSING
+            step, failed = self._take_step(gateway)
+            if step.commit is None:
+                return Outcome.SETTLED
+            try:
+                self._commit(gateway, step)
+            except StaleWrite:
+                log.debug("gateway %s moved on while we worked; looking again", gateway_id)
+                continue
+            self._on_step(gateway, step)
+            log.info(
+                "gateway %s (%s) %s -> %s/%s v%d: %s",
+                gateway.id,
+                gateway.name,
+                gateway.phase,
+                step.commit.state,
+                step.commit.phase,
+                step.commit.version,
+                step.note,
+            )
+            if failed:
+                return Outcome.RETRY
+        return Outcome.SETTLED
+
+    def _take_step(self, gateway: Gateway) -> tuple[Step, bool]:
+        now = self._clock()
+        try:
+            observed = self._observe(gateway)
+            step = next_step(gateway, observed, now, self._config)
+            self._execute(gateway, step, observed)
+        except ClusterError as error:
+            permanent = isinstance(error, PermanentClusterError)
+            reason = (
+                type(error).__name__
+                if isinstance(error, ForeignObject)
+                else ("ClusterRejected" if permanent else "ClusterUnavailable")
+            )
+            log.warning("gateway %s (%s): %s: %s", gateway.id, gateway.name, reason, error)
+            step = failed_step(
+                gateway,
+                reason=reason,
+                message=str(error),
+                permanent=permanent,
+                now=now,
+                delay=self._delay,
+            )
+            return step, True
+        return step, False
+
+    def _observe(self, gateway: Gateway) -> Observed:
+        names = object_names(gateway.name)
+        owned, foreign = {}, set()
+        for kind in KINDS:
+            live = self._cluster.get(kind, names[kind])
+            if live is None:
+                continue
+            if owned_by(live, gateway.id):
+                owned[kind] = live
+            else:
+                foreign.add(kind)
+        return Observed(owned=owned, foreign=frozenset(foreign))
+
+    def _execute(self, gateway: Gateway, step: Step, observed: Observed) -> None:
+        names = object_names(gateway.name)
+        if step.action is Action.DELETE:
+            # Only our own objects; one that lacks our labels is somebody else's.
+            for kind in observed.owned:
+                self._cluster.delete(kind, names[kind])
+        elif step.action is Action.APPLY:
+            target = step.commit or gateway
+            desired = desired_objects(
+                target,
+                namespace=self._config.namespace,
+                start_timeout_seconds=int(self._config.start_timeout),
+            )
+            for manifest in desired:
+                kind = manifest["kind"]
+                if kind in observed.foreign:
+                    raise ForeignObject(
+                        f"{kind} {names[kind]} in namespace {self._config.namespace} exists "
+                        "without "
+                        "our labels for this gateway; it is left untouched"
+                    )
+                self._cluster.apply(manifest)
+            wanted = {manifest["kind"] for manifest in desired}
+            for kind in observed.owned:
+                if kind not in wanted:
+                    self._cluster.delete(kind, names[kind])
+
+    def _commit(self, before: Gateway, step: Step) -> None:
+        after = step.commit
+        assert after is not None
+
+        def work(collections: Collections) -> None:
+            uow = UnitOfWork(collections)
+            uow.gateways.replace(
+                after, expected_version=before.version, expected_phase=before.phase
+            )
+            if step.environments is not None:
+                uow.environments.set_state(after.id, step.environments)
+            if step.remove_environments:
+                uow.environments.remove(after.id)
+            if step.event is not None:
+                payload = {"state": str(after.state), "phase": str(after.phase), **step.payload}
+                uow.events.add(
+                    OutboxEvent(
+                        type=step.event,
+                        aggregate_id=after.id,
+                        version=after.version,
+                        payload=payload,
+                        occurred_at=after.updated_at,
+                    )
+                )
+
+        self._store.transaction(work)

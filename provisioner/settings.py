@@ -1,0 +1,53 @@
+"""The provisioner's settings: one frozen object built from `OUTBOX_*` variables."""
+
+from __future__ import annotations
+
+import socket
+from typing import Literal
+
+from pydantic import Field
+
+from outbox.settings import CommonSettings
+
+
+class ProvisionerSettings(CommonSettings):
+    cluster: Literal["kubernetes", "memory"] = Field(
+        "kubernetes", description="kubernetes (KUBECONFIG or in-cluster) or memory (demo, tests)"
+    )
+    workers: int = Field(32, ge=1, le=1024, description="gateways handled in parallel")
+    consumer: str = Field(
+        default_factory=socket.gethostname, min_length=1, description="consumer name in the group"
+    )
+    group: str = Field("provisioner", min_length=1, description="Redis consumer group")
+    batch_size: int = Field(100, ge=1, le=10_000, description="stream entries read per call")
+    max_deliveries: int = Field(
+        5, ge=1, description="deliveries without an ack before an entry is dead-lettered"
+    )
+    reclaim_idle: float = Field(
+        120.0, gt=0, description="seconds an entry stays pending before another consumer takes it"
+    )
+    handler_deadline: float = Field(
+        60.0, gt=0, description="seconds one gateway's handling may take (below reclaim_idle)"
+    )
+    consumer_idle: float = Field(
+        3600.0, gt=0, description="seconds before an idle consumer with nothing pending is removed"
+    )
+    sweep_interval: float = Field(
+        5.0, gt=0, description="seconds between sweeps of unsettled gateways"
+    )
+    drift_interval: float = Field(
+        60.0, gt=0, description="seconds between drift checks of Started gateways"
+    )
+    backoff_base: float = Field(1.0, gt=0, description="first retry delay after a failure, seconds")
+    backoff_cap: float = Field(300.0, gt=0, description="longest retry delay, seconds")
+    max_entry_bytes: int = Field(
+        1_048_576, ge=1024, description="larger stream entries are dead-lettered"
+    )
+    memory_rollout: float = Field(
+        2.0, ge=0, description="rollout time of the memory cluster, seconds"
+    )
+    metrics_port: int = Field(9102, ge=0, le=65535, description="metrics and health port (0: none)")
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self.stream}:dlq"

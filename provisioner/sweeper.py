@@ -1,0 +1,58 @@
+"""The sweeper's questions to the store: which gateways need a look now, and how many are where.
+
+Level-triggered recovery: whatever an event failed to bring (lost, trimmed, dead-lettered, or a
+retry after a failure), the sweep finds from the documents themselves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from outbox.clock import as_utc
+from outbox.model import Phase
+from outbox.store import GATEWAYS, Store
+
+
+@dataclass(frozen=True)
+class Census:
+    per_phase: dict[str, int]
+    retries_pending: int
+
+
+class Sweeper:
+    def __init__(self, store: Store) -> None:
+        self._gateways = store.collection(GATEWAYS)
+
+    def due(self, now: datetime) -> list[str]:
+        """Gateways not at rest (unless waiting out a back-off) and any whose retry is due."""
+        unsettled = self._gateways.find({"at_rest": False}, projection={"_id": 1, "retry": 1})
+        due = [document["_id"] for document in unsettled if _retry_due(document, now)]
+        retries = self._gateways.find({"retry.next_at": {"$lte": now}}, projection={"_id": 1})
+        return list(dict.fromkeys(due + [document["_id"] for document in retries]))
+
+    def resting_started(self) -> list[str]:
+        """Started gateways at rest: checked for drift at a slower pace."""
+        documents = self._gateways.find(
+            {"at_rest": True, "phase": str(Phase.STARTED)}, projection={"_id": 1}
+        )
+        return [document["_id"] for document in documents]
+
+    def census(self, now: datetime) -> Census:
+        documents = self._gateways.find({}, projection={"_id": 0, "phase": 1, "retry": 1})
+        per_phase = Counter(str(document["phase"]) for document in documents)
+        waiting = sum(
+            1 for document in documents if document.get("retry") and not _retry_due(document, now)
+        )
+        return Census({str(phase): per_phase.get(str(phase), 0) for phase in Phase}, waiting)
+
+
+def _retry_due(document: dict[str, object], now: datetime) -> bool:
+    retry = document.get("retry")
+    if not isinstance(retry, dict) or retry.get("next_at") is None:
+        return True
+    next_at = retry["next_at"]
+    if isinstance(next_at, str):  # some servers hand back dates written by $set as text
+        next_at = datetime.fromisoformat(next_at)
+    return bool(as_utc(next_at) <= now)  # type: ignore[arg-type]

@@ -1,0 +1,100 @@
+"""Per-gateway order, decided without I/O.
+
+A batch comes in commit order. Event (g, v) may be published only when gateway g has no lower
+unpublished version: not outside the batch (cut off by the batch limit, parked, or committed with
+a skewed clock), and inside the batch it goes after g's lower versions. Lower versions that are
+missing from the batch but not parked are fetched into it (`predecessors`), so a batch full of
+held events cannot stall the relay.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+
+class Versioned(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def aggregate_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+E = TypeVar("E", bound=Versioned)
+
+
+@dataclass(frozen=True)
+class Row:
+    """An unpublished event as the ordering check sees it."""
+
+    id: str
+    aggregate_id: str
+    version: int
+    parked: bool = False
+
+
+@dataclass(frozen=True)
+class Plan(Generic[E]):
+    publish: list[E]  # in the order they must reach the stream
+    held: list[E]  # wait for a lower version of their gateway
+
+
+def plan(batch: Sequence[E], lowest_outside: Mapping[str, int]) -> Plan[E]:
+    """Split a batch into what may go now, in order, and what must wait.
+
+    `lowest_outside[g]` is g's lowest unpublished version that is not in the batch.
+    """
+    allowed = [e for e in batch if e.version < lowest_outside.get(e.aggregate_id, _INFINITY)]
+    held = [e for e in batch if e.version >= lowest_outside.get(e.aggregate_id, _INFINITY)]
+    return Plan(publish=_in_version_order(allowed), held=held)
+
+
+def lowest_outside(batch: Iterable[Versioned], unpublished: Iterable[Row]) -> dict[str, int]:
+    """Each gateway's lowest unpublished version among the events that are not in the batch."""
+    inside = {event.id for event in batch}
+    lowest: dict[str, int] = {}
+    for row in unpublished:
+        if row.id not in inside and row.version < lowest.get(row.aggregate_id, _INFINITY):
+            lowest[row.aggregate_id] = row.version
+    return lowest
+
+
+def predecessors(batch: Sequence[Versioned], unpublished: Iterable[Row], limit: int) -> list[str]:
+    """Ids of unparked events outside the batch that some batch event of the same gateway must
+    wait for, lowest versions first, at most `limit`. A gateway with a parked event gets none:
+    it waits for the operator."""
+    highest: dict[str, int] = {}
+    for event in batch:
+        highest[event.aggregate_id] = max(event.version, highest.get(event.aggregate_id, 0))
+    inside = {event.id for event in batch}
+    rows = [
+        r for r in unpublished if r.id not in inside and r.version < highest.get(r.aggregate_id, 0)
+    ]
+    stuck = {r.aggregate_id for r in rows if r.parked}
+    wanted = sorted((r for r in rows if r.aggregate_id not in stuck), key=lambda r: r.version)
+    return [r.id for r in wanted[:limit]]
+
+
+def _in_version_order(events: Sequence[E]) -> list[E]:
+    """Keep each gateway's slots in commit order, filled with its versions ascending.
+
+    Commit order across gateways is preserved; one gateway's events whose commit timestamps
+    disagree with their versions (clocks of different writers) are put back in version order.
+    """
+    by_gateway: dict[str, list[E]] = defaultdict(list)
+    for event in events:
+        by_gateway[event.aggregate_id].append(event)
+    queues = {
+        gateway: iter(sorted(group, key=lambda e: e.version))
+        for gateway, group in by_gateway.items()
+    }
+    return [next(queues[event.aggregate_id]) for event in events]
+
+
+_INFINITY = 2**63

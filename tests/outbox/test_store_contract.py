@@ -1,0 +1,553 @@
+"""The store port's contract, run against every adapter: in-memory, nx-27017, a real replica set.
+
+What the writer, the relay and the provisioner rely on: the Collection calls behave like pymongo's,
+a compare-and-set that matches nothing aborts the whole unit of work, the unique live name and
+host hold, a transaction is all or nothing (failures injected at our own port, and through the
+writer), and dates come back as the same instant, to the millisecond, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from outbox import transitions
+from outbox.errors import StaleWrite
+from outbox.events import EventType, OutboxEvent
+from outbox.model import EnvironmentState, Gateway, GatewaySpec, LastError, Phase, Retry, State
+from outbox.mongo_store import MongoStore
+from outbox.repository import UnitOfWork
+from outbox.store import (
+    ENVIRONMENTS,
+    GATEWAYS,
+    LEASES,
+    OUTBOX,
+    Collection,
+    Collections,
+    DuplicateKey,
+    Store,
+    T,
+)
+from outbox.writer import Writer
+from tests.conftest import FakeClock
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
+ALL = (GATEWAYS, ENVIRONMENTS, OUTBOX, LEASES)
+
+
+@pytest.fixture
+def nx_store(nx_store: MongoStore) -> MongoStore:
+    """nx-27017 ignores the database name (every database shares its collections): start empty."""
+    for name in ALL:
+        nx_store.database[name].delete_many({})
+    return nx_store
+
+
+class InjectedFailure(Exception):
+    """The fault a test plants in a unit of work."""
+
+
+def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every document of every collection, in a comparable order."""
+    return {name: store.collection(name).find({}, sort=[("_id", 1)]) for name in ALL}
+
+
+def nothing_stored(store: Store) -> bool:
+    return all(store.collection(name).count_documents({}) == 0 for name in ALL)
+
+
+def a_gateway(name: str = "edge", *, host: str | None = "edge.example.com") -> transitions.Change:
+    spec = GatewaySpec(image="nginx:1.27", host=host, environments=("dev", "prod"))
+    return transitions.create(f"gw_{name}", name, spec, stopped=False, now=NOW)
+
+
+def event_of(change: transitions.Change) -> OutboxEvent:
+    return OutboxEvent(
+        type=change.event_type,
+        aggregate_id=change.gateway.id,
+        version=change.gateway.version,
+        payload=change.payload,
+        occurred_at=change.gateway.updated_at,
+    )
+
+
+def stored(store: Store, change: transitions.Change) -> Gateway:
+    """Given: the gateway of `change` committed with its environments and its event."""
+
+    def work(collections: Collections) -> Gateway:
+        uow = UnitOfWork(collections)
+        uow.gateways.insert(change.gateway)
+        uow.environments.sync(change.gateway.id, change.gateway.spec.environments)
+        uow.events.add(event_of(change))
+        return change.gateway
+
+    return store.transaction(work)
+
+
+# -- fault injection at our own port --------------------------------------------------------------
+
+
+class FaultyOutbox:
+    """The outbox collection, failing just before or just after the event insert."""
+
+    def __init__(self, inner: Collection, *, when: str) -> None:
+        self._inner = inner
+        self._when = when
+
+    def insert_one(self, document: dict[str, Any]) -> None:
+        if self._when == "before the outbox insert":
+            raise InjectedFailure(self._when)
+        self._inner.insert_one(document)
+        raise InjectedFailure(self._when)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class FaultyCollections:
+    def __init__(self, inner: Collections, *, when: str) -> None:
+        self._inner = inner
+        self._when = when
+
+    def collection(self, name: str) -> Collection:
+        inner = self._inner.collection(name)
+        return FaultyOutbox(inner, when=self._when) if name == OUTBOX else inner  # type: ignore[return-value]
+
+
+class FaultyStore(Store):
+    """A store whose transactions hand out a failing outbox collection; all else delegates."""
+
+    def __init__(self, inner: Store, *, when: str) -> None:
+        self._inner = inner
+        self._when = when
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        return self._inner.transaction(
+            lambda collections: work(FaultyCollections(collections, when=self._when))
+        )
+
+    def collection(self, name: str) -> Collection:
+        return self._inner.collection(name)
+
+    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
+        return self._inner.ensure_indexes(retention_seconds=retention_seconds)
+
+    def ping(self) -> None:
+        self._inner.ping()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    @property
+    def description(self) -> str:
+        return "faulty " + self._inner.description
+
+
+FAILURE_POINTS = ["before the outbox insert", "after the outbox insert"]
+
+
+# -- CRUD through the Collection port ----------------------------------------------------------
+
+
+def test_an_inserted_document_reads_back_as_written(any_store: Store) -> None:
+    leases = any_store.collection(LEASES)
+    leases.insert_one({"_id": "relay", "owner": "a", "token": 3, "tags": ["x", "y"]})
+
+    assert leases.find_one({"_id": "relay"}) == {
+        "_id": "relay",
+        "owner": "a",
+        "token": 3,
+        "tags": ["x", "y"],
+    }
+    assert leases.find_one({"_id": "nobody"}) is None
+
+
+def test_find_filters_sorts_limits_and_projects(any_store: Store) -> None:
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_many([{"_id": f"e{n}", "n": n, "odd": n % 2 == 1} for n in range(6)])
+
+    assert [d["_id"] for d in outbox.find({"odd": True}, sort=[("n", -1)])] == ["e5", "e3", "e1"]
+    assert [d["n"] for d in outbox.find({}, sort=[("n", 1)], limit=2)] == [0, 1]
+    projected = outbox.find({"_id": "e4"}, projection={"n": 1})
+    assert projected == [{"_id": "e4", "n": 4}]
+    assert outbox.find_one({"n": {"$gte": 1}}, sort=[("n", -1)]) == {
+        "_id": "e5",
+        "n": 5,
+        "odd": True,
+    }
+    assert outbox.count_documents({"n": {"$in": [1, 2, 9]}}) == 2
+
+
+def test_aggregate_returns_a_list(any_store: Store) -> None:
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_many([{"_id": f"e{n}", "n": n} for n in range(4)])
+
+    result = outbox.aggregate(
+        [{"$match": {"n": {"$gte": 1}}}, {"$group": {"_id": None, "t": {"$sum": "$n"}}}]
+    )
+
+    assert result == [{"_id": None, "t": 6}]
+
+
+def test_replace_and_update_one_return_how_many_documents_matched(any_store: Store) -> None:
+    leases = any_store.collection(LEASES)
+    leases.insert_one({"_id": "relay", "token": 1})
+
+    assert leases.replace_one({"_id": "relay", "token": 1}, {"_id": "relay", "token": 2}) == 1
+    assert leases.replace_one({"_id": "relay", "token": 1}, {"_id": "relay", "token": 9}) == 0
+    assert leases.update_one({"_id": "relay"}, {"$inc": {"token": 1}}) == 1
+    assert leases.update_one({"_id": "other"}, {"$inc": {"token": 1}}) == 0
+    assert leases.find_one({"_id": "relay"}) == {"_id": "relay", "token": 3}
+    assert leases.find_one({"_id": "other"}) is None
+
+
+def test_upserts_create_the_missing_document(any_store: Store) -> None:
+    leases = any_store.collection(LEASES)
+
+    assert leases.update_one({"_id": "a"}, {"$set": {"owner": "x"}}, upsert=True) == 0
+    assert leases.replace_one({"_id": "b"}, {"_id": "b", "owner": "y"}, upsert=True) == 0
+
+    assert leases.find({}, sort=[("_id", 1)]) == [
+        {"_id": "a", "owner": "x"},
+        {"_id": "b", "owner": "y"},
+    ]
+
+
+def test_update_many_and_delete_many_return_their_counts(any_store: Store) -> None:
+    environments = any_store.collection(ENVIRONMENTS)
+    environments.insert_many(
+        [
+            {"_id": f"g{g}:{e}", "gateway_id": f"g{g}", "state": "Inactive"}
+            for g in (1, 2)
+            for e in "ab"
+        ]
+    )
+
+    assert environments.update_many({"gateway_id": "g1"}, {"$set": {"state": "Active"}}) == 2
+    assert environments.count_documents({"state": "Active"}) == 2
+    assert environments.delete_many({"gateway_id": "g2"}) == 2
+    assert environments.delete_many({"gateway_id": "g2"}) == 0
+    assert environments.count_documents({}) == 2
+
+
+def test_find_one_and_update_returns_the_document_after_the_update(any_store: Store) -> None:
+    leases = any_store.collection(LEASES)
+    leases.insert_one({"_id": "relay", "token": 1})
+
+    assert leases.find_one_and_update({"_id": "relay"}, {"$inc": {"token": 1}}) == {
+        "_id": "relay",
+        "token": 2,
+    }
+    assert leases.find_one_and_update({"_id": "nobody"}, {"$inc": {"token": 1}}) is None
+    assert leases.find_one_and_update({"_id": "new"}, {"$set": {"token": 7}}, upsert=True) == {
+        "_id": "new",
+        "token": 7,
+    }
+
+
+# -- compare-and-set -----------------------------------------------------------------------------
+
+
+def test_a_compare_and_set_on_the_current_version_replaces_the_gateway(any_store: Store) -> None:
+    gateway = stored(any_store, a_gateway())
+    stopped = gateway.evolve(state=State.STOPPED, version=2)
+
+    any_store.transaction(lambda c: UnitOfWork(c).gateways.replace(stopped, expected_version=1))
+
+    assert UnitOfWork(any_store).gateways.get(gateway.id) == stopped
+
+
+@pytest.mark.parametrize(
+    ("expected_version", "expected_phase"),
+    [(7, None), (1, Phase.STARTED)],
+    ids=["stale version", "other phase"],
+)
+def test_a_compare_and_set_that_matches_nothing_aborts_the_whole_transaction(
+    any_store: Store, expected_version: int, expected_phase: Phase | None
+) -> None:
+    gateway = stored(any_store, a_gateway())
+    other = stored(any_store, a_gateway("other", host=None))
+    before = snapshot(any_store)
+
+    def work(collections: Collections) -> None:
+        uow = UnitOfWork(collections)
+        uow.environments.sync(gateway.id, ("canary",))
+        uow.events.add(event_of(transitions.stop(gateway, now=NOW)))
+        collections.collection(GATEWAYS).update_one({"_id": other.id}, {"$set": {"version": 5}})
+        uow.gateways.replace(
+            gateway.evolve(phase=Phase.STARTING, version=2),
+            expected_version=expected_version,
+            expected_phase=expected_phase,
+        )
+
+    with pytest.raises(StaleWrite, match=f"since version {expected_version}"):
+        any_store.transaction(work)
+
+    assert snapshot(any_store) == before
+
+
+# -- unique live name and live host --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["live_name", "live_host"])
+def test_two_documents_cannot_hold_the_same_live_value(any_store: Store, field: str) -> None:
+    gateways = any_store.collection(GATEWAYS)
+    gateways.insert_one({"_id": "gw_1", field: "edge"})
+
+    with pytest.raises(DuplicateKey) as refused:
+        gateways.insert_one({"_id": "gw_2", field: "edge"})
+
+    assert refused.value.key == field
+    assert gateways.find({}) == [{"_id": "gw_1", field: "edge"}]
+
+
+def test_documents_without_a_live_name_or_host_do_not_conflict(any_store: Store) -> None:
+    gateways = any_store.collection(GATEWAYS)
+    gateways.insert_one({"_id": "gw_1", "live_name": "edge", "live_host": "edge.example.com"})
+
+    for n in range(2, 5):
+        gateways.insert_one({"_id": f"gw_{n}", "name": "edge", "host": "edge.example.com"})
+
+    assert gateways.count_documents({}) == 4
+
+
+def test_a_replace_that_takes_a_held_host_is_refused_and_changes_nothing(any_store: Store) -> None:
+    gateways = any_store.collection(GATEWAYS)
+    gateways.insert_one({"_id": "gw_1", "live_name": "one", "live_host": "a.example.com"})
+    gateways.insert_one({"_id": "gw_2", "live_name": "two", "live_host": "b.example.com"})
+
+    with pytest.raises(DuplicateKey) as refused:
+        gateways.replace_one(
+            {"_id": "gw_2"}, {"_id": "gw_2", "live_name": "two", "live_host": "a.example.com"}
+        )
+
+    assert refused.value.key == "live_host"
+    assert gateways.find_one({"_id": "gw_2"}) == {
+        "_id": "gw_2",
+        "live_name": "two",
+        "live_host": "b.example.com",
+    }
+
+
+def test_an_unset_live_name_frees_the_name(any_store: Store) -> None:
+    gateways = any_store.collection(GATEWAYS)
+    gateways.insert_one({"_id": "gw_1", "name": "edge", "live_name": "edge"})
+
+    gateways.update_one({"_id": "gw_1"}, {"$unset": {"live_name": ""}})
+    gateways.insert_one({"_id": "gw_2", "name": "edge", "live_name": "edge"})
+
+    assert [d["_id"] for d in gateways.find({"live_name": "edge"})] == ["gw_2"]
+
+
+@pytest.mark.parametrize(
+    ("field", "document"),
+    [
+        ("_id", {"_id": "gw_1"}),
+        ("live_name", {"_id": "gw_2", "live_name": "edge"}),
+        ("live_host", {"_id": "gw_2", "live_host": "edge.example.com"}),
+    ],
+)
+def test_a_duplicate_inside_a_transaction_aborts_it_and_leaves_the_holder_intact(
+    any_store: Store, field: str, document: dict[str, Any]
+) -> None:
+    any_store.collection(GATEWAYS).insert_one(
+        {"_id": "gw_1", "live_name": "edge", "live_host": "edge.example.com"}
+    )
+    before = snapshot(any_store)
+
+    def work(collections: Collections) -> None:
+        collections.collection(OUTBOX).insert_one({"_id": "ev_1"})
+        collections.collection(GATEWAYS).insert_one(document)
+
+    with pytest.raises(DuplicateKey) as refused:
+        any_store.transaction(work)
+
+    assert refused.value.key == field
+    assert snapshot(any_store) == before
+
+
+# -- transactions: all or nothing ----------------------------------------------------------------
+
+
+def test_a_transaction_commits_every_write_and_returns_the_work_result(any_store: Store) -> None:
+    change = a_gateway()
+
+    def work(collections: Collections) -> str:
+        uow = UnitOfWork(collections)
+        uow.gateways.insert(change.gateway)
+        uow.environments.sync(change.gateway.id, change.gateway.spec.environments)
+        uow.events.add(event_of(change))
+        # Reads inside the transaction see its own writes.
+        assert uow.gateways.by_live_name("edge") == change.gateway
+        return "done"
+
+    assert any_store.transaction(work) == "done"
+
+    uow = UnitOfWork(any_store)
+    assert uow.gateways.get(change.gateway.id) == change.gateway
+    assert [e.name for e in uow.environments.of(change.gateway.id)] == ["dev", "prod"]
+    assert [e.type for e in uow.events.of(change.gateway.id)] == [EventType.CREATED]
+
+
+def test_a_transaction_that_starts_with_an_insert_stores_only_what_it_inserted(
+    any_store: Store, request: pytest.FixtureRequest
+) -> None:
+    if "nx-27017" in request.node.callspec.id:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="nx-27017 also stores the transaction's readConcern as a document "
+                "when the first command of a transaction is an insert",
+            )
+        )
+
+    any_store.transaction(lambda c: c.collection(LEASES).insert_one({"_id": "relay"}))
+
+    assert any_store.collection(LEASES).find({}) == [{"_id": "relay"}]
+
+
+@pytest.mark.parametrize("when", FAILURE_POINTS)
+def test_a_failure_around_the_outbox_insert_leaves_no_gateway_environment_or_event(
+    any_store: Store, when: str
+) -> None:
+    change = a_gateway()
+
+    def work(collections: Collections) -> None:
+        uow = UnitOfWork(FaultyCollections(collections, when=when))
+        uow.gateways.insert(change.gateway)
+        uow.environments.sync(change.gateway.id, change.gateway.spec.environments)
+        uow.events.add(event_of(change))
+
+    with pytest.raises(InjectedFailure, match=when):
+        any_store.transaction(work)
+
+    assert nothing_stored(any_store)
+
+
+def test_a_failed_transaction_restores_every_document_it_changed_or_deleted(
+    any_store: Store,
+) -> None:
+    gateway = stored(any_store, a_gateway())
+    any_store.collection(LEASES).insert_one({"_id": "relay", "token": 1})
+    before = snapshot(any_store)
+
+    def work(collections: Collections) -> None:
+        uow = UnitOfWork(collections)
+        uow.gateways.replace(gateway.evolve(state=State.STOPPED, version=2), expected_version=1)
+        uow.environments.set_state(gateway.id, EnvironmentState.ACTIVE)
+        uow.environments.remove(gateway.id)
+        leases = collections.collection(LEASES)
+        leases.find_one_and_update({"_id": "relay"}, {"$inc": {"token": 1}})
+        leases.update_one({"_id": "relay"}, {"$set": {"owner": "b"}})
+        leases.update_one({"_id": "new"}, {"$set": {"owner": "c"}}, upsert=True)
+        leases.replace_one({"_id": "newer"}, {"_id": "newer"}, upsert=True)
+        collections.collection(OUTBOX).update_many({}, {"$set": {"published_at": NOW}})
+        collections.collection(OUTBOX).delete_many({})
+        raise InjectedFailure("at the very end")
+
+    with pytest.raises(InjectedFailure):
+        any_store.transaction(work)
+
+    assert snapshot(any_store) == before
+
+
+# -- the writer's own transaction ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", FAILURE_POINTS)
+def test_a_writer_create_that_fails_around_the_outbox_insert_writes_nothing(
+    any_store: Store, clock: FakeClock, when: str
+) -> None:
+    writer = Writer(FaultyStore(any_store, when=when), clock=clock)
+
+    with pytest.raises(InjectedFailure):
+        writer.create(
+            "edge", {"image": "nginx:1.27", "host": "edge.example.com", "environments": ["dev"]}
+        )
+
+    assert nothing_stored(any_store)
+
+
+@pytest.mark.parametrize("when", FAILURE_POINTS)
+def test_a_writer_update_that_fails_around_the_outbox_insert_changes_nothing(
+    any_store: Store, clock: FakeClock, when: str
+) -> None:
+    Writer(any_store, clock=clock).create("edge", {"image": "nginx:1.27", "environments": ["dev"]})
+    before = snapshot(any_store)
+    writer = Writer(FaultyStore(any_store, when=when), clock=clock)
+
+    with pytest.raises(InjectedFailure):
+        writer.update("edge", host="edge.example.com", environments=["prod"], replicas=3)
+
+    assert snapshot(any_store) == before
+
+
+# -- dates ---------------------------------------------------------------------------------------
+
+
+def test_a_gateway_document_round_trips_unchanged(any_store: Store) -> None:
+    gateway = a_gateway().gateway.evolve(
+        phase_changed_at=NOW + timedelta(seconds=1),
+        last_error=LastError(reason="StartTimeout", message="slow", at=NOW),
+        retry=Retry(attempts=2, next_at=NOW + timedelta(milliseconds=1)),
+        live_host=None,
+    )
+    gateways = UnitOfWork(any_store).gateways
+
+    gateways.insert(gateway)
+
+    assert gateways.get(gateway.id) == gateway
+    assert "live_host" not in any_store.collection(GATEWAYS).find_one({"_id": gateway.id})  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [NOW, NOW.astimezone(timezone(timedelta(hours=2))), NOW.replace(microsecond=999000)],
+    ids=["utc", "utc+2", "last millisecond"],
+)
+def test_a_datetime_comes_back_as_the_same_utc_instant_to_the_millisecond(
+    any_store: Store, written: datetime
+) -> None:
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_one({"_id": "e", "occurred_at": written})
+
+    read = outbox.find_one({"_id": "e"})["occurred_at"]  # type: ignore[index]
+
+    # Stores hand back naive UTC (tz_aware=False); the models make it aware.
+    assert read.replace(tzinfo=UTC) == written
+    assert (
+        OutboxEvent.model_validate(
+            {"type": "GatewayCreated", "aggregate_id": "g", "version": 1, "occurred_at": read}
+        ).occurred_at
+        == written
+    )
+
+
+def test_a_range_query_on_dates_selects_and_orders_by_instant(any_store: Store) -> None:
+    outbox = any_store.collection(OUTBOX)
+    # Inserted out of order, so the sort has to work for the result to come out right.
+    for n in (3, 0, 4, 1, 2):
+        outbox.insert_one({"_id": f"e{n}", "occurred_at": NOW + timedelta(seconds=n)})
+
+    window = {"$gte": NOW + timedelta(seconds=1), "$lt": NOW + timedelta(seconds=4)}
+    found = outbox.find({"occurred_at": window}, sort=[("occurred_at", -1)])
+
+    assert [d["_id"] for d in found] == ["e3", "e2", "e1"]
+
+
+def test_a_datetime_set_by_an_update_stays_a_date(
+    any_store: Store, request: pytest.FixtureRequest
+) -> None:
+    if "nx-27017" in request.node.callspec.id:
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="nx-27017 stores a $set datetime as a string")
+        )
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_one({"_id": "e", "published_at": None})
+
+    outbox.update_one({"_id": "e"}, {"$set": {"published_at": NOW}})
+
+    assert outbox.find_one({"_id": "e"}) == {"_id": "e", "published_at": NOW.replace(tzinfo=None)}

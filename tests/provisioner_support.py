@@ -1,0 +1,123 @@
+"""A small world for provisioner tests: store, private Redis, memory cluster, writer, fake clock.
+
+Events reach the stream through the real relay, and the provisioner is driven turn by turn
+(`step()`), never by sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from outbox.events import EventType
+from outbox.memory_store import MemoryStore
+from outbox.model import Gateway
+from outbox.repository import UnitOfWork
+from outbox.store import Store
+from outbox.writer import Writer
+from provisioner.daemon import Provisioner
+from provisioner.factory import build_provisioner
+from provisioner.memory_cluster import MemoryCluster
+from provisioner.settings import ProvisionerSettings
+from relay.factory import build_relay
+from relay.settings import RelaySettings
+from tests.conftest import FakeClock
+
+STREAM = "events:gateway"
+
+
+def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
+    values: dict[str, Any] = {
+        "stream": STREAM,
+        "workers": 4,
+        "consumer": "p1",
+        "start_timeout": 60,
+        "stop_timeout": 60,
+        "delete_timeout": 60,
+        "reclaim_idle": 30,
+        "sweep_interval": 1,
+        "drift_interval": 1,
+        "backoff_base": 1,
+        "backoff_cap": 8,
+        "grace_seconds": 5,
+        "metrics_port": 0,
+    }
+    values.update(overrides)
+    return ProvisionerSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class World:
+    redis: redis.Redis
+    clock: FakeClock
+    store: Store = field(default_factory=MemoryStore)
+    rollout_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.cluster = MemoryCluster(
+            namespace="gateways", rollout_seconds=self.rollout_seconds, clock=self.clock
+        )
+        self.writer = Writer(self.store, clock=self.clock)
+        self.relay = build_relay(
+            RelaySettings(_env_file=None, stream=STREAM, metrics_port=0, relay_id="relay-test"),  # type: ignore[call-arg]
+            store=self.store,
+            redis_client=self.redis,
+            clock=self.clock,
+        )
+        self.provisioners: dict[str, Provisioner] = {}
+
+    def provisioner(self, consumer: str = "p1", **overrides: Any) -> Provisioner:
+        if consumer not in self.provisioners:
+            settings = provisioner_settings(consumer=consumer, **overrides)
+            daemon = build_provisioner(
+                settings,
+                store=self.store,
+                redis_client=self.redis,
+                cluster=self.cluster,
+                clock=self.clock,
+            )
+            daemon.start()
+            self.provisioners[consumer] = daemon
+        return self.provisioners[consumer]
+
+    def publish(self) -> None:
+        """Everything committed so far, into the stream, through the real relay."""
+        self.relay.run_once()
+
+    def step(self, consumer: str = "p1", *, sweep: bool = True) -> None:
+        """One turn: publish, consume what is new, wait for the workers, optionally sweep."""
+        daemon = self.provisioner(consumer)
+        self.publish()
+        daemon.run_once(block_ms=None)
+        daemon.wait_idle(10)
+        if sweep:
+            daemon.sweep()
+            daemon.wait_idle(10)
+        self.publish()
+
+    def settle(self, consumer: str = "p1", *, turns: int = 12, tick: float = 1.0) -> Gateway | None:
+        """Turn until nothing changes, letting fake time pass so rollouts finish."""
+        for _ in range(turns):
+            self.step(consumer)
+            self.clock.advance(tick)
+        return None
+
+    def gateway(self, ref: str) -> Gateway:
+        return self.writer.get(ref)
+
+    def events(self, ref: str) -> list[EventType]:
+        return [event.type for event in self.writer.events(ref)]
+
+    def environments(self, ref: str) -> dict[str, str]:
+        uow = UnitOfWork(self.store)
+        return {env.name: str(env.state) for env in uow.environments.of(self.gateway(ref).id)}
+
+    def stream_event_ids(self) -> list[str]:
+        return [fields["event_id"] for _, fields in self.redis.xrange(STREAM)]
+
+    def close(self) -> None:
+        for daemon in self.provisioners.values():
+            daemon.stop()
+            daemon.shutdown()

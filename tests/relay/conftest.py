@@ -1,0 +1,147 @@
+"""Relay test fixtures: relays wired to the private Redis, event writers, stream readers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import redis
+
+from outbox.clock import Clock, utcnow
+from outbox.events import EventType, OutboxEvent
+from outbox.mongo_store import MongoStore
+from outbox.store import OUTBOX, Store
+from relay.daemon import Relay
+from relay.outbox_reader import OutboxReader
+from relay.publisher import Publisher, RedisPublisher
+from relay.settings import RelaySettings
+from tests.relay.servers import IsolatedNxServer
+
+STREAM = "events:gateway"
+
+
+def relay_settings(**overrides: Any) -> RelaySettings:
+    """Explicit settings: tests never read the environment or `.env`."""
+    values: dict[str, Any] = {
+        "stream": STREAM,
+        "batch_size": 100,
+        "lease_seconds": 5.0,
+        "relay_id": "relay-a",
+        "metrics_port": 0,
+        "poll_min": 0.001,
+        "poll_max": 0.02,
+        "retry_max": 0.05,
+        "stats_interval": 0.5,
+        "retention": 0,
+        **overrides,
+    }
+    return RelaySettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def publisher_for(client: redis.Redis, settings: RelaySettings) -> RedisPublisher:
+    return RedisPublisher(
+        client,
+        stream=settings.stream,
+        dedupe_window=settings.dedupe_window,
+        maxlen=settings.stream_maxlen,
+    )
+
+
+@pytest.fixture(scope="session")
+def relay_nx_server() -> Iterator[IsolatedNxServer]:
+    server = IsolatedNxServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def relay_nx_store(relay_nx_server: IsolatedNxServer) -> Iterator[MongoStore]:
+    """A MongoStore over the wire on nx-27017, in a database that is really its own."""
+    store = MongoStore(relay_nx_server.uri, database=f"r{uuid4().hex[:12]}", timeout_seconds=5)
+    store.ensure_indexes(retention_seconds=0)
+    yield store
+    store.close()
+
+
+MakeRelay = Callable[..., Relay]
+
+
+@pytest.fixture
+def make_relay(redis_client: redis.Redis) -> MakeRelay:
+    """`make_relay(store, relay_id=…, publisher=…, reader=…, clock=…, **settings)`."""
+
+    def make(
+        store: Store,
+        *,
+        publisher: Publisher | None = None,
+        reader: OutboxReader | None = None,
+        clock: Clock = utcnow,
+        **overrides: Any,
+    ) -> Relay:
+        settings = relay_settings(**overrides)
+        return Relay(
+            store,
+            publisher or publisher_for(redis_client, settings),
+            settings,
+            reader=reader,
+            clock=clock,
+            # The loop's own timers (stats, purges) follow the same clock, fake or not.
+            monotonic=lambda: clock().timestamp(),
+        )
+
+    return make
+
+
+def insert_events(
+    store: Store, per_gateway: int, gateways: int, *, clock: Clock = utcnow, start: int = 1
+) -> list[OutboxEvent]:
+    """Outbox rows written directly (for volume): versions interleaved across gateways in
+    commit order, as concurrent writers would produce them."""
+    base = clock()
+    events = [
+        OutboxEvent(
+            type=EventType.CREATED if version == 1 else EventType.SPEC_UPDATED,
+            aggregate_id=f"gw_{gateway:04d}",
+            version=version,
+            payload={"n": version},
+            occurred_at=base + timedelta(milliseconds=(version - start) * gateways + gateway),
+        )
+        for version in range(start, start + per_gateway)
+        for gateway in range(gateways)
+    ]
+    store.collection(OUTBOX).insert_many([event.to_document() for event in events])
+    return events
+
+
+def stream_entries(client: redis.Redis, stream: str = STREAM) -> list[dict[str, str]]:
+    return [fields for _, fields in client.xrange(stream)]
+
+
+def stream_ids(client: redis.Redis, stream: str = STREAM) -> list[str]:
+    return [fields["event_id"] for fields in stream_entries(client, stream)]
+
+
+def assert_each_once(client: redis.Redis, expected: Iterable[str]) -> None:
+    published = stream_ids(client)
+    duplicates = sorted({i for i in published if published.count(i) > 1})
+    assert not duplicates, f"published more than once: {duplicates[:5]}"
+    missing = set(expected) - set(published)
+    assert not missing, f"never published: {sorted(missing)[:5]} ({len(missing)} in all)"
+
+
+def assert_gateway_order(client: redis.Redis) -> None:
+    """Within each gateway, stream entries have strictly increasing versions."""
+    last: dict[str, int] = {}
+    for fields in stream_entries(client):
+        gateway, version = fields["aggregate_id"], int(fields["version"])
+        assert version > last.get(gateway, 0), (
+            f"gateway {gateway}: v{version} after v{last[gateway]}"
+        )
+        last[gateway] = version
+
+
+def unpublished(store: Store) -> list[dict[str, Any]]:
+    return store.collection(OUTBOX).find({"published_at": None})

@@ -1,0 +1,174 @@
+"""`outbox relay run` as a real process, on nx-27017 over the wire and the private Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from outbox.clock import utcnow
+from outbox.mongo_store import MongoStore
+from outbox.store import LEASES
+from tests.relay.conftest import (
+    IsolatedNxServer,
+    assert_each_once,
+    assert_gateway_order,
+    insert_events,
+    unpublished,
+)
+from tests.support.servers import RedisServer
+
+pytestmark = pytest.mark.slow
+
+# The command group exactly as `outbox` registers it, on the real root group (error mapping,
+# settings). TODO: `.venv/bin/outbox` once every group it registers imports cleanly.
+OUTBOX = [
+    sys.executable,
+    "-c",
+    "from outbox_cli.app import cli; from outbox_cli.relay_cmd import relay; "
+    "cli.add_command(relay); cli(prog_name='outbox')",
+]
+
+
+def relay_process(
+    args: list[str],
+    *,
+    nx: IsolatedNxServer,
+    store: MongoStore,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    **env: str,
+) -> subprocess.Popen[str]:
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OUTBOX_")},
+        "OUTBOX_MONGODB_URI": nx.uri,
+        "OUTBOX_DATABASE": store.database.name,
+        "OUTBOX_REDIS_URL": redis_server.url,
+        "OUTBOX_METRICS_PORT": "0",
+        "OUTBOX_BATCH_SIZE": "50",
+        "OUTBOX_LEASE_SECONDS": "2",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **env,
+    }
+    return subprocess.Popen(
+        [*OUTBOX, "relay", "run", *args],
+        env=environment,
+        cwd=tmp_path,  # no .env here
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_relay_killed_mid_drain_and_run_again_publishes_every_event_once_in_order(
+    relay_nx_server: IsolatedNxServer,
+    relay_nx_store: MongoStore,
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    # Given 2,000 events and a relay process draining them
+    events = insert_events(relay_nx_store, per_gateway=20, gateways=100)
+    ctx = {
+        "nx": relay_nx_server,
+        "store": relay_nx_store,
+        "redis_server": redis_server,
+        "tmp_path": tmp_path,
+    }
+    first = relay_process([], OUTBOX_RELAY_ID="first", **ctx)
+
+    # When it is killed without warning half-way
+    deadline = time.monotonic() + 30
+    while redis_client.xlen("events:gateway") < 300:
+        assert first.poll() is None, first.communicate()[1]
+        assert time.monotonic() < deadline, "the relay did not start publishing"
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 0 < redis_client.xlen("events:gateway") < len(events)
+
+    # and another one runs (it waits for the dead relay's lease to expire)
+    second = relay_process(["--once"], OUTBOX_RELAY_ID="second", **ctx)
+    out, err = second.communicate(timeout=60)
+
+    # Then every event is in the stream once, each gateway's in version order
+    assert second.returncode == 0, err
+    assert "published" in out
+    assert_each_once(redis_client, [e.id for e in events])
+    assert redis_client.xlen("events:gateway") == len(events)
+    assert_gateway_order(redis_client)
+    assert unpublished(relay_nx_store) == []
+
+
+def test_once_exits_4_when_another_relay_keeps_the_lease(
+    relay_nx_server: IsolatedNxServer,
+    relay_nx_store: MongoStore,
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    relay_nx_store.collection(LEASES).insert_one(
+        {
+            "_id": "relay:events:gateway",
+            "owner": "elsewhere",
+            "token": 7,
+            "expires_at": utcnow() + timedelta(hours=1),
+        }
+    )
+    insert_events(relay_nx_store, per_gateway=1, gateways=2)
+
+    process = relay_process(
+        ["--once"],
+        nx=relay_nx_server,
+        store=relay_nx_store,
+        redis_server=redis_server,
+        tmp_path=tmp_path,
+        OUTBOX_LEASE_SECONDS="0.5",
+    )
+    _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 4
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("error: lease relay:events:gateway is held by relay elsewhere")
+    )
+    assert "Traceback" not in err
+    assert redis_client.xlen("events:gateway") == 0
+
+
+def test_sigterm_finishes_and_releases_the_lease_with_exit_0(
+    relay_nx_server: IsolatedNxServer,
+    relay_nx_store: MongoStore,
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    events = insert_events(relay_nx_store, per_gateway=2, gateways=5)
+    process = relay_process(
+        [],
+        nx=relay_nx_server,
+        store=relay_nx_store,
+        redis_server=redis_server,
+        tmp_path=tmp_path,
+        OUTBOX_RELAY_ID="terminated",
+    )
+    deadline = time.monotonic() + 30
+    while redis_client.xlen("events:gateway") < len(events):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=15)
+
+    assert process.returncode == 0, err
+    assert "SIGTERM received" in err and "released" in err
+    lease = relay_nx_store.collection(LEASES).find_one({"_id": "relay:events:gateway"})
+    assert lease is not None and lease["owner"] is None

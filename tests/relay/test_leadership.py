@@ -1,0 +1,119 @@
+"""Several relays: one publishes, a standby takes over when it dies, nothing twice or lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from outbox.memory_store import MemoryStore
+from relay.errors import Fenced
+from tests.conftest import FakeClock
+from tests.relay.conftest import (
+    MakeRelay,
+    assert_each_once,
+    assert_gateway_order,
+    insert_events,
+    publisher_for,
+    relay_settings,
+    unpublished,
+)
+
+
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def test_two_relays_at_once_publish_every_event_once(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+) -> None:
+    # Given two relays running side by side while events keep coming
+    relays = [make_relay(memory_store, relay_id=name, batch_size=20) for name in ("a", "b")]
+    threads = [threading.Thread(target=relay.run) for relay in relays]
+    for thread in threads:
+        thread.start()
+    events = []
+    try:
+        for start in range(1, 31, 5):
+            events += insert_events(memory_store, per_gateway=5, gateways=20, start=start)
+            time.sleep(0.01)
+        wait_until(lambda: not unpublished(memory_store))
+    finally:
+        for relay in relays:
+            relay.stop()
+        for thread in threads:
+            thread.join(timeout=10)
+
+    # Then no duplicate, no gap, order kept, and only one of them published anything
+    assert_each_once(redis_client, [e.id for e in events])
+    assert_gateway_order(redis_client)
+    assert sorted(relay.totals.published for relay in relays) == [0, len(events)]
+
+
+def test_the_standby_takes_over_within_the_lease_time_when_the_leader_dies(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+) -> None:
+    leader = make_relay(memory_store, relay_id="leader", clock=clock)
+    standby = make_relay(memory_store, relay_id="standby", clock=clock)
+    first = insert_events(memory_store, per_gateway=1, gateways=5, clock=clock)
+    assert leader.run_once().published == 5
+    assert not standby.run_once().leader
+
+    # The leader dies (it is never called again) and more events arrive.
+    later = insert_events(memory_store, per_gateway=1, gateways=5, clock=clock, start=2)
+    clock.advance(relay_settings().lease_seconds - 0.5)
+    assert not standby.run_once().leader, "the lease has not expired yet"
+    clock.advance(0.5)
+
+    result = standby.run_once()
+
+    assert result.leader and result.published == 5
+    assert standby.metrics.registry.get_sample_value("outbox_relay_lease_holder") == 1
+    assert_each_once(redis_client, [e.id for e in first + later])
+    # The old leader, back from the dead, finds its lease gone and publishes nothing.
+    insert_events(memory_store, per_gateway=1, gateways=5, clock=clock, start=3)
+    assert not leader.run_once().leader
+
+
+def test_a_relay_fenced_by_redis_stops_publishing_and_gives_up_its_lease(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+) -> None:
+    # A relay with a newer lease token already published (e.g. this one stalled past expiry).
+    insert_events(memory_store, per_gateway=1, gateways=3)
+    newer = publisher_for(redis_client, relay_settings())
+    relay = make_relay(memory_store, publisher=newer)
+    redis_client.set("events:gateway:fence", 2**62)
+
+    with pytest.raises(Fenced):
+        relay.run_once()
+
+    assert not relay.lease.valid()
+    assert len(unpublished(memory_store)) == 3
+    assert redis_client.xlen("events:gateway") == 0
+
+
+def test_stop_finishes_the_batch_and_releases_the_lease(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+) -> None:
+    relay = make_relay(memory_store)
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    events = insert_events(memory_store, per_gateway=3, gateways=3)
+    wait_until(lambda: not unpublished(memory_store))
+
+    relay.stop()
+    thread.join(timeout=5)
+
+    assert not thread.is_alive()
+    holder = relay.lease.holder()
+    assert holder is not None and holder.owner is None, "released, not left to expire"
+    assert_each_once(redis_client, [e.id for e in events])
+    # A standby can start at once.
+    assert make_relay(memory_store, relay_id="next").run_once().leader

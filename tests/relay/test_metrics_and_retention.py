@@ -1,0 +1,57 @@
+"""What the relay reports, and how long published events stay in the in-memory store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis
+
+from outbox.memory_store import MemoryStore
+from outbox.store import OUTBOX
+from tests.conftest import FakeClock
+from tests.relay.conftest import MakeRelay, insert_events
+
+
+def test_metrics_show_throughput_latency_backlog_and_leadership(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+) -> None:
+    insert_events(memory_store, per_gateway=5, gateways=4, clock=clock)  # 20 events
+    relay = make_relay(memory_store, clock=clock, batch_size=8)
+    clock.advance(2)
+    sample = relay.metrics.registry.get_sample_value
+
+    relay.run_once()
+
+    assert sample("outbox_relay_published_total") == 8
+    assert sample("outbox_relay_commit_to_stream_seconds_count") == 8
+    assert sample("outbox_relay_commit_to_stream_seconds_bucket", {"le": "1.0"}) == 0
+    assert sample("outbox_relay_commit_to_stream_seconds_bucket", {"le": "2.5"}) == 8
+    assert sample("outbox_relay_backlog") == 20, "counted when it took the lease"
+    assert sample("outbox_relay_oldest_unpublished_age_seconds") >= 2
+    assert sample("outbox_relay_lease_holder") == 1
+    assert sample("outbox_relay_lease_token") == relay.lease.token
+
+    relay.run_once()
+    relay.run_once()
+
+    assert sample("outbox_relay_published_total") == 20
+    assert sample("outbox_relay_backlog") == 0
+    assert sample("outbox_relay_oldest_unpublished_age_seconds") == 0
+    assert sample("outbox_relay_parked_events") == 0
+
+
+def test_the_in_memory_store_drops_published_events_after_the_retention(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+) -> None:
+    relay = make_relay(memory_store, clock=clock, retention=3600)
+    old = insert_events(memory_store, per_gateway=1, gateways=3, clock=clock)
+    relay.run_once()  # published now
+
+    clock.advance(3601)
+    recent = insert_events(memory_store, per_gateway=1, gateways=3, clock=clock, start=2)
+    relay.run_once()  # purges run once a minute: this one is due
+
+    kept = {document["_id"] for document in memory_store.collection(OUTBOX).find({})}
+    assert kept == {e.id for e in recent}
+    assert not kept & {e.id for e in old}
+    assert clock.now - timedelta(seconds=3600) > old[0].occurred_at

@@ -1,0 +1,126 @@
+"""Per-gateway order: concurrent writers, batch limits, and a parked event."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import redis
+
+from outbox.errors import OutboxError
+from outbox.memory_store import MemoryStore
+from outbox.store import OUTBOX
+from outbox.writer import Writer
+from relay.daemon import Relay
+from tests.conftest import FakeClock
+from tests.relay.conftest import (
+    MakeRelay,
+    assert_each_once,
+    assert_gateway_order,
+    insert_events,
+    publisher_for,
+    relay_settings,
+    stream_entries,
+    unpublished,
+)
+from tests.relay.faults import Rejecting
+
+
+def drain(relay: Relay) -> None:
+    for _ in range(10_000):
+        if not relay.run_once().more:
+            return
+    raise AssertionError("the relay kept finding work")
+
+
+def test_concurrent_writers_reach_the_stream_in_version_order_per_gateway(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+) -> None:
+    # Given four writers toggling the same six gateways at the same time, and a relay whose
+    # batch limit (7) keeps cutting through one gateway's versions while they write
+    writer = Writer(memory_store)
+    gateways = [writer.create(f"edge-{n}", {"image": "nginx:1.27"}).id for n in range(6)]
+    relay = make_relay(memory_store, batch_size=7)
+
+    def toggle(rounds: int) -> None:
+        for _ in range(rounds):
+            for gateway in gateways:
+                for action in (writer.stop, writer.start):
+                    # Another writer may have toggled it first: refused, nothing written.
+                    with contextlib.suppress(OutboxError):
+                        action(gateway)
+
+    writers = [threading.Thread(target=toggle, args=(15,)) for _ in range(4)]
+    for thread in writers:
+        thread.start()
+    while any(thread.is_alive() for thread in writers):
+        relay.run_once()
+    drain(relay)
+
+    # Then every committed event is in the stream once, each gateway's in version order
+    committed = memory_store.collection(OUTBOX).find({})
+    assert len(committed) > 6 * 15
+    assert_each_once(redis_client, [document["_id"] for document in committed])
+    assert_gateway_order(redis_client)
+    for gateway in gateways:
+        versions = [
+            int(e["version"]) for e in stream_entries(redis_client) if e["aggregate_id"] == gateway
+        ]
+        assert versions == sorted(e.version for e in writer.events(gateway))
+
+
+def test_a_batch_limit_inside_one_gateways_versions_keeps_the_order(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+) -> None:
+    # Given one gateway with 10 versions all committed in the same millisecond (the order of
+    # equal timestamps is arbitrary), fetched 3 at a time
+    events = insert_events(memory_store, per_gateway=10, gateways=1)
+    memory_store.collection(OUTBOX).update_many(
+        {}, {"$set": {"occurred_at": events[0].occurred_at}}
+    )
+    relay = make_relay(memory_store, batch_size=3)
+
+    drain(relay)
+
+    assert [int(e["version"]) for e in stream_entries(redis_client)] == list(range(1, 11))
+
+
+def test_a_parked_event_holds_up_only_its_own_gateway(
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+) -> None:
+    # Given gateway 0's version 2 is rejected by Redis every time, and more events behind it
+    # than fit in a batch
+    events = insert_events(memory_store, per_gateway=30, gateways=3)
+    poison = next(e for e in events if e.aggregate_id == "gw_0000" and e.version == 2)
+    publisher = Rejecting(publisher_for(redis_client, relay_settings()), {poison.id})
+    relay = make_relay(
+        memory_store, publisher=publisher, batch_size=10, max_publish_attempts=3, clock=clock
+    )
+
+    for _ in range(30):
+        relay.run_once()
+
+    # Then it is parked after three attempts, with its error
+    document = memory_store.collection(OUTBOX).find_one({"_id": poison.id})
+    assert document is not None
+    assert (document["parked"], document["attempts"], document["published_at"]) == (True, 3, None)
+    assert "exceeds maximum" in document["last_error"]
+    assert publisher.attempts == 3
+    # and gateway 0 stops at version 1, while the other gateways are complete
+    published = {(e["aggregate_id"], int(e["version"])) for e in stream_entries(redis_client)}
+    assert {v for g, v in published if g == "gw_0000"} == {1}
+    assert {v for g, v in published if g != "gw_0000"} == set(range(1, 31))
+    assert len(unpublished(memory_store)) == 29
+    assert relay.metrics.registry.get_sample_value("outbox_relay_parked_events") == 1
+    assert_gateway_order(redis_client)
+
+    # When an operator releases it (Redis accepts it now), the gateway resumes in order
+    publisher.rejected.clear()
+    memory_store.collection(OUTBOX).update_one(
+        {"_id": poison.id}, {"$set": {"parked": False, "attempts": 0}}
+    )
+    clock.advance(relay_settings().stats_interval)  # the relay re-reads the parked events
+    drain(relay)
+    assert unpublished(memory_store) == []
+    assert_each_once(redis_client, [e.id for e in events])
+    assert_gateway_order(redis_client)

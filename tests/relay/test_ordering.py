@@ -1,0 +1,102 @@
+"""The per-gateway ordering rule, decided without I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from relay.ordering import Row, lowest_outside, plan, predecessors
+
+
+@dataclass(frozen=True)
+class E:
+    aggregate_id: str
+    version: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.aggregate_id}:{self.version}"
+
+
+def batch(text: str) -> list[E]:
+    """'a1 b1 a2' → events in that commit order."""
+    return [E(word[0], int(word[1:])) for word in text.split()]
+
+
+def words(events: list[E]) -> str:
+    return " ".join(f"{e.aggregate_id}{e.version}" for e in events)
+
+
+@pytest.mark.parametrize(
+    ("commit_order", "lowest_outside_batch", "published", "held"),
+    [
+        # Nothing else unpublished: everything goes, in commit order.
+        ("a1 b1 a2 b2", {}, "a1 b1 a2 b2", ""),
+        # The batch limit cut gateway a after v2; its later versions are not lower: a goes.
+        ("a1 a2 b1", {"a": 3}, "a1 a2 b1", ""),
+        # A parked (or not yet fetched) a1 holds up a2 and a3, but not b.
+        ("a2 b1 a3 b2", {"a": 1}, "b1 b2", "a2 a3"),
+        # A hole in the middle: a3 is outside the batch, so a2 goes and a4 waits.
+        ("a2 a4 b1", {"a": 3}, "a2 b1", "a4"),
+        # Commit timestamps disagree with versions (writers' clocks): put back in version order,
+        # keeping the slots a used in commit order.
+        ("a3 b1 a2 a1", {}, "a1 b1 a2 a3", ""),
+        # Version gaps (a step without an event) do not hold anything up.
+        ("a1 a4 a9", {"a": 12}, "a1 a4 a9", ""),
+        ("", {}, "", ""),
+    ],
+)
+def test_an_event_goes_only_when_its_gateway_has_no_lower_unpublished_version(
+    commit_order: str, lowest_outside_batch: dict[str, int], published: str, held: str
+) -> None:
+    decision = plan(batch(commit_order), lowest_outside_batch)
+
+    assert words(decision.publish) == published
+    assert words(decision.held) == held
+
+
+@pytest.mark.parametrize(
+    ("in_batch", "unpublished_rows", "expected"),
+    [
+        ("a2 a3", "a2 a3", {}),
+        ("a2 a3", "a1 a2", {"a": 1}),
+        ("a5 b1", "a4 a3 b1", {"a": 3}),
+        ("a1", "", {}),
+    ],
+)
+def test_lowest_outside_ignores_the_batch_itself(
+    in_batch: str, unpublished_rows: str, expected: dict[str, int]
+) -> None:
+    assert lowest_outside(batch(in_batch), rows(unpublished_rows)) == expected
+
+
+def rows(text: str) -> list[Row]:
+    """'a1 a2! b1' → unpublished rows; '!' marks a parked one."""
+    return [
+        Row(f"{w[0]}:{w[1:].rstrip('!')}", w[0], int(w[1:].rstrip("!")), w.endswith("!"))
+        for w in text.split()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("in_batch", "unpublished_rows", "limit", "expected"),
+    [
+        # Nothing missing below the batch.
+        ("a1 a2 b1", "a1 a2 b1 a3", 10, ""),
+        # a2 sorts after the batch (its writer's clock was behind): fetch it.
+        ("a1 a3 b1", "a1 a2 a3 b1", 10, "a2"),
+        # A parked a1: nothing to fetch for a, it waits for the operator.
+        ("a2 a3", "a1! a2 a3", 10, ""),
+        # The lowest versions first when the limit bites.
+        ("a9 b9", "a3 a4 b2 a9 b9", 2, "b2 a3"),
+        # Versions above everything of that gateway in the batch are not needed.
+        ("a1 b5", "a1 a2 a3 b5", 10, ""),
+    ],
+)
+def test_missing_lower_versions_are_fetched_into_the_batch(
+    in_batch: str, unpublished_rows: str, limit: int, expected: str
+) -> None:
+    ids = predecessors(batch(in_batch), rows(unpublished_rows), limit)
+
+    assert " ".join(i.replace(":", "") for i in ids) == expected
