@@ -66,7 +66,7 @@ def documents_of(
     gateway_id = change.gateway.id
     environments = [
         Environment(
-            _id=Environment.key(gateway_id, name),
+            id=Environment.key(gateway_id, name),
             gateway_id=gateway_id,
             name=name,
             state=EnvironmentState.INACTIVE,
@@ -98,7 +98,7 @@ def writer_run(store: Store, sizes: Sizes) -> Callable[[], None]:
 
 
 def mongomock_baseline(sizes: Sizes) -> Callable[[], None]:
-    database = mongomock.MongoClient(tz_aware=False)["baseline"]
+    database: Any = mongomock.MongoClient(tz_aware=False)["baseline"]
     for collection, keys, options in INDEXES:
         database[collection].create_index(list(keys), **options)
     batches = [documents_of(n, sizes) for n in range(sizes.gateways)]

@@ -154,7 +154,7 @@ class MemoryStore(Store):
 
     def __init__(self, *, database: str = "outbox") -> None:
         self.lock = threading.RLock()
-        self.database = mongomock.MongoClient(tz_aware=False)[database]
+        self.database: Any = mongomock.MongoClient(tz_aware=False)[database]
         self._name = database
         # Nothing persists, so the unique indexes are made at once (TTL means nothing here).
         self.ensure_indexes(retention_seconds=0)

@@ -97,7 +97,7 @@ class Environments:
             self._environments.insert_many(
                 [
                     Environment(
-                        _id=Environment.key(gateway_id, name),
+                        id=Environment.key(gateway_id, name),
                         gateway_id=gateway_id,
                         name=name,
                         state=EnvironmentState.INACTIVE,

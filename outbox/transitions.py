@@ -29,7 +29,7 @@ def create(
 ) -> Change:
     state = State.STOPPED if stopped else State.RUNNING
     gateway = Gateway(
-        _id=gateway_id,
+        id=gateway_id,
         name=name,
         live_name=name,
         host=spec.host,

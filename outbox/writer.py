@@ -8,6 +8,7 @@ a concurrent writer (often the provisioner) is retried from a fresh read; with
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -124,14 +125,17 @@ class Writer:
     def get(self, ref: str) -> Gateway:
         return UnitOfWork(self._store).gateways.resolve(ref)
 
-    def list(self, *, state: State | None = None, phase: Phase | None = None) -> list[Gateway]:
+    def list(
+        self, *, state: State | None = None, phase: Phase | None = None
+    ) -> builtins.list[Gateway]:
         return UnitOfWork(self._store).gateways.list(state=state, phase=phase)
 
-    def environments(self, ref: str) -> list[Environment]:
+    # `builtins.list`: inside the class, `list` is the method above.
+    def environments(self, ref: str) -> builtins.list[Environment]:
         uow = UnitOfWork(self._store)
         return uow.environments.of(uow.gateways.resolve(ref).id)
 
-    def events(self, ref: str) -> list[OutboxEvent]:
+    def events(self, ref: str) -> builtins.list[OutboxEvent]:
         uow = UnitOfWork(self._store)
         return uow.events.of(uow.gateways.resolve(ref).id)
 

@@ -17,7 +17,7 @@ import click
 
 from outbox.logs import configure_logging
 from outbox.memory_store import MemoryStore
-from outbox.model import Gateway, Phase, State
+from outbox.model import EnvironmentState, Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.writer import Writer
 from outbox_cli.embedded import EmbeddedRedis
@@ -43,40 +43,52 @@ class Expectation:
 
 @dataclass
 class Watcher:
-    """Prints a line whenever a gateway's state or phase changes."""
+    """Prints a line for every event the gateways record: each phase change shows up once."""
 
     store: MemoryStore
     cluster: Cluster
     began: float = field(default_factory=time.monotonic)
-    seen: dict[str, tuple[str, str]] = field(default_factory=dict)
+    printed: dict[str, int] = field(default_factory=dict)  # gateway id -> last version shown
     stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self) -> None:
         while not self.stop.wait(0.02):
             self.look()
 
     def look(self) -> None:
+        with self.lock:  # the scenario looks too, before each action
+            self._print_new_events()
+
+    def _print_new_events(self) -> None:
         uow = UnitOfWork(self.store)
         for gateway in uow.gateways.list():
-            now = (str(gateway.state), str(gateway.phase))
-            before = self.seen.get(gateway.id)
-            if before == now:
+            seen = self.printed.get(gateway.id, 0)
+            fresh = [event for event in uow.events.of(gateway.id) if event.version > seen]
+            if not fresh:
                 continue
-            self.seen[gateway.id] = now
+            self.printed[gateway.id] = fresh[-1].version
             envs = uow.environments.of(gateway.id)
-            active = sum(1 for env in envs if env.state == "Active")
-            change = f"{before[1]} -> {now[1]}" if before else f"new, {now[1]}"
+            active = sum(1 for env in envs if env.state == EnvironmentState.ACTIVE)
+            for event in fresh:
+                phase = event.payload.get("phase", "")
+                where = (
+                    f"-> {phase}"
+                    if phase
+                    else f"(state {event.payload.get('state', gateway.state)})"
+                )
+                click.echo(
+                    f"  {time.monotonic() - self.began:6.2f}s  {gateway.name:<7} "
+                    f"{event.type.value:<24} {where}"
+                )
             details = [
-                f"state {now[0]}",
+                f"now {gateway.state}/{gateway.phase}",
                 f"objects: {self.objects(gateway) or 'none'}",
-                f"envs active {active}/{len(envs)}",
+                f"environments active {active}/{len(envs)}",
             ]
             if gateway.last_error is not None:
                 details.append(f"last error {gateway.last_error.reason}")
-            click.echo(
-                f"  {time.monotonic() - self.began:6.2f}s  {gateway.name:<8} {change:<22} "
-                + "; ".join(details)
-            )
+            click.echo(f"  {'':7}  {'':7} {'; '.join(details)}")
 
     def objects(self, gateway: Gateway) -> str:
         names = object_names(gateway.name)
@@ -137,7 +149,7 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
         thread.start()
     writer = Writer(store)
     try:
-        expectations = _scenario(writer, cluster, deadline=time.monotonic() + timeout)
+        expectations = _scenario(writer, cluster, watcher, deadline=time.monotonic() + timeout)
         watcher.look()
     except TimeoutError as error:
         click.echo(f"error: {error}", err=True)
@@ -153,7 +165,13 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
     raise SystemExit(0 if ok else 1)
 
 
-def _scenario(writer: Writer, cluster: MemoryCluster, *, deadline: float) -> list[Expectation]:
+def _scenario(
+    writer: Writer, cluster: MemoryCluster, watcher: Watcher, *, deadline: float
+) -> list[Expectation]:
+    def say(line: str) -> None:
+        watcher.look()  # what happened so far comes before the next action
+        click.echo(line)
+
     def wait(name: str, what: str, condition: Callable[[Gateway], bool]) -> Gateway:
         while time.monotonic() < deadline:
             gateway = writer.get(name)
@@ -165,7 +183,7 @@ def _scenario(writer: Writer, cluster: MemoryCluster, *, deadline: float) -> lis
     def started(gateway: Gateway) -> bool:
         return gateway.phase == Phase.STARTED and gateway.at_rest
 
-    click.echo(
+    say(
         "\n> create edge (a host, two environments) and doomed (its rollout never completes)"
     )
     cluster.stall_rollouts("doomed")
@@ -174,19 +192,19 @@ def _scenario(writer: Writer, cluster: MemoryCluster, *, deadline: float) -> lis
     )
     writer.create("doomed", {"image": "registry.demo.local/never-ready:1"})
     wait("edge", "Started", started)
-    click.echo("> stop edge")
+    say("> stop edge")
     writer.stop("edge")
     wait("edge", "Stopped", lambda g: g.phase == Phase.STOPPED)
-    click.echo("> start edge")
+    say("> start edge")
     writer.start("edge")
     wait("edge", "Started", started)
-    click.echo("> restart edge (one rolling restart)")
+    say("> restart edge (one rolling restart)")
     writer.restart("edge")
     wait("edge", "Started after the restart", lambda g: started(g) and g.state == State.RUNNING)
-    click.echo("> update edge: image nginx:1.28, 2 replicas, no host (its Ingress goes)")
+    say("> update edge: image nginx:1.28, 2 replicas, no host (its Ingress goes)")
     writer.update("edge", image="nginx:1.28", replicas=2, host=None)
     wait("edge", "Started with the new spec", started)
-    click.echo("> delete edge")
+    say("> delete edge")
     writer.delete("edge")
     wait("edge", "Deleted", lambda g: g.phase == Phase.DELETED)
     wait("doomed", "Stopped after its start timed out", lambda g: g.phase == Phase.STOPPED)

@@ -115,7 +115,9 @@ class Relay:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._blocked: set[str] = set()  # gateways held up by a parked event
-        self._stats_due = 0.0
+        # A full count is slow on a large outbox: the first waits one interval, and a partial
+        # batch sets the backlog gauge exactly in between.
+        self._stats_due = monotonic() + settings.stats_interval
         self._purge_due = 0.0
         self._last_loop = monotonic()
         self.totals = Totals()
@@ -130,7 +132,7 @@ class Relay:
             return BatchResult(leader=False)
         if not was_leader:
             self._show_leader(True)
-            self._stats_due = 0.0  # a new leader looks at the parked events first
+            self._refresh_parked()  # a new leader must know which gateways are held up
         self._housekeeping()
         batch = self._reader.fetch(self._settings.batch_size, skip_gateways=self._blocked)
         result = BatchResult(fetched=len(batch), full=len(batch) >= self._settings.batch_size)
@@ -246,9 +248,7 @@ class Relay:
         now = self._monotonic()
         if now >= self._stats_due:
             self._stats_due = now + self._settings.stats_interval
-            parked = self._reader.parked()
-            self._blocked = {event.aggregate_id for event in parked}
-            self.metrics.parked.set(len(parked))
+            self._refresh_parked()
             self.metrics.backlog.set(self._reader.backlog())
         if self._purges() and now >= self._purge_due:
             self._purge_due = now + PURGE_INTERVAL
@@ -256,6 +256,11 @@ class Relay:
             removed = self._reader.purge_published(before=before)
             if removed:
                 log.info("removed %d events published before %s (retention)", removed, before)
+
+    def _refresh_parked(self) -> None:
+        parked = self._reader.parked()
+        self._blocked = {event.aggregate_id for event in parked}
+        self.metrics.parked.set(len(parked))
 
     def _purges(self) -> bool:
         # MongoDB expires published events with its TTL index; the in-memory store has none.

@@ -1,11 +1,11 @@
 """The Redis adapter: publishes a batch of events to the stream in one round trip, idempotently.
 
-Each event goes through one Lua script that, atomically in Redis, refuses a relay whose lease
-token is older than the newest seen (fencing), skips an event id already published within the
-dedupe window, holds an event back when the previous event of its gateway in the same batch did
-not make it (rejected), and otherwise XADDs the entry (trimming the stream approximately) and
-records the id. A crash between the XADD and the marking in MongoDB therefore republishes
-nothing, and one rejected event cannot be overtaken by its gateway's next one.
+One Lua script takes the whole batch and, atomically in Redis: refuses a relay whose lease token
+is older than the newest seen (fencing); skips each event id already published within the dedupe
+window; XADDs the others in order (trimming the stream approximately) and records each id with
+its expiry. An event Redis refuses is reported with its error, and the later events of its
+gateway in the batch are held back, so nothing overtakes it. A crash between the XADD and the
+marking in MongoDB therefore republishes nothing.
 
 This is the only module of the relay that sees Redis exceptions.
 """
@@ -21,36 +21,63 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from outbox.events import OutboxEvent
+from outbox.events import STREAM_FIELDS, OutboxEvent
 from relay.classify import Disposition, classify
 from relay.errors import Fenced, PublishUnavailable
 
-# KEYS: stream, dedupe key, fence key, dedupe key of the gateway's previous event in the batch.
-# ARGV: token, dedupe seconds, maxlen (0: no trim), "1" if KEYS[4] must exist, then the fields.
+# KEYS: stream, fence key, then one dedupe key per event.
+# ARGV: token, dedupe seconds, maxlen (0: no trim), the 7 field names, then per event the 7
+# values (the 4th is the gateway). Reply, per event: {0, entry id} already published,
+# {1, entry id} added, {2, ''} held back, {3, error} refused by Redis.
 PUBLISH_SCRIPT = """
 local token = tonumber(ARGV[1])
-local fence = tonumber(redis.call('GET', KEYS[3]) or '0')
+local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
 if token < fence then
   return redis.error_reply('FENCED lease token ' .. ARGV[1] .. ' is older than ' .. fence)
 end
 if token > fence then
-  redis.call('SET', KEYS[3], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[1])
 end
-local existing = redis.call('GET', KEYS[2])
-if existing then
-  return {0, existing}
+local names = {ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}
+local trim = tonumber(ARGV[3]) > 0
+local failed = {}
+local replies = {}
+local entry = {}
+for i = 1, #KEYS - 2 do
+  local first = 11 + (i - 1) * 7
+  for f = 1, 7 do
+    entry[2 * f - 1] = names[f]
+    entry[2 * f] = ARGV[first + f - 1]
+  end
+  local gateway = entry[8]
+  local key = KEYS[i + 2]
+  if failed[gateway] then
+    replies[i] = {2, ''}
+  else
+    local existing = redis.pcall('GET', key)
+    if type(existing) == 'table' and existing.err then
+      failed[gateway] = true
+      replies[i] = {3, existing.err}
+    elseif existing then
+      replies[i] = {0, existing}
+    else
+      local id
+      if trim then
+        id = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
+      else
+        id = redis.pcall('XADD', KEYS[1], '*', unpack(entry))
+      end
+      if type(id) == 'table' and id.err then
+        failed[gateway] = true
+        replies[i] = {3, id.err}
+      else
+        redis.call('SET', key, id, 'EX', ARGV[2])
+        replies[i] = {1, id}
+      end
+    end
+  end
 end
-if ARGV[4] == '1' and redis.call('TYPE', KEYS[4]).ok ~= 'string' then
-  return {2, ''}
-end
-local id
-if tonumber(ARGV[3]) > 0 then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
-else
-  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
-end
-redis.call('SET', KEYS[2], id, 'EX', ARGV[2])
-return {1, id}
+return replies
 """
 
 
@@ -96,9 +123,8 @@ class RedisPublisher:
         if not events:
             return []
         replies = self._send(events, token)
-        if any(_disposition(reply) is Disposition.NO_SCRIPT for reply in replies):
-            # Redis restarted without its script cache. Resending is safe: the script skips
-            # whatever the first attempt did publish.
+        if replies and isinstance(replies[0], ResponseError):
+            # Redis restarted without its script cache: load it and send again.
             self._sha = None
             replies = self._send(events, token)
         return [self._outcome(event, reply) for event, reply in zip(events, replies, strict=True)]
@@ -110,43 +136,35 @@ class RedisPublisher:
             raise PublishUnavailable(f"Redis is unreachable: {_first_line(error)}") from error
 
     def _send(self, events: Sequence[OutboxEvent], token: int) -> list[Any]:
+        keys = [self._stream, self._fence_key, *(self.dedupe_key(event.id) for event in events)]
+        args: list[str | int] = [token, self._window, self._maxlen, *STREAM_FIELDS]
+        for event in events:
+            fields = event.stream_fields()
+            args += [fields[name] for name in STREAM_FIELDS]
         try:
             if self._sha is None:
                 self._sha = _text(self._client.execute_command("SCRIPT", "LOAD", PUBLISH_SCRIPT))
-            pipe = self._client.pipeline(transaction=False)
-            previous: dict[str, str] = {}  # gateway → dedupe key of its last event so far
-            for event in events:
-                after = previous.get(event.aggregate_id)
-                keys = [self._stream, self.dedupe_key(event.id), self._fence_key, after or ""]
-                args: list[str | int] = [token, self._window, self._maxlen, "1" if after else "0"]
-                for name, value in event.stream_fields().items():
-                    args += [name, value]
-                pipe.evalsha(self._sha, 4, *keys, *args)
-                previous[event.aggregate_id] = keys[1]
-            return list(pipe.execute(raise_on_error=False))
+            reply = self._client.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
+            return list(reply)
+        except ResponseError as error:
+            disposition = classify(_reply_text(error))
+            if disposition is Disposition.FENCED:
+                raise Fenced(f"Redis refused the relay: {error}") from error
+            if disposition is Disposition.NO_SCRIPT:
+                return [error]
+            raise PublishUnavailable(f"Redis refused the batch: {_first_line(error)}") from error
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise PublishUnavailable(f"Redis is unreachable: {_first_line(error)}") from error
-        except RedisError as error:  # script load refused (LOADING, OOM, …): Redis as a whole
+        except RedisError as error:
             raise PublishUnavailable(f"Redis failed: {_first_line(error)}") from error
 
     def _outcome(self, event: OutboxEvent, reply: Any) -> Outcome:
-        if isinstance(reply, ResponseError):
-            disposition = classify(_reply_text(reply))
-            if disposition is Disposition.FENCED:
-                raise Fenced(f"Redis refused the relay: {reply}")
-            if disposition is not Disposition.REJECTED:
-                raise PublishUnavailable(f"Redis cannot take writes: {_reply_text(reply)}")
-            return Outcome(event.id, error=_first_line(reply))
-        if isinstance(reply, Exception):
-            raise PublishUnavailable(f"Redis failed: {_first_line(reply)}")
-        status, entry_id = reply
-        if int(status) == 2:
+        status, detail = int(reply[0]), _text(reply[1])
+        if status == 2:
             return Outcome(event.id, held=True)
-        return Outcome(event.id, entry_id=_text(entry_id), duplicate=int(status) == 0)
-
-
-def _disposition(reply: Any) -> Disposition | None:
-    return classify(_reply_text(reply)) if isinstance(reply, ResponseError) else None
+        if status == 3:
+            return Outcome(event.id, error=detail[:200])
+        return Outcome(event.id, entry_id=detail, duplicate=status == 0)
 
 
 def _reply_text(error: ResponseError) -> str:

@@ -65,10 +65,19 @@ def memory_store() -> MemoryStore:
     return MemoryStore()
 
 
+PRODUCT_COLLECTIONS = ("gateways", "environments", "outbox", "leases")
+
+
 @pytest.fixture
 def nx_store(nx_server: NxServer) -> Iterator[MongoStore]:
-    """A MongoStore over the wire on nx-27017, in a database of its own."""
-    store = MongoStore(nx_server.uri, database=f"t{uuid4().hex[:12]}", timeout_seconds=5)
+    """A MongoStore over the wire on nx-27017, emptied first.
+
+    nx-27017 ignores the database name (every database shares one set of collections), so
+    isolation comes from emptying the collections, not from a fresh database.
+    """
+    store = MongoStore(nx_server.uri, database="outbox", timeout_seconds=5)
+    for name in PRODUCT_COLLECTIONS:
+        store.database[name].delete_many({})
     store.ensure_indexes(retention_seconds=0)
     yield store
     store.close()

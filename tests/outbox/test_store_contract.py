@@ -114,7 +114,7 @@ class FaultyCollections:
 
     def collection(self, name: str) -> Collection:
         inner = self._inner.collection(name)
-        return FaultyOutbox(inner, when=self._when) if name == OUTBOX else inner  # type: ignore[return-value]
+        return FaultyOutbox(inner, when=self._when) if name == OUTBOX else inner
 
 
 class FaultyStore(Store):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,7 +29,8 @@ def decide(action: str, gateway: Gateway) -> transitions.Change:
 
 
 # DESIGN.md's writer table, written out independently: (allowed when, state after, event).
-TABLE = {
+Row = tuple[Callable[[State, Phase], bool], Callable[[State], State], EventType]
+TABLE: dict[str, Row] = {
     "start": (
         lambda s, p: s == State.STOPPED and p in (Phase.STOPPED, Phase.CREATED),
         lambda s: State.RUNNING,

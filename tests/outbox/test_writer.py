@@ -7,6 +7,7 @@ A refusal always raises a typed error and writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -121,7 +122,7 @@ def allowed(action: str, state: State, phase: Phase) -> bool:
 ACTIONS = ["start", "stop", "restart", "update", "delete"]
 ALLOWED = [(a, s, p) for a in ACTIONS for s, p in SITUATIONS if allowed(a, s, p)]
 REFUSED = [(a, s, p) for a in ACTIONS for s, p in SITUATIONS if not allowed(a, s, p)]
-EFFECT = {
+EFFECT: dict[str, tuple[EventType, Callable[[State], State]]] = {
     "start": (EventType.START_REQUESTED, lambda state: R),
     "stop": (EventType.STOP_REQUESTED, lambda state: S),
     "restart": (EventType.RESTART_REQUESTED, lambda state: X),

@@ -228,7 +228,7 @@ class RacedCollections:
         inner = self._inner.collection(name)
         if name != GATEWAYS or self._interloper is None:
             return inner
-        return RacedGateways(inner, self._interloper)  # type: ignore[return-value]
+        return RacedGateways(inner, self._interloper)
 
 
 class RacedStore(Store):

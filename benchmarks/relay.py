@@ -1,0 +1,267 @@
+"""Relay benchmark: throughput against a naive baseline, commit-to-stream latency, peak RSS.
+
+    .venv/bin/python -m benchmarks.relay                  # full size (a few minutes)
+    .venv/bin/python -m benchmarks.relay --nx-events 20000 --memory-events 2000 \\
+        --latency-seconds 5 --rss-sizes 5000,20000         # quick
+
+Starts its own redis-server and nx-27017 (one SQLite file per database). The naive baseline
+fetches a batch, XADDs it in one pipeline and marks it with `update_many`: no dedupe, no lease,
+no ordering check. Both read the same batch size and parse events the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from outbox.clock import utcnow
+from outbox.events import EventType, OutboxEvent
+from outbox.memory_store import MemoryStore
+from outbox.mongo_store import MongoStore
+from outbox.store import OUTBOX, Store
+from relay.daemon import Relay
+from relay.publisher import RedisPublisher
+from relay.settings import RelaySettings
+from tests.relay.servers import IsolatedNxServer
+from tests.support.servers import RedisServer
+
+STREAM = "events:gateway"
+ROOT = Path(__file__).resolve().parents[1]
+RELAY_COMMAND = [
+    sys.executable,
+    "-c",
+    "from outbox_cli.app import cli; from outbox_cli.relay_cmd import relay; "
+    "cli.add_command(relay); cli(prog_name='outbox')",
+    "relay",
+    "run",
+]
+
+
+def settings(**overrides: Any) -> RelaySettings:
+    return RelaySettings(_env_file=None, stream=STREAM, metrics_port=0, **overrides)  # type: ignore[call-arg]
+
+
+def write_events(store: Store, count: int, *, gateways: int = 1000) -> None:
+    """`count` events spread over `gateways`, versions ascending in commit order."""
+    base = utcnow() - timedelta(hours=1)
+    collection = store.collection(OUTBOX)
+    chunk: list[dict[str, Any]] = []
+    for n in range(count):
+        chunk.append(
+            OutboxEvent(
+                type=EventType.SPEC_UPDATED,
+                aggregate_id=f"gw_{n % gateways:06d}",
+                version=n // gateways + 1,
+                payload={"spec_version": n // gateways + 1, "image": "nginx:1.27"},
+                occurred_at=base + timedelta(milliseconds=n),
+            ).to_document()
+        )
+        if len(chunk) == 5000:
+            collection.insert_many(chunk)
+            chunk = []
+    if chunk:
+        collection.insert_many(chunk)
+
+
+def reset(store: Store, client: redis.Redis) -> None:
+    store.collection(OUTBOX).update_many({}, {"$set": {"published_at": None}})
+    client.flushall()
+
+
+def naive_drain(store: Store, client: redis.Redis, batch_size: int) -> int:
+    outbox = store.collection(OUTBOX)
+    total = 0
+    while True:
+        documents = outbox.find({"published_at": None}, sort=[("occurred_at", 1)], limit=batch_size)
+        if not documents:
+            return total
+        events = [OutboxEvent.from_document(document) for document in documents]
+        pipe = client.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(STREAM, event.stream_fields(), maxlen=1_000_000, approximate=True)  # type: ignore[arg-type]
+        pipe.execute()
+        outbox.update_many({"_id": {"$in": [e.id for e in events]}}, {"$set": {"published_at": utcnow()}})
+        total += len(events)
+
+
+def relay_drain(store: Store, client: redis.Redis, batch_size: int) -> int:
+    config = settings(batch_size=batch_size)
+    publisher = RedisPublisher(
+        client, stream=STREAM, dedupe_window=config.dedupe_window, maxlen=config.stream_maxlen
+    )
+    return Relay(store, publisher, config).drain(lease_wait=1).published
+
+
+def timed(label: str, drain: Callable[[], int], expected: int) -> float:
+    started = time.perf_counter()
+    published = drain()
+    elapsed = time.perf_counter() - started
+    assert published == expected, f"{label}: published {published}, expected {expected}"
+    rate = published / elapsed
+    print(f"  {label:<9} {published:>7} events in {elapsed:6.2f}s = {rate:8.0f} events/s", flush=True)
+    return rate
+
+
+def throughput(name: str, store: Store, client: redis.Redis, count: int, batch_size: int) -> None:
+    print(f"throughput, {name}, {count} pre-written events, batch {batch_size}:", flush=True)
+    started = time.perf_counter()
+    write_events(store, count)
+    print(f"  (written in {time.perf_counter() - started:.1f}s)", flush=True)
+    client.flushall()
+    baseline = timed("baseline", lambda: naive_drain(store, client, batch_size), count)
+    assert client.xlen(STREAM) == count
+    reset(store, client)
+    relay = timed("relay", lambda: relay_drain(store, client, batch_size), count)
+    assert client.xlen(STREAM) == count
+    verdict = "ok" if relay >= 0.8 * baseline else "BELOW TARGET"
+    print(f"  relay/baseline = {relay / baseline:.2f} (target >= 0.80: {verdict})", flush=True)
+
+
+def relay_env(nx: IsolatedNxServer, database: str, redis_server: RedisServer, **extra: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OUTBOX_")},
+        "OUTBOX_MONGODB_URI": nx.uri,
+        "OUTBOX_DATABASE": database,
+        "OUTBOX_REDIS_URL": redis_server.url,
+        "OUTBOX_METRICS_PORT": "0",
+        "OUTBOX_LEASE_SECONDS": "5",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def latency(nx: IsolatedNxServer, redis_server: RedisServer, client: redis.Redis, rate: int, seconds: float) -> None:
+    print(f"commit-to-stream latency, nx-27017, {rate} events/s offered for {seconds:.0f}s:", flush=True)
+    store = MongoStore(nx.uri, database="latency")
+    store.ensure_indexes(retention_seconds=0)
+    write_events(store, 20_000)  # history: the relay's queries run against a realistic table
+    store.collection(OUTBOX).update_many({}, {"$set": {"published_at": utcnow()}})
+    client.flushall()
+    relay = subprocess.Popen(
+        RELAY_COMMAND,
+        env=relay_env(nx, "latency", redis_server),
+        cwd="/tmp",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)  # started and holding the lease
+        offered = offer(store, rate, seconds)
+        deadline = time.monotonic() + 30
+        while client.xlen(STREAM) < offered and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=15)
+    delays = []
+    committed = {d["_id"]: d["occurred_at"] for d in store.collection(OUTBOX).find({"occurred_at": {"$gte": utcnow() - timedelta(minutes=5)}})}
+    for entry_id, fields in client.xrange(STREAM):
+        at_ms = int(entry_id.split("-")[0])
+        occurred = committed[fields["event_id"]]
+        delays.append(at_ms - occurred.timestamp() * 1000 if occurred.tzinfo else at_ms - occurred.replace(tzinfo=__import__("datetime").UTC).timestamp() * 1000)
+    delays.sort()
+    p50 = statistics.median(delays)
+    p99 = delays[int(len(delays) * 0.99) - 1]
+    ok = "ok" if p50 <= 20 and p99 <= 150 else "BELOW TARGET"
+    print(f"  {len(delays)} of {offered} events: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {delays[-1]:.1f} ms (targets 20 / 150: {ok})", flush=True)
+    store.close()
+
+
+def offer(store: Store, rate: int, seconds: float) -> int:
+    """One event per commit at a steady rate, each stamped when it is written."""
+    outbox = store.collection(OUTBOX)
+    interval = 1 / rate
+    started = time.perf_counter()
+    n = 0
+    while (now := time.perf_counter()) - started < seconds:
+        due = started + n * interval
+        if now < due:
+            time.sleep(due - now)
+        outbox.insert_one(
+            OutboxEvent(
+                type=EventType.STOP_REQUESTED,
+                aggregate_id=f"gw_live_{n % 50:03d}",
+                version=n // 50 + 1,
+                occurred_at=utcnow(),
+            ).to_document()
+        )
+        n += 1
+    return n
+
+
+def peak_rss(nx: IsolatedNxServer, redis_server: RedisServer, client: redis.Redis, sizes: list[int]) -> None:
+    print("relay peak RSS as a subprocess (`relay run --once`), nx-27017:", flush=True)
+    results = []
+    for size in sizes:
+        database = f"rss{size}"
+        store = MongoStore(nx.uri, database=database)
+        store.ensure_indexes(retention_seconds=0)
+        write_events(store, size)
+        client.flushall()
+        process = subprocess.Popen(
+            RELAY_COMMAND + ["--once"],
+            env=relay_env(nx, database, redis_server),
+            cwd="/tmp",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started = time.perf_counter()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        assert process.returncode == 0 and client.xlen(STREAM) == size
+        rss_mb = usage.ru_maxrss / 1024
+        results.append(rss_mb)
+        print(f"  {size:>7} events: peak RSS {rss_mb:6.1f} MB ({time.perf_counter() - started:.1f}s)", flush=True)
+        store.client.drop_database(database)
+        store.close()
+    spread = (max(results) - min(results)) / min(results)
+    print(f"  difference {spread:.1%} (target within 10%: {'ok' if spread <= 0.10 else 'ABOVE TARGET'})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nx-events", type=int, default=100_000)
+    parser.add_argument("--memory-events", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=settings().batch_size)
+    parser.add_argument("--latency-rate", type=int, default=200)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--rss-sizes", default="20000,100000")
+    parser.add_argument("--skip", default="", help="comma list of: nx, memory, latency, rss")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    redis_server = RedisServer().start()
+    nx = IsolatedNxServer().start()
+    client = redis_server.client()
+    try:
+        if "nx" not in skip:
+            store = MongoStore(nx.uri, database="throughput")
+            store.ensure_indexes(retention_seconds=0)
+            throughput("nx-27017", store, client, args.nx_events, args.batch_size)
+            store.close()
+        if "memory" not in skip:
+            throughput("in memory", MemoryStore(), client, args.memory_events, args.batch_size)
+        if "latency" not in skip:
+            latency(nx, redis_server, client, args.latency_rate, args.latency_seconds)
+        if "rss" not in skip:
+            peak_rss(nx, redis_server, client, [int(s) for s in args.rss_sizes.split(",")])
+    finally:
+        client.close()
+        nx.close()
+        redis_server.close()
+    _ = resource  # (ru_maxrss of children comes from os.wait4)
+
+
+if __name__ == "__main__":
+    main()

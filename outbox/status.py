@@ -1,0 +1,216 @@
+"""The MongoDB half of `outbox status`: outbox backlog, parked events, relay leases, gateways.
+
+Plain queries over the store port and pure functions over what they return; the time is passed
+in, so a report is a function of the data and `now`. The Redis half lives with the provisioner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from outbox.clock import as_utc
+from outbox.events import OutboxEvent
+from outbox.model import Gateway, LastError, Phase, Retry, State
+from outbox.store import GATEWAYS, LEASES, OUTBOX, Store
+
+# Some servers (nx-27017) count `{field: None}` wrongly; `$in: [None]` means the same.
+_UNPUBLISHED: dict[str, Any] = {"published_at": {"$in": [None]}}
+_NOT_PARKED: dict[str, Any] = {"parked": {"$ne": True}}
+_TIMED_PHASES = (Phase.STARTING, Phase.STOPPING, Phase.DELETING)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds a gateway may stay in a transient phase (the provisioner's settings)."""
+
+    start: float
+    stop: float
+    delete: float
+
+    def of(self, phase: Phase) -> float | None:
+        return {
+            Phase.STARTING: self.start,
+            Phase.STOPPING: self.stop,
+            Phase.DELETING: self.delete,
+        }.get(phase)
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    event_id: str
+    gateway_id: str
+    type: str
+    version: int
+    attempts: int
+    last_error: str | None
+    occurred_at: datetime
+    holds_up: int  # later unpublished events of the same gateway waiting behind this one
+
+
+@dataclass(frozen=True)
+class LeaseStatus:
+    name: str
+    owner: str | None
+    token: int
+    expires_at: datetime | None
+    held: bool
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    backlog: int  # unpublished and not parked
+    oldest_unpublished_at: datetime | None
+    parked_total: int
+    parked: list[ParkedEvent]
+    leases: list[LeaseStatus]
+
+
+@dataclass(frozen=True)
+class GatewayAttention:
+    """A gateway an operator should look at: past a deadline, retrying, or with an error."""
+
+    id: str
+    name: str
+    state: State
+    phase: Phase
+    phase_changed_at: datetime
+    overdue_seconds: float | None  # past its phase's deadline by this much, else None
+    retry: Retry | None
+    last_error: LastError | None
+
+
+@dataclass(frozen=True)
+class GatewaysStatus:
+    per_phase: dict[str, int]
+    attention: list[GatewayAttention]
+
+    @property
+    def past_deadline(self) -> int:
+        return sum(1 for item in self.attention if item.overdue_seconds is not None)
+
+    @property
+    def retrying(self) -> int:
+        return sum(1 for item in self.attention if item.retry is not None)
+
+    @property
+    def with_error(self) -> int:
+        return sum(1 for item in self.attention if item.last_error is not None)
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+
+def outbox_status(store: Store, *, now: datetime, limit: int = 20) -> OutboxStatus:
+    outbox = store.collection(OUTBOX)
+    backlog = outbox.count_documents({**_UNPUBLISHED, **_NOT_PARKED})
+    oldest = outbox.find(
+        {"published_at": None, **_NOT_PARKED}, sort=[("occurred_at", 1)], limit=1
+    )
+    parked_query: dict[str, Any] = {"published_at": None, "parked": True}
+    parked_total = outbox.count_documents({**_UNPUBLISHED, "parked": True})
+    parked = [
+        _parked(store, OutboxEvent.from_document(document))
+        for document in outbox.find(parked_query, sort=[("occurred_at", 1)], limit=limit)
+    ]
+    leases = [_lease(document, now) for document in store.collection(LEASES).find({})]
+    return OutboxStatus(
+        backlog=backlog,
+        oldest_unpublished_at=OutboxEvent.from_document(oldest[0]).occurred_at if oldest else None,
+        parked_total=parked_total,
+        parked=parked,
+        leases=sorted(leases, key=lambda lease: lease.name),
+    )
+
+
+def gateways_status(
+    store: Store, *, now: datetime, timeouts: Timeouts, limit: int = 50
+) -> GatewaysStatus:
+    gateways = store.collection(GATEWAYS)
+    per_phase = {str(phase): gateways.count_documents({"phase": str(phase)}) for phase in Phase}
+    # Three small indexed reads rather than one $or: the transient phases, the retrying and
+    # the failed gateways are few; the deadline itself is decided below, in Python.
+    candidates: dict[str, Gateway] = {}
+    for query in (
+        {"phase": {"$in": [str(phase) for phase in _TIMED_PHASES]}},
+        {"retry": {"$ne": None}},
+        {"last_error": {"$ne": None}},
+    ):
+        for document in gateways.find(query, sort=[("phase_changed_at", 1)]):
+            gateway = Gateway.from_document(document)
+            candidates.setdefault(gateway.id, gateway)
+    attention = [
+        item
+        for item in (needs_attention(gateway, now=now, timeouts=timeouts) for gateway in candidates.values())
+        if item is not None
+    ]
+    attention.sort(key=lambda item: (item.overdue_seconds is None, item.phase_changed_at))
+    return GatewaysStatus(per_phase=per_phase, attention=attention[:limit])
+
+
+# -- decisions ----------------------------------------------------------------------------------
+
+
+def overdue_seconds(gateway: Gateway, *, now: datetime, timeouts: Timeouts) -> float | None:
+    """How far past its phase's deadline the gateway is, or None when it is not."""
+    timeout = timeouts.of(gateway.phase)
+    if timeout is None:
+        return None
+    late = now - gateway.phase_changed_at - timedelta(seconds=timeout)
+    return late.total_seconds() if late > timedelta(0) else None
+
+
+def needs_attention(
+    gateway: Gateway, *, now: datetime, timeouts: Timeouts
+) -> GatewayAttention | None:
+    if gateway.phase is Phase.DELETED:
+        return None  # its history is over; an error left on it no longer matters
+    overdue = overdue_seconds(gateway, now=now, timeouts=timeouts)
+    if overdue is None and gateway.retry is None and gateway.last_error is None:
+        return None
+    return GatewayAttention(
+        id=gateway.id,
+        name=gateway.name,
+        state=gateway.state,
+        phase=gateway.phase,
+        phase_changed_at=gateway.phase_changed_at,
+        overdue_seconds=overdue,
+        retry=gateway.retry,
+        last_error=gateway.last_error,
+    )
+
+
+def _parked(store: Store, event: OutboxEvent) -> ParkedEvent:
+    holds_up = store.collection(OUTBOX).count_documents(
+        {**_UNPUBLISHED, "aggregate_id": event.aggregate_id, "version": {"$gt": event.version}}
+    )
+    return ParkedEvent(
+        event_id=event.id,
+        gateway_id=event.aggregate_id,
+        type=str(event.type),
+        version=event.version,
+        attempts=event.attempts,
+        last_error=event.last_error,
+        occurred_at=event.occurred_at,
+        holds_up=holds_up,
+    )
+
+
+def _lease(document: dict[str, Any], now: datetime) -> LeaseStatus:
+    expires_at = _as_datetime(document.get("expires_at"))
+    owner = document.get("owner")
+    return LeaseStatus(
+        name=str(document["_id"]),
+        owner=owner,
+        token=int(document.get("token", 0)),
+        expires_at=expires_at,
+        held=owner is not None and expires_at is not None and expires_at > now,
+    )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """Dates written with `$set` may come back as strings from some servers (nx-27017)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value) if isinstance(value, datetime) else None

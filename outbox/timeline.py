@@ -1,0 +1,90 @@
+"""A gateway's history from its retained outbox events: the phases it went through, and how long.
+
+Pure functions: the provisioner's events carry the phase they led to (`payload.phase`), and an
+event's `occurred_at` is the moment of that change. Events removed by the retention period are
+simply absent: the spans then begin at the first phase change still retained.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from outbox.events import EventType, OutboxEvent
+from outbox.model import Phase
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    phase: Phase
+    entered_at: datetime
+    left_at: datetime | None  # None: the gateway is still in this phase
+    seconds: float
+
+
+def phase_spans(events: Sequence[OutboxEvent], *, now: datetime) -> list[PhaseSpan]:
+    """The phases the events show, in order, each with the time spent in it.
+
+    A gateway is Created when its GatewayCreated event is written; every later phase comes from
+    an event whose payload names a different phase than the current one (a GatewayFailed that
+    leaves the phase alone does not open a span). The last span runs until `now`.
+    """
+    changes: list[tuple[Phase, datetime]] = []
+    for event in sorted(events, key=lambda event: event.version):
+        phase = _phase_after(event)
+        if phase is not None and (not changes or changes[-1][0] is not phase):
+            changes.append((phase, event.occurred_at))
+    spans = []
+    for index, (phase, entered_at) in enumerate(changes):
+        left_at = changes[index + 1][1] if index + 1 < len(changes) else None
+        until = left_at or max(now, entered_at)
+        spans.append(PhaseSpan(phase, entered_at, left_at, (until - entered_at).total_seconds()))
+    return spans
+
+
+def time_per_phase(spans: Sequence[PhaseSpan]) -> dict[str, float]:
+    """Total seconds per phase (a gateway started twice was Starting twice), in first-seen order."""
+    totals: dict[str, float] = {}
+    for span in spans:
+        totals[str(span.phase)] = totals.get(str(span.phase), 0.0) + span.seconds
+    return totals
+
+
+def short_payload(payload: Mapping[str, Any], *, width: int = 72) -> str:
+    """`key=value` pairs on one line, cut to `width` characters."""
+    text = " ".join(
+        f"{key}={value if isinstance(value, str) else _compact(value)}"
+        for key, value in payload.items()
+    )
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_seconds(seconds: float) -> str:
+    """1.5s, 42s, 3m05s, 2h01m, 3d04h: short and still exact enough to compare."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def _phase_after(event: OutboxEvent) -> Phase | None:
+    if event.type is EventType.CREATED:
+        return Phase.CREATED
+    value = event.payload.get("phase")
+    try:
+        return Phase(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
