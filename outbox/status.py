@@ -105,9 +105,7 @@ class GatewaysStatus:
 def outbox_status(store: Store, *, now: datetime, limit: int = 20) -> OutboxStatus:
     outbox = store.collection(OUTBOX)
     backlog = outbox.count_documents({**_UNPUBLISHED, **_NOT_PARKED})
-    oldest = outbox.find(
-        {"published_at": None, **_NOT_PARKED}, sort=[("occurred_at", 1)], limit=1
-    )
+    oldest = outbox.find({"published_at": None, **_NOT_PARKED}, sort=[("occurred_at", 1)], limit=1)
     parked_query: dict[str, Any] = {"published_at": None, "parked": True}
     parked_total = outbox.count_documents({**_UNPUBLISHED, "parked": True})
     parked = [
@@ -142,7 +140,9 @@ def gateways_status(
             candidates.setdefault(gateway.id, gateway)
     attention = [
         item
-        for item in (needs_attention(gateway, now=now, timeouts=timeouts) for gateway in candidates.values())
+        for item in (
+            needs_attention(gateway, now=now, timeouts=timeouts) for gateway in candidates.values()
+        )
         if item is not None
     ]
     attention.sort(key=lambda item: (item.overdue_seconds is None, item.phase_changed_at))

@@ -2,6 +2,7 @@
 
 Each function checks that the transition is allowed, returns the new document (version + 1) and
 the single event to record with it, or raises TransitionRefused. No I/O, no clock of its own.
+New intent clears a pending retry: the provisioner acts on it now instead of after a back-off.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def restart(gateway: Gateway, *, now: datetime) -> Change:
     # The stamp is the version that asked for it: a retried apply renders the same pod template,
     # so it can never start a second rollout.
     changed = gateway.evolve(
-        state=State.RESTARTING, restart_stamp=version, version=version, updated_at=now
+        state=State.RESTARTING, restart_stamp=version, version=version, updated_at=now, retry=None
     )
     return Change(changed, EventType.RESTART_REQUESTED, {"restart_stamp": version})
 
@@ -95,6 +96,7 @@ def update(gateway: Gateway, spec: GatewaySpec, *, now: datetime) -> Change:
         spec_version=gateway.spec_version + 1,
         version=gateway.version + 1,
         updated_at=now,
+        retry=None,
     )
     payload = {"spec": _spec_payload(spec), "spec_version": changed.spec_version}
     return Change(changed, EventType.SPEC_UPDATED, payload)
@@ -107,7 +109,7 @@ def delete(gateway: Gateway, *, now: datetime) -> Change:
 
 
 def _intent(gateway: Gateway, state: State, event_type: EventType, now: datetime) -> Change:
-    changed = gateway.evolve(state=state, version=gateway.version + 1, updated_at=now)
+    changed = gateway.evolve(state=state, version=gateway.version + 1, updated_at=now, retry=None)
     return Change(changed, event_type, {"state": str(state)})
 
 

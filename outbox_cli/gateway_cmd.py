@@ -6,7 +6,10 @@ from typing import Any
 
 import click
 
+from outbox.clock import utcnow
 from outbox.model import Environment, Gateway, Phase, State
+from outbox.repository import UnitOfWork
+from outbox.timeline import format_seconds, phase_spans, short_payload, time_per_phase
 from outbox.writer import UNSET, Writer
 from outbox_cli.app import App, pass_app, print_json
 
@@ -201,3 +204,55 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in (header, *rows)
     )
+
+
+@gateway.command()
+@click.argument("ref", metavar="NAME")
+@json_option
+@pass_app
+def timeline(app: App, ref: str, as_json: bool) -> None:
+    """Every retained event of gateway NAME in order, and the time spent in each phase."""
+    found = Writer(app.store()).get(ref)
+    events = UnitOfWork(app.store()).events.of(found.id)
+    spans = phase_spans(events, now=utcnow())
+    if as_json:
+        print_json(
+            {
+                "gateway": {
+                    "id": found.id,
+                    "name": found.name,
+                    "state": str(found.state),
+                    "phase": str(found.phase),
+                },
+                "events": [event.model_dump(mode="json", by_alias=True) for event in events],
+                "phases": [
+                    {
+                        "phase": str(span.phase),
+                        "entered_at": span.entered_at.isoformat(),
+                        "left_at": None if span.left_at is None else span.left_at.isoformat(),
+                        "seconds": span.seconds,
+                    }
+                    for span in spans
+                ],
+                "time_per_phase": time_per_phase(spans),
+            }
+        )
+        return
+    click.echo(f"{found.name} ({found.id}): state {found.state}, phase {found.phase}")
+    rows: list[tuple[str, ...]] = [
+        (
+            str(event.version),
+            f"{event.occurred_at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + "Z",
+            str(event.type),
+            short_payload(event.payload),
+        )
+        for event in events
+    ]
+    click.echo(table(("VERSION", "TIME", "TYPE", "PAYLOAD"), rows))
+    click.echo("\ntime in each phase")
+    for span in spans:
+        until = "now" if span.left_at is None else f"{span.left_at:%H:%M:%S}Z"
+        click.echo(
+            f"  {str(span.phase).ljust(9)} {format_seconds(span.seconds).rjust(7)}"
+            f"  {span.entered_at:%H:%M:%S}Z → {until}"
+        )

@@ -146,10 +146,12 @@ class Provisioner:
         self._forget_idle_consumers()
         self._next_reclaim = self._monotonic() + self._settings.reclaim_idle / 2
 
-    def sweep(self) -> int:
+    def sweep(self, *, drift: bool | None = None) -> int:
+        """Hand every gateway that needs a look to the pool; `drift` forces (or skips) the
+        slower drift check of resting gateways, which otherwise runs when due."""
         now = self._clock()
         ids = self._sweeper.due(now)
-        if self._monotonic() >= self._next_drift:
+        if drift or (drift is None and self._monotonic() >= self._next_drift):
             ids += [
                 gateway_id
                 for gateway_id in self._sweeper.resting_started()

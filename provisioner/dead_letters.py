@@ -12,8 +12,8 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 
@@ -22,6 +22,7 @@ from outbox.errors import BackendUnavailable, InvalidInput, NotFound
 log = logging.getLogger(__name__)
 
 DLQ_PREFIX = "dlq_"
+Records = list[tuple[str, dict[str, str]]]
 _ENTRY_ID = re.compile(r"^\d+-\d+$")
 
 
@@ -48,12 +49,18 @@ class DeadLetter:
         )
 
 
+@dataclass
+class ReplayReport:
+    replayed: list[tuple[str, str]] = field(default_factory=list)  # (record id, new entry id)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (record id, why)
+
+
 def original_fields(record: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in record.items() if not key.startswith(DLQ_PREFIX)}
 
 
 class DeadLetters:
-    def __init__(self, client: redis.Redis, *, stream: str, dead_letters: str) -> None:
+    def __init__(self, client: redis.Redis[str], *, stream: str, dead_letters: str) -> None:
         self._redis = client
         self.stream = stream
         self.dead_letters = dead_letters
@@ -78,45 +85,54 @@ class DeadLetters:
     def replay(self, record_id: str) -> str:
         """Put the record's original fields back on the main stream; returns the new entry id."""
         _valid(record_id)
-
-        def move(pipeline: Any) -> None:
-            records = pipeline.xrange(self.dead_letters, record_id, record_id)
-            if not records:
-                raise NotFound(f"no dead letter {record_id} in {self.dead_letters}")
-            fields = original_fields(records[0][1])
-            if not fields:
-                raise InvalidInput(
-                    f"dead letter {record_id} kept no fields of the original entry "
-                    "(it was gone from the stream); nothing to replay, drop it"
-                )
-            pipeline.multi()
-            pipeline.xadd(self.stream, fields)
-            pipeline.xdel(self.dead_letters, record_id)
-
-        with redis_errors():
-            new_id, _ = self._redis.transaction(move, self.dead_letters)
+        with redis_errors(), self._redis.pipeline() as pipeline:
+            while True:
+                try:
+                    new_id = self._move(pipeline, record_id)
+                    break
+                except redis.WatchError:
+                    continue  # the DLQ changed between our read and the MULTI; read again
         log.info("dead letter %s replayed onto %s as %s", record_id, self.stream, new_id)
+        return new_id
+
+    def _move(self, pipeline: redis.client.Pipeline[str], record_id: str) -> str:
+        pipeline.watch(self.dead_letters)
+        # Between WATCH and MULTI the pipeline runs each command at once (the stubs say otherwise).
+        records = cast(Records, pipeline.xrange(self.dead_letters, record_id, record_id))
+        if not records:
+            raise NotFound(f"no dead letter {record_id} in {self.dead_letters}")
+        fields = original_fields(records[0][1])
+        if not fields:
+            raise InvalidInput(
+                f"dead letter {record_id} kept no fields of the original entry "
+                "(it was gone from the stream); nothing to replay, drop it"
+            )
+        pipeline.multi()
+        pipeline.xadd(self.stream, fields)
+        pipeline.xdel(self.dead_letters, record_id)
+        new_id, _ = pipeline.execute()
         return str(new_id)
 
-    def replay_all(self, *, batch: int = 100) -> list[tuple[str, str]]:
-        """Replay every record present when called, oldest first: (record id, new entry id)."""
+    def replay_all(self, *, batch: int = 100) -> ReplayReport:
+        """Replay every record present when called, oldest first."""
         with redis_errors():
             last = self._redis.xrevrange(self.dead_letters, "+", "-", count=1)
+        report = ReplayReport()
         if not last:
-            return []
-        until = last[0][0]
-        replayed: list[tuple[str, str]] = []
-        start = "-"
+            return report
+        until, start = last[0][0], "-"
         while True:
             with redis_errors():
                 records = self._redis.xrange(self.dead_letters, start, until, count=batch)
             for record_id, _ in records:
                 try:
-                    replayed.append((record_id, self.replay(record_id)))
+                    report.replayed.append((record_id, self.replay(record_id)))
                 except NotFound:
                     continue  # replayed or dropped by someone else meanwhile
+                except InvalidInput as refusal:
+                    report.skipped.append((record_id, str(refusal)))
             if len(records) < batch:
-                return replayed
+                return report
             start = "(" + records[-1][0]
 
     def drop(self, record_id: str) -> None:

@@ -75,8 +75,10 @@ def _toward_deleted(gateway: Gateway, observed: Observed, now: datetime, config:
     if gateway.phase == Phase.DELETED:
         return Step(Action.NONE, "deleted")
     if gateway.phase != Phase.DELETING:
+        # Enter Deleting first, then delete: the deadline counts from here, and a crash in
+        # between leaves a gateway that is plainly still being deleted.
         return Step(
-            Action.DELETE,
+            Action.NONE,
             "deleting",
             _phase(gateway, Phase.DELETING, now),
             EventType.DELETING,
@@ -99,7 +101,7 @@ def _toward_stopped(gateway: Gateway, observed: Observed, now: datetime, config:
             )
         case Phase.STARTING | Phase.STARTED:
             return Step(
-                Action.DELETE,
+                Action.NONE,
                 "stopping",
                 _phase(gateway, Phase.STOPPING, now),
                 EventType.STOPPING,
@@ -218,7 +220,7 @@ def _rollout_failed(gateway: Gateway, now: datetime, detail: str) -> Step:
             gateway, Phase.STOPPING, now, state=State.STOPPED, last_error=error, retry=None
         )
         return Step(
-            Action.DELETE,
+            Action.NONE,
             "first start timed out",
             degraded,
             EventType.START_TIMED_OUT,

@@ -118,8 +118,7 @@ class KeyedPool:
                         self._idle.notify_all()
                     break
                 ok = self._run(key)
-                for done in callers:
-                    done(ok)
+                self._answer(callers, ok)
                 with self._lock:
                     self._active -= 1
                     if self._waiting.get(key):
@@ -127,6 +126,13 @@ class KeyedPool:
                     self._scheduled.discard(key)
                     self._idle.notify_all()
                     break
+
+    def _answer(self, callers: list[Done], ok: bool) -> None:
+        for done in callers:
+            try:
+                done(ok)
+            except Exception:  # one caller's failure (an ack that failed) must not stop the rest
+                log.exception("reporting the end of a pass failed")
 
     def _run(self, key: str) -> bool:
         try:

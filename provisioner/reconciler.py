@@ -59,13 +59,23 @@ class Reconciler:
         self._on_step = on_step
 
     def reconcile(self, gateway_id: str) -> Outcome:
+        looked_again = False
         for _ in range(self._max_steps):
             gateway = UnitOfWork(self._store).gateways.get(gateway_id)
             if gateway is None:
                 return Outcome.MISSING
+            if gateway.retry is not None and gateway.retry.next_at > self._clock():
+                # Backing off after a failure; new intent clears the retry, so this is only
+                # an echo of our own events or a sweep before the retry is due.
+                return Outcome.RETRY
             step, failed = self._take_step(gateway)
             if step.commit is None:
-                return Outcome.SETTLED
+                # After a cluster call, one more look often finds the next step (the objects
+                # just deleted are gone); more would spin on objects that take time to go.
+                if step.action is Action.NONE or looked_again:
+                    return Outcome.SETTLED
+                looked_again = True
+                continue
             try:
                 self._commit(gateway, step)
             except StaleWrite:

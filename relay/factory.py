@@ -27,6 +27,7 @@ def build_relay(
         stream=settings.stream,
         dedupe_window=settings.dedupe_window,
         maxlen=settings.stream_maxlen,
+        max_entry_bytes=settings.max_entry_bytes,
     )
     wakeup = ChangeStreamWakeup.when_supported(store) if change_streams else None
     return Relay(store, publisher, settings, wakeup=wakeup, clock=clock)

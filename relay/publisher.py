@@ -26,9 +26,9 @@ from relay.classify import Disposition, classify
 from relay.errors import Fenced, PublishUnavailable
 
 # KEYS: stream, fence key, then one dedupe key per event.
-# ARGV: token, dedupe seconds, maxlen (0: no trim), the 7 field names, then per event the 7
-# values (the 4th is the gateway). Reply, per event: {0, entry id} already published,
-# {1, entry id} added, {2, ''} held back, {3, error} refused by Redis.
+# ARGV: token, dedupe seconds, maxlen (0: no trim), largest entry in bytes, the 7 field names,
+# then per event the 7 values (the 4th is the gateway). Reply, per event: {0} already published,
+# {1, entry id} added, {2} held back, {3, error} refused.
 PUBLISH_SCRIPT = """
 local token = tonumber(ARGV[1])
 local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -38,42 +38,42 @@ end
 if token > fence then
   redis.call('SET', KEYS[2], ARGV[1])
 end
-local names = {ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}
 local trim = tonumber(ARGV[3]) > 0
+local largest = tonumber(ARGV[4])
+local names = {ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]}
 local failed = {}
 local replies = {}
 local entry = {}
 for i = 1, #KEYS - 2 do
-  local first = 11 + (i - 1) * 7
+  local first = 12 + (i - 1) * 7
+  local size = 0
   for f = 1, 7 do
     entry[2 * f - 1] = names[f]
     entry[2 * f] = ARGV[first + f - 1]
+    size = size + #entry[2 * f]
   end
   local gateway = entry[8]
   local key = KEYS[i + 2]
   if failed[gateway] then
-    replies[i] = {2, ''}
+    replies[i] = {2}
+  elseif size > largest then
+    failed[gateway] = true
+    replies[i] = {3, 'TOOLARGE entry of ' .. size .. ' bytes, more than ' .. largest}
+  elseif not redis.call('SET', key, '1', 'NX', 'EX', ARGV[2]) then
+    replies[i] = {0}
   else
-    local existing = redis.pcall('GET', key)
-    if type(existing) == 'table' and existing.err then
-      failed[gateway] = true
-      replies[i] = {3, existing.err}
-    elseif existing then
-      replies[i] = {0, existing}
+    local id
+    if trim then
+      id = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
     else
-      local id
-      if trim then
-        id = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
-      else
-        id = redis.pcall('XADD', KEYS[1], '*', unpack(entry))
-      end
-      if type(id) == 'table' and id.err then
-        failed[gateway] = true
-        replies[i] = {3, id.err}
-      else
-        redis.call('SET', key, id, 'EX', ARGV[2])
-        replies[i] = {1, id}
-      end
+      id = redis.pcall('XADD', KEYS[1], '*', unpack(entry))
+    end
+    if type(id) == 'table' and id.err then
+      redis.call('DEL', key)  -- not published after all: a retry must try again
+      failed[gateway] = true
+      replies[i] = {3, id.err}
+    else
+      replies[i] = {1, id}
     end
   end
 end
@@ -107,12 +107,19 @@ class Publisher(Protocol):
 
 class RedisPublisher:
     def __init__(
-        self, client: redis.Redis[Any], *, stream: str, dedupe_window: int, maxlen: int
+        self,
+        client: redis.Redis[Any],
+        *,
+        stream: str,
+        dedupe_window: int,
+        maxlen: int,
+        max_entry_bytes: int = 1 << 20,
     ) -> None:
         self._client = client
         self._stream = stream
         self._window = str(dedupe_window)
         self._maxlen = str(maxlen)
+        self._largest = str(max_entry_bytes)
         self._fence_key = f"{stream}:fence"
         self._sha: str | None = None
 
@@ -137,7 +144,7 @@ class RedisPublisher:
 
     def _send(self, events: Sequence[OutboxEvent], token: int) -> list[Any]:
         keys = [self._stream, self._fence_key, *(self.dedupe_key(event.id) for event in events)]
-        args: list[str | int] = [token, self._window, self._maxlen, *STREAM_FIELDS]
+        args: list[str | int] = [token, self._window, self._maxlen, self._largest, *STREAM_FIELDS]
         for event in events:
             fields = event.stream_fields()
             args += [fields[name] for name in STREAM_FIELDS]
@@ -159,12 +166,14 @@ class RedisPublisher:
             raise PublishUnavailable(f"Redis failed: {_first_line(error)}") from error
 
     def _outcome(self, event: OutboxEvent, reply: Any) -> Outcome:
-        status, detail = int(reply[0]), _text(reply[1])
+        status = int(reply[0])
+        if status == 0:
+            return Outcome(event.id, duplicate=True)
         if status == 2:
             return Outcome(event.id, held=True)
         if status == 3:
-            return Outcome(event.id, error=detail[:200])
-        return Outcome(event.id, entry_id=detail, duplicate=status == 0)
+            return Outcome(event.id, error=_text(reply[1])[:200])
+        return Outcome(event.id, entry_id=_text(reply[1]))
 
 
 def _reply_text(error: ResponseError) -> str:

@@ -29,6 +29,9 @@ class RelaySettings(CommonSettings):
     stream_maxlen: int = Field(
         1_000_000, ge=0, description="approximate length the stream is trimmed to (0 = never trim)"
     )
+    max_entry_bytes: int = Field(
+        1 << 20, ge=1024, description="largest stream entry; a bigger event is rejected and parked"
+    )
     max_publish_attempts: int = Field(
         5, ge=1, description="rejections by Redis after which an event is parked"
     )

@@ -47,6 +47,7 @@ def publisher_for(client: redis.Redis, settings: RelaySettings) -> RedisPublishe
         stream=settings.stream,
         dedupe_window=settings.dedupe_window,
         maxlen=settings.stream_maxlen,
+        max_entry_bytes=settings.max_entry_bytes,
     )
 
 

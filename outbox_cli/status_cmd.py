@@ -1,0 +1,347 @@
+"""`outbox status [--json]`: the whole pipeline at a glance, for operators and scripts.
+
+MongoDB (outbox, leases, gateways) and Redis (stream, group, dead letters) are read separately:
+when one is unreachable the other is still shown, the report says which failed, and the command
+exits 6 after printing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import click
+
+from outbox.clock import utcnow
+from outbox.errors import BackendUnavailable
+from outbox.mongo_store import redact
+from outbox.status import (
+    GatewayAttention,
+    GatewaysStatus,
+    OutboxStatus,
+    Timeouts,
+    gateways_status,
+    outbox_status,
+)
+from outbox.timeline import format_seconds
+from outbox_cli.app import App, pass_app, print_json
+from outbox_cli.gateway_cmd import table
+from outbox_cli.wiring import open_redis
+from provisioner.dead_letters import DeadLetter
+from provisioner.settings import ProvisionerSettings
+from provisioner.stream_status import StreamStatus, stream_status
+
+LATEST_DEAD_LETTERS = 5
+
+
+@dataclass(frozen=True)
+class Report:
+    now: datetime
+    mongodb: str  # where, without secrets
+    redis: str
+    outbox: OutboxStatus | None = None
+    gateways: GatewaysStatus | None = None
+    stream: StreamStatus | None = None
+    mongodb_error: str | None = None
+    redis_error: str | None = None
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_app
+@click.pass_context
+def status(ctx: click.Context, app: App, as_json: bool) -> None:
+    """Backlog, parked events, relay lease, stream lag, dead letters and gateways needing care.
+
+    Exits 6 (after printing what it could read) when MongoDB or Redis is unreachable.
+    """
+    report = collect(app, now=utcnow())
+    if as_json:
+        print_json(report_json(report))
+    else:
+        click.echo(render(report))
+    failures = [error for error in (report.mongodb_error, report.redis_error) if error]
+    if failures:
+        for error in failures:
+            click.echo(f"error: {error}", err=True)
+        ctx.exit(BackendUnavailable.exit_code)
+
+
+def collect(app: App, *, now: datetime) -> Report:
+    settings = app.settings(ProvisionerSettings)
+    report = Report(now=now, mongodb=redact(settings.mongodb_uri), redis=redact(settings.redis_url))
+    timeouts = Timeouts(settings.start_timeout, settings.stop_timeout, settings.delete_timeout)
+    try:
+        store = app.store()
+        report = _with(
+            report,
+            mongodb=store.description,
+            outbox=outbox_status(store, now=now),
+            gateways=gateways_status(store, now=now, timeouts=timeouts),
+        )
+    except BackendUnavailable as error:
+        report = _with(report, mongodb_error=str(error))
+    try:
+        stream = stream_status(
+            open_redis(settings),
+            stream=settings.stream,
+            group=settings.group,
+            dead_letters=settings.dead_letter_stream,
+            latest=LATEST_DEAD_LETTERS,
+        )
+        report = _with(report, stream=stream)
+    except BackendUnavailable as error:
+        report = _with(report, redis_error=str(error))
+    return report
+
+
+def _with(report: Report, **changes: Any) -> Report:
+    return Report(**{**report.__dict__, **changes})
+
+
+# -- human output -------------------------------------------------------------------------------
+
+
+def render(report: Report) -> str:
+    lines: list[str] = []
+    lines += _outbox_lines(report)
+    lines.append("")
+    lines += _stream_lines(report)
+    lines.append("")
+    lines += _gateway_lines(report)
+    return "\n".join(lines)
+
+
+def _outbox_lines(report: Report) -> list[str]:
+    lines = [f"OUTBOX  {report.mongodb}"]
+    if report.outbox is None:
+        return [*lines, f"  MongoDB is unreachable: {report.mongodb_error}"]
+    outbox, now = report.outbox, report.now
+    oldest = outbox.oldest_unpublished_at
+    age = f", oldest {_ago(oldest, now)} ({_time(oldest)})" if oldest else ""
+    lines.append(f"  backlog       {outbox.backlog} unpublished{age}")
+    lines.append(f"  parked        {outbox.parked_total}")
+    for event in outbox.parked:
+        lines.append(
+            f"    {event.event_id}  gateway {event.gateway_id} v{event.version} {event.type}, "
+            f"{event.attempts} attempts, holds up {event.holds_up} later event(s)"
+        )
+        lines.append(f"      last error: {event.last_error or '-'}")
+    if not outbox.leases:
+        lines.append("  relay lease   none (no relay has run)")
+    for lease in outbox.leases:
+        if lease.held and lease.expires_at is not None:
+            holder = (
+                f"held by {lease.owner} (token {lease.token}), expires {_time(lease.expires_at)} "
+                f"(in {format_seconds((lease.expires_at - now).total_seconds())})"
+            )
+        else:
+            holder = f"free (last token {lease.token})"
+        lines.append(f"  relay lease   {lease.name}: {holder}")
+    return lines
+
+
+def _stream_lines(report: Report) -> list[str]:
+    if report.stream is None:
+        return [f"STREAM  {report.redis}", f"  Redis is unreachable: {report.redis_error}"]
+    stream = report.stream
+    lines = [f"STREAM  {stream.stream} at {report.redis}"]
+    lines.append(f"  length        {stream.length} entries, last {stream.last_entry_id or '-'}")
+    group = stream.group
+    if group is None:
+        lines.append("  group         none yet (no provisioner has joined)")
+    else:
+        lag = "unknown" if group.lag is None else str(group.lag)
+        lines.append(
+            f"  group         {group.name}: lag {lag}, pending {group.pending}, "
+            f"{group.consumers} consumer(s), last delivered {group.last_delivered_id}"
+        )
+        for consumer in group.pending_per_consumer:
+            lines.append(f"    {consumer.name}  {consumer.pending} pending")
+    lines.append(f"  dead letters  {stream.dead_letters} in {stream.dead_letter_stream}")
+    for letter in stream.latest_dead_letters:
+        lines.append(f"    {letter.id}  {_letter_summary(letter)}")
+    return lines
+
+
+def _letter_summary(letter: DeadLetter) -> str:
+    what = " ".join(
+        value for value in (letter.fields.get("type"), letter.fields.get("aggregate_id")) if value
+    )
+    return f"{what or '(no fields)'}: {letter.reason} ({letter.deliveries} deliveries)"
+
+
+def _gateway_lines(report: Report) -> list[str]:
+    lines = ["GATEWAYS"]
+    if report.gateways is None:
+        return [*lines, f"  MongoDB is unreachable: {report.mongodb_error}"]
+    gateways = report.gateways
+    per_phase = ", ".join(f"{phase} {count}" for phase, count in gateways.per_phase.items())
+    lines.append(f"  per phase     {per_phase}")
+    lines.append(
+        f"  attention     {len(gateways.attention)}: {gateways.past_deadline} past a deadline, "
+        f"{gateways.retrying} waiting to retry, {gateways.with_error} with an error"
+    )
+    if gateways.attention:
+        rows = [_attention_row(item, report.now) for item in gateways.attention]
+        header = ("NAME", "STATE", "PHASE", "IN PHASE", "DEADLINE", "RETRY", "LAST ERROR")
+        lines += ["    " + line for line in table(header, rows).splitlines()]
+    return lines
+
+
+def _attention_row(item: GatewayAttention, now: datetime) -> tuple[str, ...]:
+    overdue = (
+        "-" if item.overdue_seconds is None else f"{format_seconds(item.overdue_seconds)} late"
+    )
+    retry = (
+        "-" if item.retry is None else f"#{item.retry.attempts} at {item.retry.next_at:%H:%M:%S}Z"
+    )
+    error = (
+        "-" if item.last_error is None else f"{item.last_error.reason}: {item.last_error.message}"
+    )
+    return (
+        item.name,
+        str(item.state),
+        str(item.phase),
+        _ago(item.phase_changed_at, now).removesuffix(" ago"),
+        overdue,
+        retry,
+        error,
+    )
+
+
+def _time(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}Z"
+
+
+def _ago(value: datetime, now: datetime) -> str:
+    return f"{format_seconds(max(0.0, (now - value).total_seconds()))} ago"
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return {
+        "generated_at": _iso(report.now),
+        "mongodb": {
+            "where": report.mongodb,
+            "reachable": report.mongodb_error is None,
+            "error": report.mongodb_error,
+        },
+        "redis": {
+            "where": report.redis,
+            "reachable": report.redis_error is None,
+            "error": report.redis_error,
+        },
+        "outbox": None if report.outbox is None else _outbox_json(report.outbox, report.now),
+        "stream": None if report.stream is None else _stream_json(report.stream),
+        "gateways": None
+        if report.gateways is None
+        else _gateways_json(report.gateways, report.now),
+    }
+
+
+def _outbox_json(outbox: OutboxStatus, now: datetime) -> dict[str, Any]:
+    oldest = outbox.oldest_unpublished_at
+    return {
+        "backlog": outbox.backlog,
+        "oldest_unpublished_at": _iso(oldest),
+        "oldest_unpublished_age_seconds": None
+        if oldest is None
+        else (now - oldest).total_seconds(),
+        "parked_total": outbox.parked_total,
+        "parked": [
+            {
+                "event_id": event.event_id,
+                "gateway_id": event.gateway_id,
+                "type": event.type,
+                "version": event.version,
+                "attempts": event.attempts,
+                "last_error": event.last_error,
+                "occurred_at": _iso(event.occurred_at),
+                "holds_up": event.holds_up,
+            }
+            for event in outbox.parked
+        ],
+        "leases": [
+            {
+                "name": lease.name,
+                "owner": lease.owner,
+                "token": lease.token,
+                "expires_at": _iso(lease.expires_at),
+                "held": lease.held,
+            }
+            for lease in outbox.leases
+        ],
+    }
+
+
+def _stream_json(stream: StreamStatus) -> dict[str, Any]:
+    group = stream.group
+    return {
+        "stream": stream.stream,
+        "length": stream.length,
+        "last_entry_id": stream.last_entry_id,
+        "group": None
+        if group is None
+        else {
+            "name": group.name,
+            "consumers": group.consumers,
+            "lag": group.lag,
+            "entries_read": group.entries_read,
+            "pending": group.pending,
+            "last_delivered_id": group.last_delivered_id,
+            "oldest_pending_id": group.oldest_pending_id,
+            "pending_per_consumer": {c.name: c.pending for c in group.pending_per_consumer},
+        },
+        "dead_letters": {
+            "stream": stream.dead_letter_stream,
+            "count": stream.dead_letters,
+            "latest": [dead_letter_json(letter) for letter in stream.latest_dead_letters],
+        },
+    }
+
+
+def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": letter.id,
+        "reason": letter.reason,
+        "entry_id": letter.entry_id,
+        "deliveries": letter.deliveries,
+        "consumer": letter.consumer,
+        "at": letter.at,
+        "fields": letter.fields,
+    }
+
+
+def _gateways_json(gateways: GatewaysStatus, now: datetime) -> dict[str, Any]:
+    return {
+        "per_phase": gateways.per_phase,
+        "past_deadline": gateways.past_deadline,
+        "retrying": gateways.retrying,
+        "with_error": gateways.with_error,
+        "attention": [
+            {
+                "id": item.id,
+                "name": item.name,
+                "state": str(item.state),
+                "phase": str(item.phase),
+                "phase_changed_at": _iso(item.phase_changed_at),
+                "in_phase_seconds": (now - item.phase_changed_at).total_seconds(),
+                "overdue_seconds": item.overdue_seconds,
+                "retry": None if item.retry is None else item.retry.model_dump(mode="json"),
+                "last_error": None
+                if item.last_error is None
+                else item.last_error.model_dump(mode="json"),
+            }
+            for item in gateways.attention
+        ],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return (
+        None if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

@@ -1,0 +1,375 @@
+"""Failure paths: timeouts, crashes between the steps, lost and poison entries, cluster faults,
+objects that are not ours. Each checks that nothing is lost and nothing is duplicated."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import redis
+
+from outbox.events import EventType as E
+from outbox.model import Phase, State
+from outbox.store import Collections, Store
+from provisioner.cluster import ForeignObject, PermanentClusterError, TemporaryClusterError
+from provisioner.manifests import desired_objects, object_names
+from tests.conftest import FakeClock
+from tests.provisioner_support import STREAM, World
+
+T = TypeVar("T")
+
+
+class Crash(Exception):
+    """A process dying at an exact point: whatever it had not done yet stays undone."""
+
+
+class CrashingStore:
+    """The store, but the next N transactions die before they commit."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.crashes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        if self.crashes:
+            self.crashes -= 1
+            raise Crash("died after the cluster call, before the commit")
+        return self._inner.transaction(work)
+
+
+@pytest.fixture
+def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
+    world = World(redis=redis_client, clock=clock, rollout_seconds=5)
+    yield world
+    world.close()
+
+
+def event_counts(world: World, ref: str) -> Counter[E]:
+    return Counter(world.events(ref))
+
+
+# -- timeouts ---------------------------------------------------------------------------------
+
+
+def test_a_first_start_that_never_completes_is_degraded_to_stopped(world: World) -> None:
+    world.cluster.stall_rollouts("edge")
+    world.writer.create("edge", {"image": "nginx:1.27", "environments": ["prod"]})
+    world.step()
+    assert world.gateway("edge").phase == Phase.STARTING
+
+    world.clock.advance(59)  # the start timeout is 60 s: not yet
+    world.step()
+    assert world.gateway("edge").phase == Phase.STARTING
+
+    world.clock.advance(2)
+    world.settle()
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.STOPPED, Phase.STOPPED)
+    assert gateway.last_error is not None and gateway.last_error.reason == "StartTimeout"
+    assert world.cluster.names() == []
+    assert world.environments("edge") == {"prod": "Inactive"}
+    assert world.events("edge") == [E.CREATED, E.STARTING, E.START_TIMED_OUT, E.STOPPED]
+
+    # The user may start it again; a successful start clears the error.
+    world.cluster.unstall_rollouts("edge")
+    world.writer.start("edge")
+    world.settle()
+    assert world.gateway("edge").phase == Phase.STARTED
+    assert world.gateway("edge").last_error is None
+
+
+def test_a_restart_whose_rollout_never_completes_keeps_the_gateway_started(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle()
+    world.cluster.stall_rollouts("edge")
+
+    world.writer.restart("edge")
+    world.step()
+    assert world.gateway("edge").phase == Phase.STARTING
+    world.clock.advance(61)
+    world.settle()
+
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.RUNNING, Phase.STARTED)
+    assert gateway.last_error is not None and gateway.last_error.reason == "RolloutTimeout"
+    assert {kind for kind, _ in world.cluster.names()} == {"Deployment", "Service"}
+    assert world.events("edge")[-3:] == [E.RESTART_REQUESTED, E.STARTING, E.FAILED]
+
+
+def test_a_stop_that_cannot_finish_reports_once_and_keeps_trying(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle()
+    world.writer.stop("edge")
+    world.cluster.fail_next(
+        "delete", TemporaryClusterError("503 from the API server", status=503), times=1000
+    )
+    world.settle(turns=5, tick=20)
+
+    gateway = world.gateway("edge")
+    assert gateway.phase == Phase.STOPPING
+    assert gateway.last_error is not None
+    world.cluster.fail_next("delete", TemporaryClusterError("cleared"), times=0)
+    world.cluster._faults.clear()
+    world.settle(turns=6, tick=10)
+    assert world.gateway("edge").phase == Phase.STOPPED
+
+
+# -- crashes between the steps ----------------------------------------------------------------
+
+
+def test_a_crash_after_the_apply_and_before_the_commit_is_repeated_by_another_consumer(
+    world: World,
+) -> None:
+    crashing = CrashingStore(world.store)
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.publish()
+    dying = world.provisioner("dying")
+    dying._reconciler._store = crashing  # the dying process's view of the store
+    crashing.crashes = 1000  # it dies at this point every time it tries
+    dying.run_once(block_ms=None)
+    dying.wait_idle(5)
+    # The apply happened, the commit did not, the entry is still pending.
+    assert world.cluster.get("Deployment", object_names("edge")["Deployment"]) is not None
+    assert world.gateway("edge").phase == Phase.CREATED
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+
+    rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
+    rescuer.reclaim()
+    rescuer.wait_idle(5)
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    assert world.gateway("edge").phase == Phase.STARTING
+    world.settle("rescuer")
+    assert world.gateway("edge").phase == Phase.STARTED
+    assert event_counts(world, "edge") == Counter({E.CREATED: 1, E.STARTING: 1, E.STARTED: 1})
+    ids = world.stream_event_ids()
+    assert len(ids) == len(set(ids))
+
+
+def test_a_crash_after_the_commit_and_before_the_ack_repeats_nothing(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.publish()
+    dying = world.provisioner("dying")
+    original_ack = dying._stream.ack
+
+    def die(*entry_ids: str) -> None:
+        raise Crash("died after the commit, before XACK")
+
+    dying._stream.ack = die  # type: ignore[method-assign]
+    dying.run_once(block_ms=None)
+    dying.wait_idle(5)
+    dying._stream.ack = original_ack  # type: ignore[method-assign]
+    assert world.gateway("edge").phase == Phase.STARTING
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+
+    rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
+    rescuer.reclaim()
+    rescuer.wait_idle(5)
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    world.settle("rescuer")
+    assert world.gateway("edge").phase == Phase.STARTED
+    assert event_counts(world, "edge") == Counter({E.CREATED: 1, E.STARTING: 1, E.STARTED: 1})
+
+
+# -- lost and poison entries ------------------------------------------------------------------
+
+
+def test_a_lost_event_still_converges_through_the_sweeper(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.publish()
+    for entry_id, _ in world.redis.xrange(STREAM):
+        world.redis.xdel(STREAM, entry_id)  # gone before any consumer saw it
+
+    world.settle()
+    assert world.gateway("edge").phase == Phase.STARTED
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {
+                "event_id": "ev_x",
+                "type": "GatewayCreated",
+                "aggregate_type": "gateway",
+                "aggregate_id": "gw_x",
+                "version": "1",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "payload": "{oops",
+            },
+            "payload is not JSON",
+        ),
+        (
+            {
+                "event_id": "ev_x",
+                "type": "GatewayTeleported",
+                "aggregate_type": "gateway",
+                "aggregate_id": "gw_x",
+                "version": "1",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "payload": "{}",
+            },
+            "unknown event type",
+        ),
+        ({"event_id": "ev_x", "type": "GatewayCreated"}, "missing fields"),
+        (
+            {
+                "event_id": "ev_x",
+                "type": "GatewayCreated",
+                "aggregate_type": "gateway",
+                "aggregate_id": "gw_x",
+                "version": "1",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "payload": json.dumps({"blob": "x" * 2_000_000}),
+            },
+            "bytes, more than",
+        ),
+    ],
+)
+def test_poison_entries_are_dead_lettered_with_a_reason_and_the_consumer_keeps_going(
+    world: World, fields: dict[str, str], reason: str
+) -> None:
+    world.redis.xadd(STREAM, fields)
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle()
+
+    dead = world.redis.xrange(f"{STREAM}:dlq")
+    assert len(dead) == 1
+    assert reason in dead[0][1]["dlq_reason"]
+    assert dead[0][1]["event_id"] == "ev_x"  # the original fields travel with it
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    assert world.gateway("edge").phase == Phase.STARTED
+
+
+def test_an_entry_that_kills_its_handler_every_time_is_dead_lettered_after_max_deliveries(
+    world: World,
+) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.publish()
+    crashing = CrashingStore(world.store)
+    crashing.crashes = 1000
+    for attempt in range(6):
+        daemon = world.provisioner(f"doomed-{attempt}", reclaim_idle=0.001, max_deliveries=5)
+        daemon._reconciler._store = crashing
+        if attempt == 0:
+            daemon.run_once(block_ms=None)
+        daemon.reclaim()
+        daemon.wait_idle(5)
+    dead = world.redis.xrange(f"{STREAM}:dlq")
+    assert [fields["type"] for _, fields in dead] == ["GatewayCreated"]
+    assert "delivered 5 times without an ack" in dead[0][1]["dlq_reason"]
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+
+    # Dead-lettered is delayed, not stranded: a healthy provisioner's sweep still gets there.
+    world.settle()
+    assert world.gateway("edge").phase == Phase.STARTED
+
+
+# -- cluster faults ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TemporaryClusterError("409 Conflict: the object was modified", status=409),
+        TemporaryClusterError("500 Internal Server Error", status=500),
+        TemporaryClusterError("connection reset by peer"),
+        TemporaryClusterError("read timed out after 10s"),
+    ],
+    ids=["409", "500", "connection-reset", "slow-call"],
+)
+def test_a_temporary_cluster_fault_is_recorded_and_retried_after_a_back_off(
+    world: World, error: TemporaryClusterError
+) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.cluster.fail_next("apply", error)
+    world.step()
+
+    gateway = world.gateway("edge")
+    assert gateway.phase == Phase.CREATED
+    assert gateway.last_error is not None and gateway.last_error.reason == "ClusterUnavailable"
+    assert gateway.retry is not None and gateway.retry.attempts == 1
+    assert gateway.retry.next_at > world.clock()
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0  # acked: the sweeper retries
+    assert E.FAILED not in world.events("edge")  # temporary: quiet
+
+    world.settle()
+    gateway = world.gateway("edge")
+    assert gateway.phase == Phase.STARTED and gateway.last_error is None and gateway.retry is None
+    assert event_counts(world, "edge") == Counter({E.CREATED: 1, E.STARTING: 1, E.STARTED: 1})
+
+
+def test_a_rejected_manifest_is_reported_once_and_retried_with_back_off(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.cluster.fail_next(
+        "apply",
+        PermanentClusterError("422 Unprocessable Entity: spec.replicas invalid", status=422),
+        times=3,
+    )
+    world.step()
+    gateway = world.gateway("edge")
+    assert gateway.last_error is not None and gateway.last_error.reason == "ClusterRejected"
+    assert "422" in gateway.last_error.message
+    world.settle(turns=10, tick=10)
+
+    assert world.gateway("edge").phase == Phase.STARTED
+    assert event_counts(world, "edge")[E.FAILED] == 1  # one report, however many retries
+
+
+def test_a_foreign_object_with_the_gateways_name_is_left_untouched_and_reported(
+    world: World,
+) -> None:
+    name = object_names("edge")["Deployment"]
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"team": "someone-else"}},
+        "spec": {
+            "replicas": 7,
+            "template": {"spec": {"containers": [{"name": "x", "image": "theirs:1"}]}},
+        },
+    }
+    world.cluster.put_foreign(foreign)
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle(turns=4)
+
+    gateway = world.gateway("edge")
+    assert gateway.phase == Phase.CREATED
+    assert gateway.last_error is not None and gateway.last_error.reason == ForeignObject.__name__
+    assert "without our labels" in gateway.last_error.message
+    live = world.cluster.get("Deployment", name)
+    assert live["spec"]["replicas"] == 7 and live["metadata"]["labels"] == {"team": "someone-else"}
+    assert world.cluster.calls[f"apply Deployment {name}"] == 0
+    assert event_counts(world, "edge")[E.FAILED] == 1
+
+    # Deleting the gateway never deletes the foreign object either.
+    world.writer.delete("edge")
+    world.settle()
+    assert world.gateway(world.writer.list()[0].id).phase == Phase.DELETED
+    assert world.cluster.get("Deployment", name)["spec"]["replicas"] == 7
+
+
+def test_drift_is_repaired_and_recorded(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
+    world.settle()
+    names = object_names("edge")
+    world.cluster.delete("Ingress", names["Ingress"])
+    world.cluster.tamper("Deployment", names["Deployment"], lambda d: d["spec"].update(replicas=9))
+
+    world.provisioner().sweep(drift=True)
+    world.provisioner().wait_idle(5)
+    assert world.cluster.get("Ingress", names["Ingress"]) is not None
+    assert world.cluster.get("Deployment", names["Deployment"])["spec"]["replicas"] == 1
+    assert world.events("edge")[-1] == E.DRIFT_REPAIRED
+    assert world.gateway("edge").phase == Phase.STARTED
+
+
+def test_manifests_rendered_for_the_cluster_carry_our_labels(world: World) -> None:
+    gateway = world.writer.create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
+    for manifest in desired_objects(gateway, namespace="gateways", start_timeout_seconds=60):
+        assert manifest["metadata"]["labels"]["gateway-outbox.io/gateway-id"] == gateway.id
