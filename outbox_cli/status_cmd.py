@@ -331,10 +331,16 @@ def _gateways_json(gateways: GatewaysStatus, now: datetime) -> dict[str, Any]:
                 "phase_changed_at": _iso(item.phase_changed_at),
                 "in_phase_seconds": (now - item.phase_changed_at).total_seconds(),
                 "overdue_seconds": item.overdue_seconds,
-                "retry": None if item.retry is None else item.retry.model_dump(mode="json"),
+                "retry": None
+                if item.retry is None
+                else {"attempts": item.retry.attempts, "next_at": _iso(item.retry.next_at)},
                 "last_error": None
                 if item.last_error is None
-                else item.last_error.model_dump(mode="json"),
+                else {
+                    "reason": item.last_error.reason,
+                    "message": item.last_error.message,
+                    "at": _iso(item.last_error.at),
+                },
             }
             for item in gateways.attention
         ],

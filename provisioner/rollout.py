@@ -25,7 +25,6 @@ def rollout_status(deployment: Manifest | None) -> RolloutStatus:
     if deployment is None:
         return RolloutStatus(RolloutState.PROGRESSING, "the Deployment does not exist yet")
     metadata: dict[str, Any] = deployment.get("metadata") or {}
-    spec: dict[str, Any] = deployment.get("spec") or {}
     status: dict[str, Any] = deployment.get("status") or {}
     if int(metadata.get("generation") or 0) > int(status.get("observedGeneration") or 0):
         return RolloutStatus(
@@ -36,23 +35,25 @@ def rollout_status(deployment: Manifest | None) -> RolloutStatus:
             condition.get("type") == "Progressing"
             and condition.get("reason") == "ProgressDeadlineExceeded"
         ):
-            return RolloutStatus(
-                RolloutState.FAILED, condition.get("message") or "progress deadline exceeded"
-            )
+            message = condition.get("message") or "progress deadline exceeded"
+            return RolloutStatus(RolloutState.FAILED, message)
+    waiting = _waiting_for(deployment.get("spec") or {}, status)
+    if waiting is not None:
+        return RolloutStatus(RolloutState.PROGRESSING, waiting)
+    return RolloutStatus(
+        RolloutState.COMPLETE, f"{status.get('availableReplicas', 0)} replicas available"
+    )
+
+
+def _waiting_for(spec: dict[str, Any], status: dict[str, Any]) -> str | None:
     desired = int(spec.get("replicas", 1))
     updated = int(status.get("updatedReplicas") or 0)
     total = int(status.get("replicas") or 0)
     available = int(status.get("availableReplicas") or 0)
     if updated < desired:
-        return RolloutStatus(
-            RolloutState.PROGRESSING, f"{updated} of {desired} new replicas updated"
-        )
+        return f"{updated} of {desired} new replicas updated"
     if total > updated:
-        return RolloutStatus(
-            RolloutState.PROGRESSING, f"{total - updated} old replicas pending termination"
-        )
+        return f"{total - updated} old replicas pending termination"
     if available < updated:
-        return RolloutStatus(
-            RolloutState.PROGRESSING, f"{available} of {updated} updated replicas available"
-        )
-    return RolloutStatus(RolloutState.COMPLETE, f"{available} replicas available")
+        return f"{available} of {updated} updated replicas available"
+    return None
