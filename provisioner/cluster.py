@@ -14,6 +14,7 @@ from outbox.errors import OutboxError
 Manifest = dict[str, Any]
 
 KINDS = ("Deployment", "Service", "Ingress")
+API_VERSIONS = {"Deployment": "apps/v1", "Service": "v1", "Ingress": "networking.k8s.io/v1"}
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "gateway-outbox"
@@ -42,6 +43,26 @@ class PermanentClusterError(ClusterError):
 
 class ForeignObject(PermanentClusterError):
     """An object with the gateway's name exists but is not ours: we never change or delete it."""
+
+
+class ClusterConfigError(ClusterError):
+    """No usable cluster configuration (no kubeconfig, not in a pod, a context that is missing)."""
+
+    exit_code = 2
+
+
+def error_for_status(status: int, message: str) -> ClusterError:
+    """The typed error for an HTTP status of the Kubernetes API.
+
+    409 (a conflict or an object still being deleted), 408, 429 and 5xx pass with time; any
+    other 4xx (422 invalid, 403 forbidden, 404 namespace missing) needs a person.
+    """
+    if status in (408, 409, 429) or status >= 500:
+        return TemporaryClusterError(message, status=status)
+    if 400 <= status < 500:
+        return PermanentClusterError(message, status=status)
+    # No HTTP answer at all (status 0: the transport failed) is a connection problem.
+    return TemporaryClusterError(message, status=status or None)
 
 
 class Cluster(Protocol):

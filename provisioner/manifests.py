@@ -2,7 +2,8 @@
 
 Names derive from the gateway name (at most 40 characters, so every name here fits 63); labels
 say who manages the object and for which gateway, so the provisioner never touches an object
-that is not its own.
+that is not its own. `drifted` compares a live object with its desired form the way server-side
+apply owns fields: only what we set counts.
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ from provisioner.cluster import (
 )
 
 RESTART_STAMP_ANNOTATION = "gateway-outbox.io/restart-stamp"
-SPEC_VERSION_ANNOTATION = "gateway-outbox.io/spec-version"
+NAME_SUFFIX = "-gateway"
+SERVICE_PORT = 80
+CONTAINER_NAME = "gateway"
+PORT_NAME = "http"
+
+# Keys that identify an item of an associative list (containers by name, ports by number), as
+# the API's merge keys do. Lists whose items have none of them are atomic (Ingress rules, paths).
+_MERGE_KEYS = ("containerPort", "port", "name")
 
 
 def object_names(gateway_name: str) -> dict[str, str]:
-    name = f"{gateway_name}-gateway"
+    """The name of each kind's object; all three share one (kinds are separate name spaces)."""
+    name = f"{gateway_name}{NAME_SUFFIX}"
     return {"Deployment": name, "Service": name, "Ingress": name}
 
 
@@ -35,9 +44,16 @@ def labels(gateway: Gateway) -> dict[str, str]:
     }
 
 
+def selector(gateway: Gateway) -> dict[str, str]:
+    # The id as well as the name: a gateway re-created under a deleted one's name must never
+    # select pods the old one left terminating.
+    return {INSTANCE_LABEL: gateway.name, GATEWAY_ID_LABEL: gateway.id}
+
+
 def desired_objects(
     gateway: Gateway, *, namespace: str, start_timeout_seconds: int
 ) -> list[Manifest]:
+    """Deployment, Service and, when the gateway has a host, Ingress; in that order."""
     objects = [
         _deployment(gateway, namespace, start_timeout_seconds),
         _service(gateway, namespace),
@@ -48,22 +64,35 @@ def desired_objects(
 
 
 def undesired_kinds(gateway: Gateway) -> list[str]:
-    """Kinds the gateway once had and should not have now (the Ingress after the host went)."""
+    """Kinds the gateway may once have had and should not have now (the Ingress without a host)."""
     return [] if gateway.spec.host is not None else ["Ingress"]
 
 
 def drifted(desired: Manifest, live: Manifest | None) -> bool:
-    """Whether the live object lacks, or differs in, any field we set (as apply would own them)."""
+    """Whether the live object is missing, or lacks or differs in any field we set.
+
+    Fields the server or other managers add (status, uid, defaults, extra labels, a sidecar
+    container) are not ours and never count, just as a server-side apply would leave them alone.
+    """
     if live is None:
         return True
-    return not _contains(live.get("metadata", {}), _owned_metadata(desired)) or not _contains(
-        live.get("spec", {}), desired.get("spec", {})
-    )
+    for key, wanted in desired.items():
+        if key in ("apiVersion", "kind", "status"):
+            continue
+        if key == "metadata":
+            wanted = _owned_metadata(wanted)
+        if not _contains(live.get(key), wanted):
+            return True
+    return False
 
 
-def _owned_metadata(manifest: Manifest) -> dict[str, Any]:
-    metadata = manifest.get("metadata", {})
-    return {key: metadata[key] for key in ("name", "labels", "annotations") if key in metadata}
+def _owned_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    # Everything else in metadata (uid, generation, managedFields, ...) belongs to the server.
+    return {
+        key: metadata[key]
+        for key in ("name", "namespace", "labels", "annotations")
+        if key in metadata
+    }
 
 
 def _contains(live: Any, desired: Any) -> bool:
@@ -73,18 +102,29 @@ def _contains(live: Any, desired: Any) -> bool:
             key in live and _contains(live[key], value) for key, value in desired.items()
         )
     if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(live) == len(desired)
-            and all(_contains(item, wanted) for item, wanted in zip(live, desired, strict=True))
+        return isinstance(live, list) and _list_contains(live, desired)
+    # bool is an int in Python: keep True from matching 1 and the like.
+    return type(live) is type(desired) and bool(live == desired)
+
+
+def _list_contains(live: list[Any], desired: list[Any]) -> bool:
+    key = _merge_key(desired)
+    if key is None:
+        # Atomic list: apply replaces it whole, so it must match item for item.
+        return len(live) == len(desired) and all(
+            _contains(item, wanted) for item, wanted in zip(live, desired, strict=True)
         )
-    return bool(_same_scalar(live, desired))
+    by_key = {item.get(key): item for item in live if isinstance(item, dict)}
+    return all(_contains(by_key.get(wanted[key]), wanted) for wanted in desired)
 
 
-def _same_scalar(live: Any, desired: Any) -> bool:
-    # The API server hands back numbers as written, but quantities and ports may round-trip as
-    # strings; compare their text so a harmless representation change is not drift.
-    return live == desired or str(live) == str(desired)
+def _merge_key(items: list[Any]) -> str | None:
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    for key in _MERGE_KEYS:
+        if all(key in item for item in items):
+            return key
+    return None
 
 
 def _metadata(gateway: Gateway, namespace: str, kind: str) -> dict[str, Any]:
@@ -97,7 +137,6 @@ def _metadata(gateway: Gateway, namespace: str, kind: str) -> dict[str, Any]:
 
 def _deployment(gateway: Gateway, namespace: str, start_timeout_seconds: int) -> Manifest:
     spec = gateway.spec
-    selector = {INSTANCE_LABEL: gateway.name, GATEWAY_ID_LABEL: gateway.id}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -107,37 +146,48 @@ def _deployment(gateway: Gateway, namespace: str, start_timeout_seconds: int) ->
             # Kubernetes marks the rollout failed (ProgressDeadlineExceeded) when our timeout
             # would fire anyway, so both agree on what "too slow" means.
             "progressDeadlineSeconds": start_timeout_seconds,
-            "selector": {"matchLabels": selector},
+            "selector": {"matchLabels": selector(gateway)},
+            # Never below the desired count: when a later rollout fails, the old pods are still
+            # all there and serving (the RolloutTimeout case of DESIGN.md).
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
                 "metadata": {
-                    "labels": {**labels(gateway)},
+                    "labels": labels(gateway),
                     # The restart stamp is the version of the restart request: re-applying the
                     # same step renders the same template, so it never starts a second rollout.
                     "annotations": {RESTART_STAMP_ANNOTATION: str(gateway.restart_stamp)},
                 },
                 "spec": {
-                    "containers": [
-                        {
-                            "name": "gateway",
-                            "image": spec.image,
-                            "ports": [{"name": "http", "containerPort": spec.port}],
-                            "readinessProbe": {
-                                "tcpSocket": {"port": spec.port},
-                                "periodSeconds": 5,
-                                "failureThreshold": 3,
-                            },
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "128Mi"},
-                                "limits": {"memory": "256Mi"},
-                            },
-                        }
-                    ],
+                    # A gateway proxies traffic; it has no business with the Kubernetes API.
+                    "automountServiceAccountToken": False,
+                    "containers": [_container(gateway)],
                 },
             },
+        },
+    }
+
+
+def _container(gateway: Gateway) -> dict[str, Any]:
+    port = gateway.spec.port
+    return {
+        "name": CONTAINER_NAME,
+        "image": gateway.spec.image,
+        "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
+        # TCP, not HTTP: we do not know which paths an arbitrary gateway image answers, but a
+        # listening port is what the Service needs before it may send traffic.
+        "readinessProbe": {
+            "tcpSocket": {"port": port},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        # No CPU limit on purpose: throttling a proxy adds latency to every request; the memory
+        # limit keeps a leaking gateway from starving its neighbours.
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "256Mi"},
         },
     }
 
@@ -149,9 +199,14 @@ def _service(gateway: Gateway, namespace: str) -> Manifest:
         "metadata": _metadata(gateway, namespace, "Service"),
         "spec": {
             "type": "ClusterIP",
-            "selector": {INSTANCE_LABEL: gateway.name, GATEWAY_ID_LABEL: gateway.id},
+            "selector": selector(gateway),
             "ports": [
-                {"name": "http", "port": 80, "targetPort": gateway.spec.port, "protocol": "TCP"}
+                {
+                    "name": PORT_NAME,
+                    "port": SERVICE_PORT,
+                    "targetPort": gateway.spec.port,
+                    "protocol": "TCP",
+                }
             ],
         },
     }
@@ -159,6 +214,7 @@ def _service(gateway: Gateway, namespace: str) -> Manifest:
 
 def _ingress(gateway: Gateway, namespace: str, host: str) -> Manifest:
     service = object_names(gateway.name)["Service"]
+    backend = {"service": {"name": service, "port": {"number": SERVICE_PORT}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -167,15 +223,7 @@ def _ingress(gateway: Gateway, namespace: str, host: str) -> Manifest:
             "rules": [
                 {
                     "host": host,
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": service, "port": {"number": 80}}},
-                            }
-                        ]
-                    },
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
                 }
             ]
         },

@@ -1,28 +1,120 @@
 """An in-memory cluster for the demo and the tests: apply creates, rollouts take time.
 
 It behaves like the API server where the provisioner can tell: server-side apply creates or
-updates, `metadata.generation` moves only when the spec changes, a Deployment's status reports
-its rollout complete `rollout_seconds` after the change (or, when stalled, reports
-ProgressDeadlineExceeded once the deadline passes). Faults can be injected per operation.
+merges (fields we stop setting go away, fields others set stay), `metadata.generation` moves only
+when the spec changes, and a Deployment's status reports its rollout complete `rollout_seconds`
+after the change, or, when stalled, ProgressDeadlineExceeded once the deadline passes. Faults,
+latency and changes behind the provisioner's back can be injected.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from outbox.clock import Clock, utcnow
-from provisioner.cluster import ClusterError, Manifest
+from provisioner.cluster import (
+    API_VERSIONS,
+    INSTANCE_LABEL,
+    KINDS,
+    ClusterError,
+    Manifest,
+    PermanentClusterError,
+)
+
+ALL = "*"
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DEFAULT_PROGRESS_DEADLINE = 600  # the API server's default
 
 _Key = tuple[str, str]  # (kind, name)
 
 
+def merge_apply(live: Any, previous: Any, applied: Any) -> Any:
+    """What server-side apply makes of `live` when one manager applies `applied`.
+
+    Fields in `applied` are set (maps merge key by key); fields the manager set last time
+    (`previous`) and no longer sets are removed; everything else (other managers' fields, server
+    fields) stays. Lists are replaced whole, a simplification of the API's associative lists.
+    """
+    if not (isinstance(applied, dict) and isinstance(live, dict)):
+        return copy.deepcopy(applied)
+    before = previous if isinstance(previous, dict) else {}
+    merged = {
+        key: copy.deepcopy(value)
+        for key, value in live.items()
+        if key not in applied and key not in before
+    }
+    for key, value in applied.items():
+        merged[key] = merge_apply(live.get(key), before.get(key), value)
+    return merged
+
+
+def check_manifest(manifest: Manifest, namespace: str) -> tuple[str, str]:
+    """(kind, name) of a manifest the API server would accept in `namespace`, or the error it
+    would answer; shared with the tests' API server emulator so both refuse the same things."""
+    kind = manifest.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"unsupported kind {kind!r}: the cluster port handles {', '.join(KINDS)}")
+    if manifest.get("apiVersion") != API_VERSIONS[kind]:
+        raise PermanentClusterError(
+            f"the API version in the data ({manifest.get('apiVersion')}) does not match the "
+            f"expected API version ({API_VERSIONS[kind]})",
+            status=400,
+        )
+    metadata = manifest.get("metadata") or {}
+    name = metadata.get("name") or ""
+    if metadata.get("namespace", namespace) != namespace:
+        raise PermanentClusterError(
+            "the namespace of the provided object does not match the namespace sent on the "
+            "request",
+            status=400,
+        )
+    pattern = _DNS1035_LABEL if kind == "Service" else _DNS1123_SUBDOMAIN
+    if len(name) > (63 if kind == "Service" else 253) or not pattern.match(name):
+        raise PermanentClusterError(
+            f'{kind} "{name}" is invalid: metadata.name: Invalid value: "{name}": '
+            "must be a lowercase RFC 1123 name",
+            status=422,
+        )
+    return kind, name
+
+
+@dataclass
+class _Object:
+    live: Manifest  # as stored, without status
+    applied: Manifest | None  # our last applied configuration; None for somebody else's object
+    changed_at: datetime  # when the spec last changed: the rollout clock
+    serving: int = 0  # replicas of the last completed rollout, still up during the next one
+
+
+@dataclass
+class _Fault:
+    operation: str
+    error: ClusterError
+    kind: str | None
+    name: str | None
+    remaining: int
+
+    def matches(self, operation: str, kind: str, name: str) -> bool:
+        return (
+            self.operation == operation
+            and self.kind in (None, kind)
+            and self.name in (None, name)
+            and self.remaining > 0
+        )
+
+
 class MemoryCluster:
+    """The cluster port in memory; thread-safe. See the module docstring for its behaviour."""
+
     def __init__(
         self,
         *,
@@ -38,11 +130,12 @@ class MemoryCluster:
         self.latency_seconds = latency_seconds
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._objects: dict[_Key, Manifest] = {}
-        self._changed_at: dict[_Key, datetime] = {}
-        self._stalled: set[str] = set()  # gateway instance names, or "*" for every rollout
-        self._faults: dict[str, list[ClusterError]] = {}
+        self._objects: dict[_Key, _Object] = {}
+        self._stalled: set[str] = set()  # gateway instance names, or ALL
+        self._faults: list[_Fault] = []
+        self._resource_version = 0
         self.calls: Counter[str] = Counter()  # "apply Deployment edge-gateway" -> count
+        self.rollouts: Counter[str] = Counter()  # Deployment name -> rollouts started
 
     @property
     def namespace(self) -> str:
@@ -53,72 +146,86 @@ class MemoryCluster:
     def get(self, kind: str, name: str) -> Manifest | None:
         self._call("get", kind, name)
         with self._lock:
-            live = self._objects.get((kind, name))
-            return None if live is None else self._with_status((kind, name), live)
+            stored = self._objects.get((kind, name))
+            return None if stored is None else self._view(stored)
 
     def apply(self, manifest: Manifest) -> Manifest:
-        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        kind, name = check_manifest(manifest, self._namespace)
         self._call("apply", kind, name)
+        applied = copy.deepcopy(manifest)
+        applied.pop("status", None)  # status is the controllers' to write, never an apply's
         with self._lock:
-            key = (kind, name)
-            current = self._objects.get(key)
-            applied = copy.deepcopy(manifest)
-            applied.pop("status", None)
-            metadata = applied.setdefault("metadata", {})
-            metadata["namespace"] = self._namespace
-            if current is None:
-                metadata["generation"] = 1
-                metadata["uid"] = f"uid-{kind.lower()}-{name}"
-                self._changed_at[key] = self._clock()
+            stored = self._objects.get((kind, name))
+            if stored is None:
+                stored = self._create(kind, name, applied)
             else:
-                generation = current["metadata"].get("generation", 1)
-                if current.get("spec") != applied.get("spec"):
-                    generation += 1
-                    self._changed_at[key] = self._clock()
-                metadata["generation"] = generation
-                metadata["uid"] = current["metadata"]["uid"]
-            self._objects[key] = applied
-            return self._with_status(key, applied)
+                self._update(stored, applied)
+            return self._view(stored)
 
     def delete(self, kind: str, name: str) -> None:
         self._call("delete", kind, name)
         with self._lock:
             self._objects.pop((kind, name), None)
-            self._changed_at.pop((kind, name), None)
 
     # -- test and demo controls ------------------------------------------------------------------
 
-    def stall_rollouts(self, instance: str = "*") -> None:
-        """Rollouts of that gateway (by name; "*" for all) never complete."""
+    def fail_next(
+        self,
+        operation: str,
+        error: ClusterError,
+        *,
+        times: int = 1,
+        kind: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """The next `times` calls of `operation` ("get", "apply", "delete"), optionally only for
+        one kind and/or name, raise `error` (after the call's latency, and without effect)."""
+        if operation not in ("get", "apply", "delete"):
+            raise ValueError(f"unknown operation {operation!r}")
+        with self._lock:
+            self._faults.append(_Fault(operation, error, kind, name, times))
+
+    def stall_rollouts(self, instance: str = ALL) -> None:
+        """Rollouts of that gateway (by gateway name; "*" for all) never complete."""
         with self._lock:
             self._stalled.add(instance)
 
-    def unstall_rollouts(self, instance: str = "*") -> None:
+    def unstall_rollouts(self, instance: str = ALL) -> None:
         with self._lock:
             self._stalled.discard(instance)
 
-    def fail_next(self, operation: str, error: ClusterError, *, times: int = 1) -> None:
-        """The next `times` calls of `operation` ("get", "apply", "delete") raise `error`."""
-        with self._lock:
-            self._faults.setdefault(operation, []).extend([error] * times)
-
     def put_foreign(self, manifest: Manifest) -> None:
-        """An object somebody else created (with whatever labels the manifest has)."""
+        """An object somebody else created, with whatever labels the manifest has."""
+        kind, name = check_manifest(manifest, self._namespace)
         with self._lock:
-            key = (manifest["kind"], manifest["metadata"]["name"])
-            foreign = copy.deepcopy(manifest)
-            foreign["metadata"].update(generation=1, uid=f"uid-foreign-{key[1]}")
-            self._objects[key] = foreign
-            self._changed_at[key] = self._clock()
+            foreign = self._create(kind, name, copy.deepcopy(manifest))
+            foreign.applied = None
 
     def tamper(self, kind: str, name: str, change: Callable[[Manifest], None]) -> None:
-        """Change a live object behind the provisioner's back (drift)."""
+        """Change a live object behind the provisioner's back (drift), like `kubectl edit`."""
         with self._lock:
-            change(self._objects[(kind, name)])
+            stored = self._objects[(kind, name)]
+            before = copy.deepcopy(stored.live)
+            change(stored.live)
+            self._after_change(stored, before)
+
+    def remove(self, kind: str, name: str) -> None:
+        """Delete an object behind the provisioner's back (drift); not counted as a call."""
+        with self._lock:
+            self._objects.pop((kind, name), None)
 
     def names(self) -> list[_Key]:
         with self._lock:
             return sorted(self._objects)
+
+    def count(self, operation: str, kind: str | None = None, name: str | None = None) -> int:
+        """How many calls of `operation` were made (faulted ones included), optionally filtered."""
+        with self._lock:
+            return sum(
+                number
+                for call, number in self.calls.items()
+                if _call_matches(call, operation, kind, name)
+            )
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -127,48 +234,130 @@ class MemoryCluster:
             self._sleep(self.latency_seconds)
         with self._lock:
             self.calls[f"{operation} {kind} {name}"] += 1
-            faults = self._faults.get(operation)
-            error = faults.pop(0) if faults else None
-        if error is not None:
-            raise error
+            fault = next((f for f in self._faults if f.matches(operation, kind, name)), None)
+            if fault is not None:
+                fault.remaining -= 1
+                self._faults = [f for f in self._faults if f.remaining > 0]
+        if fault is not None:
+            raise fault.error
 
-    def _with_status(self, key: _Key, live: Manifest) -> Manifest:
-        view = copy.deepcopy(live)
-        if key[0] == "Deployment":
-            view["status"] = self._deployment_status(key, view)
+    def _create(self, kind: str, name: str, applied: Manifest) -> _Object:
+        live = copy.deepcopy(applied)
+        metadata = live.setdefault("metadata", {})
+        metadata.update(
+            namespace=self._namespace,
+            uid=f"uid-{kind.lower()}-{name}-{self._next_resource_version()}",
+            generation=1,
+            resourceVersion=str(self._resource_version),
+            creationTimestamp=self._clock().isoformat().replace("+00:00", "Z"),
+        )
+        stored = _Object(live=live, applied=applied, changed_at=self._clock())
+        self._objects[(kind, name)] = stored
+        if kind == "Deployment":
+            self.rollouts[name] += 1
+        return stored
+
+    def _update(self, stored: _Object, applied: Manifest) -> None:
+        if applied.get("kind") == "Deployment":
+            self._check_selector(stored.live, applied)
+        before = stored.live
+        stored.live = merge_apply(before, stored.applied, applied)
+        stored.applied = applied
+        self._after_change(stored, before)
+
+    def _after_change(self, stored: _Object, before: Manifest) -> None:
+        if stored.live == before:
+            return  # a no-op apply changes nothing, not even the resourceVersion
+        metadata = stored.live["metadata"]
+        metadata["resourceVersion"] = str(self._next_resource_version())
+        if stored.live.get("spec") != before.get("spec"):
+            metadata["generation"] = int(before["metadata"].get("generation", 1)) + 1
+            if stored.live["kind"] == "Deployment":
+                self._start_rollout(stored, before)
+
+    def _start_rollout(self, stored: _Object, before: Manifest) -> None:
+        now = self._clock()
+        if self._rolled_out(stored, now):
+            stored.serving = int(before.get("spec", {}).get("replicas", 1))
+        stored.changed_at = now
+        # Only a new pod template makes a new ReplicaSet; scaling alone is no rollout.
+        if _template(stored.live) != _template(before):
+            self.rollouts[stored.live["metadata"]["name"]] += 1
+
+    @staticmethod
+    def _check_selector(live: Manifest, applied: Manifest) -> None:
+        old = live.get("spec", {}).get("selector")
+        new = applied.get("spec", {}).get("selector")
+        if new is not None and old is not None and new != old:
+            name = live["metadata"]["name"]
+            raise PermanentClusterError(
+                f'Deployment.apps "{name}" is invalid: spec.selector: Invalid value: '
+                "field is immutable",
+                status=422,
+            )
+
+    def _next_resource_version(self) -> int:
+        self._resource_version += 1
+        return self._resource_version
+
+    def _view(self, stored: _Object) -> Manifest:
+        view = copy.deepcopy(stored.live)
+        if view["kind"] == "Deployment":
+            view["status"] = self._deployment_status(stored)
         return view
 
-    def _deployment_status(self, key: _Key, deployment: Manifest) -> dict[str, Any]:
-        generation = deployment["metadata"]["generation"]
-        replicas = int(deployment.get("spec", {}).get("replicas", 1))
-        elapsed = (self._clock() - self._changed_at[key]).total_seconds()
-        instance = deployment["metadata"].get("labels", {}).get("app.kubernetes.io/instance", "")
-        stalled = "*" in self._stalled or instance in self._stalled
-        if not stalled and elapsed >= self.rollout_seconds:
+    def _stalled_for(self, stored: _Object) -> bool:
+        instance = (stored.live["metadata"].get("labels") or {}).get(INSTANCE_LABEL, "")
+        return ALL in self._stalled or instance in self._stalled
+
+    def _rolled_out(self, stored: _Object, now: datetime) -> bool:
+        elapsed = (now - stored.changed_at).total_seconds()
+        return not self._stalled_for(stored) and elapsed >= self.rollout_seconds
+
+    def _deployment_status(self, stored: _Object) -> dict[str, Any]:
+        spec = stored.live.get("spec", {})
+        generation = stored.live["metadata"]["generation"]
+        replicas = int(spec.get("replicas", 1))
+        now = self._clock()
+        if self._rolled_out(stored, now):
             return {
                 "observedGeneration": generation,
                 "replicas": replicas,
                 "updatedReplicas": replicas,
                 "readyReplicas": replicas,
                 "availableReplicas": replicas,
-                "conditions": [
-                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
-                ],
+                "conditions": [_progressing("True", "NewReplicaSetAvailable")],
             }
-        deadline = deployment.get("spec", {}).get("progressDeadlineSeconds", 600)
-        condition = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
-        if elapsed >= deadline:
-            condition = {
-                "type": "Progressing",
-                "status": "False",
-                "reason": "ProgressDeadlineExceeded",
-                "message": f"ReplicaSet has timed out progressing after {deadline}s",
-            }
+        deadline = int(spec.get("progressDeadlineSeconds", _DEFAULT_PROGRESS_DEADLINE))
+        condition = _progressing("True", "ReplicaSetUpdated")
+        if (now - stored.changed_at).total_seconds() >= deadline:
+            condition = _progressing(
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{stored.live["metadata"]["name"]}" has timed out progressing.',
+            )
+        # The old pods (if a rollout ever completed) keep serving while the new ones never come.
         return {
             "observedGeneration": generation,
-            "replicas": replicas,
+            "replicas": stored.serving,
             "updatedReplicas": 0,
-            "readyReplicas": 0,
-            "availableReplicas": 0,
+            "readyReplicas": stored.serving,
+            "availableReplicas": stored.serving,
             "conditions": [condition],
         }
+
+
+def _progressing(status: str, reason: str, message: str = "") -> dict[str, str]:
+    condition = {"type": "Progressing", "status": status, "reason": reason}
+    if message:
+        condition["message"] = message
+    return condition
+
+
+def _template(deployment: Manifest) -> Any:
+    return (deployment.get("spec") or {}).get("template")
+
+
+def _call_matches(call: str, operation: str, kind: str | None, name: str | None) -> bool:
+    op, call_kind, call_name = call.split(" ", 2)
+    return op == operation and kind in (None, call_kind) and name in (None, call_name)

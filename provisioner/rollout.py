@@ -1,4 +1,8 @@
-"""Rollout status of a Deployment, by the logic of `kubectl rollout status`. Pure."""
+"""Rollout status of a Deployment, by the logic of `kubectl rollout status`. Pure.
+
+Mirrors `DeploymentStatusViewer.Status` in kubectl (k8s.io/kubectl/pkg/polymorphichelpers/
+rollout_status.go) check for check, so "complete" here means what an operator's kubectl says.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from enum import StrEnum
 from typing import Any
 
 from provisioner.cluster import Manifest
+
+PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 
 class RolloutState(StrEnum):
@@ -20,40 +26,51 @@ class RolloutStatus:
     state: RolloutState
     message: str
 
+    @property
+    def complete(self) -> bool:
+        return self.state is RolloutState.COMPLETE
+
+    @property
+    def failed(self) -> bool:
+        return self.state is RolloutState.FAILED
+
 
 def rollout_status(deployment: Manifest | None) -> RolloutStatus:
     if deployment is None:
-        return RolloutStatus(RolloutState.PROGRESSING, "the Deployment does not exist yet")
+        return _progressing("the Deployment does not exist yet")
     metadata: dict[str, Any] = deployment.get("metadata") or {}
+    spec: dict[str, Any] = deployment.get("spec") or {}
     status: dict[str, Any] = deployment.get("status") or {}
+    name = metadata.get("name", "")
+    # Until the controller has seen the latest spec, the rest of the status describes an older one.
     if int(metadata.get("generation") or 0) > int(status.get("observedGeneration") or 0):
+        return _progressing("waiting for the deployment spec update to be observed")
+    progressing = _condition(status, "Progressing")
+    if progressing is not None and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
+        detail = progressing.get("message") or "no progress within progressDeadlineSeconds"
         return RolloutStatus(
-            RolloutState.PROGRESSING, "waiting for the controller to see the new spec"
+            RolloutState.FAILED, f'deployment "{name}" exceeded its progress deadline: {detail}'
         )
-    for condition in status.get("conditions") or []:
-        if (
-            condition.get("type") == "Progressing"
-            and condition.get("reason") == "ProgressDeadlineExceeded"
-        ):
-            message = condition.get("message") or "progress deadline exceeded"
-            return RolloutStatus(RolloutState.FAILED, message)
-    waiting = _waiting_for(deployment.get("spec") or {}, status)
-    if waiting is not None:
-        return RolloutStatus(RolloutState.PROGRESSING, waiting)
-    return RolloutStatus(
-        RolloutState.COMPLETE, f"{status.get('availableReplicas', 0)} replicas available"
-    )
-
-
-def _waiting_for(spec: dict[str, Any], status: dict[str, Any]) -> str | None:
-    desired = int(spec.get("replicas", 1))
     updated = int(status.get("updatedReplicas") or 0)
     total = int(status.get("replicas") or 0)
     available = int(status.get("availableReplicas") or 0)
-    if updated < desired:
-        return f"{updated} of {desired} new replicas updated"
+    # kubectl skips this check when spec.replicas is unset (the server always defaults it).
+    if spec.get("replicas") is not None and updated < int(spec["replicas"]):
+        return _progressing(f"{updated} out of {spec['replicas']} new replicas have been updated")
     if total > updated:
-        return f"{total - updated} old replicas pending termination"
+        return _progressing(f"{total - updated} old replicas are pending termination")
     if available < updated:
-        return f"{available} of {updated} updated replicas available"
+        return _progressing(f"{available} of {updated} updated replicas are available")
+    return RolloutStatus(RolloutState.COMPLETE, f'deployment "{name}" successfully rolled out')
+
+
+def _progressing(message: str) -> RolloutStatus:
+    return RolloutStatus(RolloutState.PROGRESSING, message)
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    # Like deploymentutil.GetDeploymentCondition: the first condition of that type.
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
     return None

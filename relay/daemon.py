@@ -118,6 +118,7 @@ class Relay:
         # A full count is slow on a large outbox: the first waits one interval, and a partial
         # batch sets the backlog gauge exactly in between.
         self._stats_due = monotonic() + settings.stats_interval
+        self._draining = False  # the last fetch hit the batch limit
         self._purge_due = 0.0
         self._last_loop = monotonic()
         self.totals = Totals()
@@ -136,6 +137,7 @@ class Relay:
         self._housekeeping()
         batch = self._reader.fetch(self._settings.batch_size, skip_gateways=self._blocked)
         result = BatchResult(fetched=len(batch), full=len(batch) >= self._settings.batch_size)
+        self._draining = result.full
         if batch:
             self._publish(batch, result)
         self._observe(batch, result)
@@ -249,7 +251,8 @@ class Relay:
         if now >= self._stats_due:
             self._stats_due = now + self._settings.stats_interval
             self._refresh_parked()
-            self.metrics.backlog.set(self._reader.backlog())
+            if self._draining:  # otherwise the last (partial) batch gave the exact backlog
+                self.metrics.backlog.set(self._reader.backlog())
         if self._purges() and now >= self._purge_due:
             self._purge_due = now + PURGE_INTERVAL
             before = self._clock() - timedelta(seconds=self._settings.retention)

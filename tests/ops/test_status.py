@@ -330,7 +330,7 @@ def test_status_prints_every_section_for_people(
     result = run_status(busy_world, redis_server.url)
 
     assert result.exit_code == 0, result.output
-    out = result.output
+    out = result.stdout
     assert "backlog       3 unpublished, oldest 2m00s ago" in out
     assert "parked        1" in out
     assert "holds up 1 later event(s)" in out
@@ -354,7 +354,7 @@ def test_status_json_has_every_number_a_script_needs(
     result = run_status(busy_world, redis_server.url, "--json")
 
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["mongodb"]["reachable"] and report["redis"]["reachable"]
     outbox = report["outbox"]
     assert outbox["backlog"] == 3

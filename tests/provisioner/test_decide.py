@@ -1,0 +1,380 @@
+"""The provisioner table of DESIGN.md, row by row, as the pure `next_step` decides it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from outbox.events import EventType as E
+from outbox.model import EnvironmentState, Gateway, GatewaySpec, LastError, Phase, Retry, State
+from provisioner.decide import Action, Config, Observed, failed_step, next_step
+from provisioner.manifests import desired_objects
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+CONFIG = Config(namespace="gateways", start_timeout=300, stop_timeout=120, delete_timeout=120)
+
+
+def gateway(state: State, phase: Phase, **changes: Any) -> Gateway:
+    spec = GatewaySpec(image="nginx:1.27", host=changes.pop("host", None))
+    values: dict[str, Any] = {
+        "id": "gw_1",
+        "name": "edge",
+        "live_name": "edge",
+        "host": spec.host,
+        "live_host": spec.host,
+        "spec": spec,
+        "spec_version": 1,
+        "applied_spec_version": 1,
+        "state": state,
+        "phase": phase,
+        "version": 5,
+        "phase_changed_at": NOW - timedelta(seconds=10),
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(changes)
+    return Gateway.model_validate(values)
+
+
+def observed(gw: Gateway, rollout: str | None) -> Observed:
+    """Our objects as the cluster would show them: none, or with a rollout in some state."""
+    if rollout is None:
+        return Observed()
+    objects = {
+        m["kind"]: m for m in desired_objects(gw, namespace="gateways", start_timeout_seconds=300)
+    }
+    deployment = objects["Deployment"]
+    deployment["metadata"]["generation"] = 2
+    ready = rollout == "complete"
+    deployment["status"] = {
+        "observedGeneration": 2,
+        "replicas": 1,
+        "updatedReplicas": 1 if ready else 0,
+        "availableReplicas": 1 if ready else 0,
+        "conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
+        if rollout == "failed"
+        else [],
+    }
+    return Observed(owned=objects)
+
+
+ROWS = [
+    # state, phase, changes, cluster, action, next (state, phase) or None, event
+    (
+        State.STOPPED,
+        Phase.CREATED,
+        {},
+        None,
+        Action.NONE,
+        (State.STOPPED, Phase.STOPPED),
+        E.STOPPED,
+    ),
+    (
+        State.RUNNING,
+        Phase.CREATED,
+        {},
+        None,
+        Action.APPLY,
+        (State.RUNNING, Phase.STARTING),
+        E.STARTING,
+    ),
+    (
+        State.RUNNING,
+        Phase.STOPPED,
+        {},
+        None,
+        Action.APPLY,
+        (State.RUNNING, Phase.STARTING),
+        E.STARTING,
+    ),
+    (
+        State.RESTARTING,
+        Phase.STARTED,
+        {"restart_stamp": 4},
+        "complete",
+        Action.APPLY,
+        (State.RESTARTING, Phase.STARTING),
+        E.STARTING,
+    ),
+    (
+        State.RUNNING,
+        Phase.STARTED,
+        {"spec_version": 2},
+        "complete",
+        Action.APPLY,
+        (State.RUNNING, Phase.STARTING),
+        E.STARTING,
+    ),
+    (
+        State.RUNNING,
+        Phase.STARTING,
+        {"spec_version": 2},
+        "progressing",
+        Action.APPLY,
+        (State.RUNNING, Phase.STARTING),
+        None,
+    ),
+    (
+        State.RUNNING,
+        Phase.STARTING,
+        {},
+        "complete",
+        Action.NONE,
+        (State.RUNNING, Phase.STARTED),
+        E.STARTED,
+    ),
+    (
+        State.RESTARTING,
+        Phase.STARTING,
+        {"restart_stamp": 4, "applied_restart_stamp": 4},
+        "complete",
+        Action.NONE,
+        (State.RUNNING, Phase.STARTED),
+        E.STARTED,
+    ),
+    (State.RUNNING, Phase.STARTING, {}, "progressing", Action.NONE, None, None),
+    (
+        State.RUNNING,
+        Phase.STARTING,
+        {},
+        "failed",
+        Action.NONE,
+        (State.STOPPED, Phase.STOPPING),
+        E.START_TIMED_OUT,
+    ),
+    (
+        State.RUNNING,
+        Phase.STARTING,
+        {"phase_changed_at": NOW - timedelta(seconds=301)},
+        "progressing",
+        Action.NONE,
+        (State.STOPPED, Phase.STOPPING),
+        E.START_TIMED_OUT,
+    ),
+    (
+        State.RUNNING,
+        Phase.STARTING,
+        {"ever_started": True},
+        "failed",
+        Action.NONE,
+        (State.RUNNING, Phase.STARTED),
+        E.FAILED,
+    ),
+    (
+        State.RESTARTING,
+        Phase.STARTING,
+        {"ever_started": True, "phase_changed_at": NOW - timedelta(seconds=301)},
+        "progressing",
+        Action.NONE,
+        (State.RUNNING, Phase.STARTED),
+        E.FAILED,
+    ),
+    (
+        State.STOPPED,
+        Phase.STARTING,
+        {},
+        "progressing",
+        Action.NONE,
+        (State.STOPPED, Phase.STOPPING),
+        E.STOPPING,
+    ),
+    (
+        State.STOPPED,
+        Phase.STARTED,
+        {},
+        "complete",
+        Action.NONE,
+        (State.STOPPED, Phase.STOPPING),
+        E.STOPPING,
+    ),
+    (State.STOPPED, Phase.STOPPING, {}, "complete", Action.DELETE, None, None),
+    (
+        State.STOPPED,
+        Phase.STOPPING,
+        {},
+        None,
+        Action.NONE,
+        (State.STOPPED, Phase.STOPPED),
+        E.STOPPED,
+    ),
+    (
+        State.STOPPED,
+        Phase.STOPPING,
+        {"phase_changed_at": NOW - timedelta(seconds=121)},
+        "complete",
+        Action.DELETE,
+        (State.STOPPED, Phase.STOPPING),
+        E.FAILED,
+    ),
+    (
+        State.DELETED,
+        Phase.STARTED,
+        {},
+        "complete",
+        Action.NONE,
+        (State.DELETED, Phase.DELETING),
+        E.DELETING,
+    ),
+    (
+        State.DELETED,
+        Phase.CREATED,
+        {},
+        None,
+        Action.NONE,
+        (State.DELETED, Phase.DELETING),
+        E.DELETING,
+    ),
+    (
+        State.DELETED,
+        Phase.STOPPED,
+        {},
+        None,
+        Action.NONE,
+        (State.DELETED, Phase.DELETING),
+        E.DELETING,
+    ),
+    (State.DELETED, Phase.DELETING, {}, "complete", Action.DELETE, None, None),
+    (
+        State.DELETED,
+        Phase.DELETING,
+        {},
+        None,
+        Action.NONE,
+        (State.DELETED, Phase.DELETED),
+        E.DELETED,
+    ),
+    (
+        State.DELETED,
+        Phase.DELETING,
+        {"phase_changed_at": NOW - timedelta(seconds=121)},
+        "complete",
+        Action.DELETE,
+        (State.DELETED, Phase.DELETING),
+        E.FAILED,
+    ),
+    (State.DELETED, Phase.DELETED, {}, None, Action.NONE, None, None),
+    (State.STOPPED, Phase.STOPPED, {}, None, Action.NONE, None, None),
+    (State.RUNNING, Phase.STARTED, {}, "complete", Action.NONE, None, None),
+    (
+        State.RUNNING,
+        Phase.STARTED,
+        {},
+        None,
+        Action.APPLY,
+        (State.RUNNING, Phase.STARTED),
+        E.DRIFT_REPAIRED,
+    ),
+]
+
+
+@pytest.mark.parametrize(("state", "phase", "changes", "cluster", "action", "after", "event"), ROWS)
+def test_the_provisioner_table(
+    state: State,
+    phase: Phase,
+    changes: dict[str, Any],
+    cluster: str | None,
+    action: Action,
+    after: tuple[State, Phase] | None,
+    event: E | None,
+) -> None:
+    gw = gateway(state, phase, **changes)
+    step = next_step(gw, observed(gw, cluster), NOW, CONFIG)
+    assert step.action is action
+    assert step.event is event
+    if after is None:
+        assert step.commit is None
+        return
+    assert step.commit is not None
+    assert (step.commit.state, step.commit.phase) == after
+    assert step.commit.version == gw.version + 1
+    # The timeout clock moves with the phase, and only with it.
+    assert (step.commit.phase_changed_at == NOW) == (step.commit.phase != gw.phase)
+
+
+def test_starting_records_what_was_applied() -> None:
+    gw = gateway(State.RESTARTING, Phase.STARTED, spec_version=3, restart_stamp=4)
+    step = next_step(gw, observed(gw, "complete"), NOW, CONFIG)
+    assert step.commit is not None
+    assert (step.commit.applied_spec_version, step.commit.applied_restart_stamp) == (3, 4)
+
+
+def test_started_activates_environments_clears_errors_and_remembers_it_ever_started() -> None:
+    error = LastError(reason="ClusterUnavailable", message="503", at=NOW)
+    gw = gateway(State.RUNNING, Phase.STARTING, last_error=error)
+    step = next_step(gw, observed(gw, "complete"), NOW, CONFIG)
+    assert step.environments is EnvironmentState.ACTIVE
+    assert step.commit is not None and step.commit.ever_started and step.commit.last_error is None
+
+
+def test_a_first_start_timeout_is_kept_visible_after_the_teardown() -> None:
+    gw = gateway(State.RUNNING, Phase.STARTING, phase_changed_at=NOW - timedelta(seconds=301))
+    degraded = next_step(gw, observed(gw, "progressing"), NOW, CONFIG).commit
+    assert degraded is not None and degraded.last_error is not None
+    stopped = next_step(degraded, Observed(), NOW, CONFIG).commit
+    assert stopped is not None and stopped.phase == Phase.STOPPED
+    assert stopped.last_error is not None and stopped.last_error.reason == "StartTimeout"
+
+
+def test_deleted_frees_the_name_and_host_and_removes_environments() -> None:
+    gw = gateway(State.DELETED, Phase.DELETING, host="edge.example.com")
+    step = next_step(gw, Observed(), NOW, CONFIG)
+    assert step.commit is not None and step.remove_environments
+    assert (step.commit.live_name, step.commit.live_host) == (None, None)
+    assert step.commit.name == "edge"
+
+
+def test_an_overdue_teardown_is_reported_once() -> None:
+    gw = gateway(
+        State.STOPPED,
+        Phase.STOPPING,
+        phase_changed_at=NOW - timedelta(seconds=500),
+        last_error=LastError(reason="StopTimeout", message="still there", at=NOW),
+    )
+    step = next_step(gw, observed(gw, "complete"), NOW, CONFIG)
+    assert step.action is Action.DELETE and step.commit is None
+
+
+def test_the_ingress_no_longer_wanted_counts_as_drift() -> None:
+    with_host = gateway(State.RUNNING, Phase.STARTED, host="edge.example.com")
+    without = gateway(State.RUNNING, Phase.STARTED)
+    step = next_step(without, observed(with_host, "complete"), NOW, CONFIG)
+    assert step.action is Action.APPLY and step.event is E.DRIFT_REPAIRED
+    assert step.payload["kinds"] == ["Ingress"]
+
+
+def test_a_temporary_failure_backs_off_quietly_and_a_permanent_one_reports_once() -> None:
+    gw = gateway(State.RUNNING, Phase.CREATED)
+    first = failed_step(
+        gw,
+        reason="ClusterUnavailable",
+        message="503",
+        permanent=False,
+        now=NOW,
+        delay=lambda n: 2.0**n,
+    )
+    assert first.event is None and first.commit is not None
+    assert first.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=2))
+
+    rejected = failed_step(
+        first.commit,
+        reason="ClusterRejected",
+        message="422",
+        permanent=True,
+        now=NOW,
+        delay=lambda n: 2.0**n,
+    )
+    assert rejected.event is E.FAILED and rejected.commit is not None
+    assert rejected.commit.retry is not None and rejected.commit.retry.attempts == 2
+    again = failed_step(
+        rejected.commit,
+        reason="ClusterRejected",
+        message="422",
+        permanent=True,
+        now=NOW + timedelta(seconds=9),
+        delay=lambda n: 2.0**n,
+    )
+    assert again.event is None  # the same error again: no second report
+    assert again.commit is not None and again.commit.last_error is not None
+    assert again.commit.last_error.at == NOW  # since when it has been failing
