@@ -20,12 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from outbox.memory_store import MemoryStore
 from outbox.model import Phase
 from outbox.repository import UnitOfWork
-from outbox.store import Collections, Store
+from outbox.store import Collections
 from outbox.writer import Writer
 from provisioner.factory import build_provisioner
 from provisioner.memory_cluster import MemoryCluster

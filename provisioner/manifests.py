@@ -79,9 +79,8 @@ def drifted(desired: Manifest, live: Manifest | None) -> bool:
     for key, wanted in desired.items():
         if key in ("apiVersion", "kind", "status"):
             continue
-        if key == "metadata":
-            wanted = _owned_metadata(wanted)
-        if not _contains(live.get(key), wanted):
+        ours = _owned_metadata(wanted) if key == "metadata" else wanted
+        if not _contains(live.get(key), ours):
             return True
     return False
 

@@ -31,7 +31,8 @@ from provisioner.cluster import (
 
 ALL = "*"
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
 _DEFAULT_PROGRESS_DEADLINE = 600  # the API server's default
 
 _Key = tuple[str, str]  # (kind, name)
@@ -73,8 +74,7 @@ def check_manifest(manifest: Manifest, namespace: str) -> tuple[str, str]:
     name = metadata.get("name") or ""
     if metadata.get("namespace", namespace) != namespace:
         raise PermanentClusterError(
-            "the namespace of the provided object does not match the namespace sent on the "
-            "request",
+            "the namespace of the provided object does not match the namespace sent on the request",
             status=400,
         )
     pattern = _DNS1035_LABEL if kind == "Service" else _DNS1123_SUBDOMAIN
@@ -92,6 +92,7 @@ class _Object:
     live: Manifest  # as stored, without status
     applied: Manifest | None  # our last applied configuration; None for somebody else's object
     changed_at: datetime  # when the spec last changed: the rollout clock
+    stalled: bool = False  # this rollout never completes (failure injection)
     serving: int = 0  # replicas of the last completed rollout, still up during the next one
 
 
@@ -186,20 +187,25 @@ class MemoryCluster:
             self._faults.append(_Fault(operation, error, kind, name, times))
 
     def stall_rollouts(self, instance: str = ALL) -> None:
-        """Rollouts of that gateway (by gateway name; "*" for all) never complete."""
+        """Rollouts of that gateway (by gateway name; "*" for all) that start from now on never
+        complete: after progressDeadlineSeconds the Deployment reports ProgressDeadlineExceeded.
+        Rollouts that completed before keep their status."""
         with self._lock:
             self._stalled.add(instance)
 
     def unstall_rollouts(self, instance: str = ALL) -> None:
+        """Undo `stall_rollouts`; stalled rollouts of that gateway complete (they have had time)."""
         with self._lock:
             self._stalled.discard(instance)
+            for stored in self._objects.values():
+                if instance in (ALL, _instance(stored.live)):
+                    stored.stalled = self._stalled_for(stored)
 
     def put_foreign(self, manifest: Manifest) -> None:
         """An object somebody else created, with whatever labels the manifest has."""
         kind, name = check_manifest(manifest, self._namespace)
         with self._lock:
-            foreign = self._create(kind, name, copy.deepcopy(manifest))
-            foreign.applied = None
+            self._create(kind, name, copy.deepcopy(manifest), ours=False)
 
     def tamper(self, kind: str, name: str, change: Callable[[Manifest], None]) -> None:
         """Change a live object behind the provisioner's back (drift), like `kubectl edit`."""
@@ -241,7 +247,7 @@ class MemoryCluster:
         if fault is not None:
             raise fault.error
 
-    def _create(self, kind: str, name: str, applied: Manifest) -> _Object:
+    def _create(self, kind: str, name: str, applied: Manifest, *, ours: bool = True) -> _Object:
         live = copy.deepcopy(applied)
         metadata = live.setdefault("metadata", {})
         metadata.update(
@@ -251,9 +257,10 @@ class MemoryCluster:
             resourceVersion=str(self._resource_version),
             creationTimestamp=self._clock().isoformat().replace("+00:00", "Z"),
         )
-        stored = _Object(live=live, applied=applied, changed_at=self._clock())
+        stored = _Object(live=live, applied=applied if ours else None, changed_at=self._clock())
+        stored.stalled = self._stalled_for(stored)
         self._objects[(kind, name)] = stored
-        if kind == "Deployment":
+        if kind == "Deployment" and ours:
             self.rollouts[name] += 1
         return stored
 
@@ -280,6 +287,7 @@ class MemoryCluster:
         if self._rolled_out(stored, now):
             stored.serving = int(before.get("spec", {}).get("replicas", 1))
         stored.changed_at = now
+        stored.stalled = self._stalled_for(stored)
         # Only a new pod template makes a new ReplicaSet; scaling alone is no rollout.
         if _template(stored.live) != _template(before):
             self.rollouts[stored.live["metadata"]["name"]] += 1
@@ -307,12 +315,11 @@ class MemoryCluster:
         return view
 
     def _stalled_for(self, stored: _Object) -> bool:
-        instance = (stored.live["metadata"].get("labels") or {}).get(INSTANCE_LABEL, "")
-        return ALL in self._stalled or instance in self._stalled
+        return ALL in self._stalled or _instance(stored.live) in self._stalled
 
     def _rolled_out(self, stored: _Object, now: datetime) -> bool:
         elapsed = (now - stored.changed_at).total_seconds()
-        return not self._stalled_for(stored) and elapsed >= self.rollout_seconds
+        return not stored.stalled and elapsed >= self.rollout_seconds
 
     def _deployment_status(self, stored: _Object) -> dict[str, Any]:
         spec = stored.live.get("spec", {})
@@ -352,6 +359,10 @@ def _progressing(status: str, reason: str, message: str = "") -> dict[str, str]:
     if message:
         condition["message"] = message
     return condition
+
+
+def _instance(manifest: Manifest) -> str:
+    return str((manifest["metadata"].get("labels") or {}).get(INSTANCE_LABEL, ""))
 
 
 def _template(deployment: Manifest) -> Any:

@@ -51,6 +51,10 @@ def rollout_status(deployment: Manifest | None) -> RolloutStatus:
         return RolloutStatus(
             RolloutState.FAILED, f'deployment "{name}" exceeded its progress deadline: {detail}'
         )
+    return _replica_progress(name, spec, status)
+
+
+def _replica_progress(name: str, spec: dict[str, Any], status: dict[str, Any]) -> RolloutStatus:
     updated = int(status.get("updatedReplicas") or 0)
     total = int(status.get("replicas") or 0)
     available = int(status.get("availableReplicas") or 0)

@@ -1,0 +1,206 @@
+"""The cluster port over the Kubernetes API, with the official client.
+
+Server-side apply through the typed APIs (one field manager, force), objects in their JSON form,
+and every library error translated into `TemporaryClusterError` or `PermanentClusterError`:
+no `ApiException` or urllib3 error leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from provisioner.cluster import (
+    FIELD_MANAGER,
+    KINDS,
+    ClusterConfigError,
+    Manifest,
+    TemporaryClusterError,
+    error_for_status,
+)
+
+log = logging.getLogger(__name__)
+
+APPLY_PATCH = "application/apply-patch+yaml"
+# Foreground: the Deployment stays (with a deletionTimestamp) until its ReplicaSets and pods are
+# gone, so "all objects gone" (Stopping -> Stopped, Deleting -> Deleted) means no pod of the
+# gateway still runs; with Background the object vanishes while its pods still serve.
+PROPAGATION_POLICY = "Foreground"
+# The reconciler retries with back-off, so the transport retries only what cannot have reached
+# the server (connecting); a read that timed out is reported at once instead of multiplied.
+TRANSPORT_RETRIES = urllib3.util.Retry(
+    total=2, connect=2, read=0, status=0, other=0, redirect=0, raise_on_status=False
+)
+
+
+def tune(configuration: client.Configuration) -> client.Configuration:
+    """Our transport policy on a client configuration (see TRANSPORT_RETRIES)."""
+    configuration.retries = TRANSPORT_RETRIES
+    return configuration
+
+
+class KubernetesCluster:
+    """The gateway objects of one namespace, through an `ApiClient`."""
+
+    def __init__(
+        self,
+        namespace: str,
+        api_client: client.ApiClient | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        self._namespace = namespace
+        self._client = api_client if api_client is not None else _api_client(None, None)
+        self._timeout = (connect_timeout, read_timeout)
+        apps = client.AppsV1Api(self._client)
+        core = client.CoreV1Api(self._client)
+        networking = client.NetworkingV1Api(self._client)
+        self._api: dict[str, dict[str, Callable[..., Any]]] = {
+            "Deployment": {
+                "get": apps.read_namespaced_deployment,
+                "apply": apps.patch_namespaced_deployment,
+                "delete": apps.delete_namespaced_deployment,
+            },
+            "Service": {
+                "get": core.read_namespaced_service,
+                "apply": core.patch_namespaced_service,
+                "delete": core.delete_namespaced_service,
+            },
+            "Ingress": {
+                "get": networking.read_namespaced_ingress,
+                "apply": networking.patch_namespaced_ingress,
+                "delete": networking.delete_namespaced_ingress,
+            },
+        }
+
+    @classmethod
+    def from_config(
+        cls,
+        namespace: str,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        **options: float,
+    ) -> KubernetesCluster:
+        """From a kubeconfig (the path given, else $KUBECONFIG), else the in-cluster service
+        account when running in a pod, else ~/.kube/config; `options` are the timeouts."""
+        return cls(namespace, _api_client(kubeconfig, context), **options)
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def get(self, kind: str, name: str) -> Manifest | None:
+        return self._send("get", kind, name, missing_ok=True)
+
+    def apply(self, manifest: Manifest) -> Manifest:
+        kind = manifest.get("kind", "")
+        name = (manifest.get("metadata") or {}).get("name", "")
+        body = {key: value for key, value in manifest.items() if key != "status"}
+        live = self._send(
+            "apply",
+            kind,
+            name,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            # Strict: a field the server does not know fails the apply instead of being dropped
+            # silently, which would otherwise look like drift forever.
+            field_validation="Strict",
+            _content_type=APPLY_PATCH,
+        )
+        assert live is not None  # only get and delete may find nothing
+        if (live.get("metadata") or {}).get("deletionTimestamp"):
+            # Applying onto an object that is being deleted changes it, but it still goes away:
+            # report it so the step is retried once the deletion has finished.
+            raise TemporaryClusterError(
+                f"apply {kind} {self._namespace}/{name}: the object is being deleted; "
+                "apply again once it is gone",
+                status=409,
+            )
+        return live
+
+    def delete(self, kind: str, name: str) -> None:
+        self._send("delete", kind, name, missing_ok=True, propagation_policy=PROPAGATION_POLICY)
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+
+    def _send(
+        self,
+        operation: str,
+        kind: str,
+        name: str,
+        *args: Any,
+        missing_ok: bool = False,
+        **kwargs: Any,
+    ) -> Manifest | None:
+        """One API call, the answer as JSON (None for a 404 when `missing_ok`), errors typed."""
+        if kind not in KINDS:
+            raise ValueError(
+                f"unsupported kind {kind!r}: the cluster port handles {', '.join(KINDS)}"
+            )
+        what = f"{operation} {kind} {self._namespace}/{name}"
+        method = self._api[kind][operation]
+        try:
+            # Unparsed JSON rather than the typed models: the decisions work on the API's own
+            # form, and no field the models do not know is lost on the way.
+            response = method(
+                name,
+                self._namespace,
+                *args,
+                _preload_content=False,
+                _request_timeout=self._timeout,
+                **kwargs,
+            )
+        except ApiException as error:
+            if error.status == 404 and missing_ok:
+                return None
+            message = f"{what}: {error.status} {_api_message(error)}"
+            raise error_for_status(error.status or 0, message) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            # Timeouts, refused or reset connections, TLS failures: the server may be back soon.
+            raise TemporaryClusterError(f"{what}: {type(error).__name__}: {error}") from error
+        document: Manifest = json.loads(response.data)
+        return document
+
+
+def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
+    configuration = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    try:
+        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            # persist_config=False: never write refreshed tokens back into the user's file.
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+    except (ConfigException, OSError) as error:
+        where = path or "~/.kube/config (and not running in a pod)"
+        raise ClusterConfigError(
+            f"no usable Kubernetes configuration in {where}: {error}"
+        ) from error
+    return client.ApiClient(tune(configuration))
+
+
+def _api_message(error: ApiException) -> str:
+    """The API's own explanation (a Status object's message), else the HTTP reason."""
+    try:
+        status = json.loads(error.body or "")
+    except ValueError:
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return str(error.reason or "no message")

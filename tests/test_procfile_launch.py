@@ -1,0 +1,98 @@
+"""The Procfile launch: honcho starts both daemons, a gateway reaches Started, SIGTERM stops both
+cleanly. Against nx-27017 over the wire and a private redis-server, with the in-memory cluster."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from outbox.model import Phase
+from outbox.mongo_store import MongoStore
+from outbox.writer import Writer
+from tests.support.servers import NxServer, RedisServer
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def test_honcho_check_accepts_the_procfile() -> None:
+    honcho = Path(sys.executable).with_name("honcho")
+    result = subprocess.run(
+        [str(honcho), "-f", str(ROOT / "Procfile"), "check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "relay" in result.stderr + result.stdout and "provisioner" in result.stderr + result.stdout
+    )
+
+
+def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
+    nx_server: NxServer, nx_store: MongoStore, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # Written before the daemons start: nx-27017 wants one writer at a time.
+    created = Writer(nx_store).create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.write_text("")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "OUTBOX_MONGODB_URI": nx_server.uri,
+        "OUTBOX_DATABASE": "outbox",
+        "OUTBOX_REDIS_URL": redis_server.url,
+        "OUTBOX_CLUSTER": "memory",
+        "OUTBOX_WORKERS": "1",
+        "OUTBOX_MEMORY_ROLLOUT": "0.3",
+        "OUTBOX_SWEEP_INTERVAL": "0.3",
+        "OUTBOX_METRICS_PORT": "0",
+        "OUTBOX_GRACE_SECONDS": "3",
+        "PYTHONUNBUFFERED": "1",
+    }
+    honcho = subprocess.Popen(
+        [
+            str(Path(bin_dir) / "honcho"),
+            "-e",
+            str(empty_env_file),
+            "-f",
+            str(ROOT / "Procfile"),
+            "start",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        phase = None
+        while time.monotonic() < deadline and honcho.poll() is None:
+            document = nx_store.database["gateways"].find_one({"_id": created.id}, {"phase": 1})
+            phase = document and document.get("phase")
+            if phase == Phase.STARTED:
+                break
+            time.sleep(0.2)
+        assert phase == Phase.STARTED
+    finally:
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGTERM)
+        output, _ = honcho.communicate(timeout=30)
+
+    assert (
+        re.search(r"relay\.1\s+\|?\s*stopped \(rc=0\)", output)
+        or "relay.1 stopped (rc=0)" in output
+    ), output
+    assert (
+        re.search(r"provisioner\.1\s+\|?\s*stopped \(rc=0\)", output)
+        or "provisioner.1 stopped (rc=0)" in output
+    ), output
