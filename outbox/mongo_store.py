@@ -138,7 +138,7 @@ class MongoStore(Store):
         self._name = database
 
     def collection(self, name: str) -> Collection:
-        return _TranslatedCollection(_MongoCollection(self.database[name], None), self._where)  # type: ignore[return-value]
+        return _TranslatedCollection(_MongoCollection(self.database[name], None), self._where)
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         with translate_errors(self._where), self.client.start_session() as session:

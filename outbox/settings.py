@@ -6,7 +6,7 @@ The command line also reads `.env` (the Procfile launch); tests build settings e
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,10 +51,10 @@ class CommonSettings(BaseSettings):
     )
 
 
-def load(settings_class: type[S], *, env_file: str | None = None, **overrides: object) -> S:
+def load(settings_class: type[S], *, env_file: str | None = None, **overrides: Any) -> S:
     """Build settings from the environment (and `.env` when given); name the bad variable."""
     try:
-        return settings_class(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return settings_class(_env_file=env_file, **overrides)
     except ValidationError as error:
         problems = []
         for detail in error.errors():

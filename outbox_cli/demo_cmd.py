@@ -119,12 +119,12 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
     click.echo(f"  redis:   {embedded.description}")
     click.echo(f"  cluster: in-memory, rollouts take {rollout}s, start timeout {start_timeout}s")
     relay = build_relay(
-        RelaySettings(_env_file=None, metrics_port=0, relay_id="demo-relay", lease_seconds=5),  # type: ignore[call-arg]
+        RelaySettings(_env_file=None, metrics_port=0, relay_id="demo-relay", lease_seconds=5),
         store=store,
         redis_client=redis_client,
     )
     provisioner = build_provisioner(
-        ProvisionerSettings(  # type: ignore[call-arg]
+        ProvisionerSettings(
             _env_file=None,
             consumer="demo",
             workers=4,
@@ -183,9 +183,7 @@ def _scenario(
     def started(gateway: Gateway) -> bool:
         return gateway.phase == Phase.STARTED and gateway.at_rest
 
-    say(
-        "\n> create edge (a host, two environments) and doomed (its rollout never completes)"
-    )
+    say("\n> create edge (a host, two environments) and doomed (its rollout never completes)")
     cluster.stall_rollouts("doomed")
     writer.create(
         "edge", {"image": "nginx:1.27", "host": "edge.demo.local", "environments": ["dev", "prod"]}

@@ -19,7 +19,7 @@ class EmbeddedRedis:
         self._dir: Path | None = None
         self.description = ""
 
-    def start(self) -> redis.Redis:
+    def start(self) -> redis.Redis[str]:
         binary = shutil.which("redis-server")
         if binary is None:
             import fakeredis

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from outbox.settings import CommonSettings
 from outbox_cli.app import App, cli, pass_app
 from outbox_cli.gateway_cmd import gateway
 
@@ -14,7 +15,7 @@ cli.add_command(gateway)
 @pass_app
 def init(app: App) -> None:
     """Create the MongoDB indexes (safe to run again; applies a retention change)."""
-    settings = app.settings()
+    settings = app.settings(CommonSettings)
     store = app.store()
     created = store.ensure_indexes(retention_seconds=settings.retention)
     click.echo(f"indexes ready in {store.description}: {len(created)}")

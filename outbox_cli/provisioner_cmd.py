@@ -54,7 +54,8 @@ def run(app: App, once: bool, cluster: str | None, workers: int | None) -> None:
         health = HealthServer(
             port=settings.metrics_port,
             registry=daemon.metrics.registry,
-            checks={"mongodb": store.ping, "redis": lambda: redis_client.ping() and None},
+            checks={"mongodb": store.ping, "redis": daemon.ping_redis},
+            alive=daemon.alive,
         ).start()
     stop_on_signals(daemon.stop)
     try:

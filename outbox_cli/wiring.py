@@ -30,7 +30,7 @@ def open_store(settings: CommonSettings, *, allow_memory: bool = False) -> Store
     )
 
 
-def open_redis(settings: CommonSettings) -> redis.Redis:
+def open_redis(settings: CommonSettings) -> redis.Redis[str]:
     """A client that gives up on a dead server within seconds instead of hanging."""
     try:
         return redis.Redis.from_url(

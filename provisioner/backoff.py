@@ -18,5 +18,5 @@ def backoff(
     Half the delay is fixed and half is random, so many gateways failing together (an API server
     restart) do not retry in lockstep, yet no retry comes sooner than half the nominal delay.
     """
-    nominal = min(cap, base * 2 ** max(0, attempt - 1))
+    nominal = min(cap, base * 2.0 ** max(0, attempt - 1))
     return nominal / 2 + nominal / 2 * jitter()

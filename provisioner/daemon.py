@@ -109,6 +109,13 @@ class Provisioner:
     def stop(self) -> None:
         self._stop.set()
 
+    def ping_redis(self) -> None:
+        self._stream.ping()
+
+    def alive(self) -> bool:
+        """The loop has turned recently (a stuck loop fails the liveness probe)."""
+        return self._monotonic() - self.last_loop < max(60.0, self._settings.sweep_interval * 3)
+
     def shutdown(self) -> None:
         in_hand = self._pool.active
         finished = self._pool.shutdown(self._settings.grace_seconds)
@@ -236,8 +243,12 @@ class Provisioner:
     # -- outages --------------------------------------------------------------------------------
 
     def _until_started(self) -> None:
+        def started() -> bool:
+            self.start()
+            return True
+
         while not self._stop.is_set():
-            if self._guarded(lambda: self.start() or True):
+            if self._guarded(started):
                 return
 
     def _guarded(self, work: Callable[[], T]) -> T | None:

@@ -23,7 +23,7 @@ def build_provisioner(
     settings: ProvisionerSettings,
     *,
     store: Store,
-    redis_client: redis.Redis,
+    redis_client: redis.Redis[str],
     cluster: Cluster,
     clock: Clock = utcnow,
     metrics: ProvisionerMetrics | None = None,

@@ -8,7 +8,6 @@ no `ApiException` or urllib3 error leaves this module.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +25,6 @@ from provisioner.cluster import (
     TemporaryClusterError,
     error_for_status,
 )
-
-log = logging.getLogger(__name__)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 # Foreground: the Deployment stays (with a deletionTimestamp) until its ReplicaSets and pods are

@@ -39,9 +39,11 @@ class ConsumerInfo:
 
 class GroupStream:
     def __init__(
-        self, client: redis.Redis, *, stream: str, group: str, consumer: str, dead_letters: str
+        self, client: redis.Redis[Any], *, stream: str, group: str, consumer: str, dead_letters: str
     ) -> None:
-        self._redis = client
+        # redis-py annotates its replies for the sync and async clients at once (unions with
+        # Awaitable); the replies are shaped here, so the client is used untyped.
+        self._redis: Any = client
         self.stream = stream
         self.group = group
         self.consumer = consumer

@@ -55,4 +55,4 @@ def _retry_due(document: dict[str, object], now: datetime) -> bool:
     next_at = retry["next_at"]
     if isinstance(next_at, str):  # some servers hand back dates written by $set as text
         next_at = datetime.fromisoformat(next_at)
-    return bool(as_utc(next_at) <= now)  # type: ignore[arg-type]
+    return bool(as_utc(next_at) <= now)

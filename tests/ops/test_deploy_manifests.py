@@ -1,0 +1,223 @@
+"""deploy/: manifests the API server would accept, and the promises the README makes about them.
+
+Every document validates strictly (no unknown fields) against the Kubernetes schemas of the
+oldest and newest versions we support; the provisioner's Role grants only what it applies, in
+its own namespace; probes, ports and grace periods agree with the daemons' settings.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from outbox.settings import CommonSettings
+from provisioner.settings import ProvisionerSettings
+from relay.settings import RelaySettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
+VERBS = {"get", "list", "watch", "create", "patch", "update", "delete"}
+SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings)
+
+
+def manifests() -> list[tuple[str, dict[str, Any]]]:
+    documents = []
+    for path in sorted(DEPLOY.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                documents.append(
+                    (f"{path.name}:{document['kind']}/{document['metadata']['name']}", document)
+                )
+    return documents
+
+
+def of_kind(kind: str) -> list[dict[str, Any]]:
+    return [document for _, document in manifests() if document["kind"] == kind]
+
+
+def deployment(name: str) -> dict[str, Any]:
+    (found,) = [d for d in of_kind("Deployment") if d["metadata"]["name"] == name]
+    return found
+
+
+def container(name: str) -> dict[str, Any]:
+    (only,) = deployment(name)["spec"]["template"]["spec"]["containers"]
+    return only  # type: ignore[no-any-return]
+
+
+def config() -> dict[str, str]:
+    (config_map,) = of_kind("ConfigMap")
+    return config_map["data"]  # type: ignore[no-any-return]
+
+
+def setting_names() -> set[str]:
+    return {f"OUTBOX_{name.upper()}" for cls in SETTINGS for name in cls.model_fields}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("where", "document"), manifests(), ids=[w for w, _ in manifests()])
+def test_every_manifest_validates_strictly(
+    where: str, document: dict[str, Any], version: str
+) -> None:
+    kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_the_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    files = {path.name for path in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
+
+    assert set(kustomization["resources"]) == files
+
+
+def test_the_rendered_kustomization_validates_strictly() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the rendered kustomization is not checked")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(DEPLOY)], capture_output=True, text=True, check=True
+    ).stdout
+    documents = [document for document in yaml.safe_load_all(rendered) if document]
+
+    assert len(documents) == len(manifests())
+    for document in documents:
+        kubernetes_validate.validate(document, VERSIONS[-1], strict=True)
+        assert document["metadata"]["labels"]["app.kubernetes.io/part-of"] == "gateway-outbox"
+
+
+def test_no_manifest_names_a_namespace() -> None:
+    for where, document in manifests():
+        assert "namespace" not in document["metadata"], where
+        for subject in document.get("subjects", []):
+            assert "namespace" not in subject, where
+
+
+def test_nothing_is_granted_cluster_wide() -> None:
+    kinds = {document["kind"] for _, document in manifests()}
+
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+
+
+def test_the_provisioner_role_allows_only_its_three_kinds_and_their_verbs() -> None:
+    (role,) = of_kind("Role")
+
+    granted = {
+        (group, resource): set(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted == {
+        ("apps", "deployments"): VERBS,
+        ("", "services"): VERBS,
+        ("networking.k8s.io", "ingresses"): VERBS,
+    }
+    assert all(
+        "resourceNames" not in rule and "nonResourceURLs" not in rule for rule in role["rules"]
+    )
+
+
+def test_only_the_provisioner_is_bound_to_the_role_and_only_it_gets_an_api_token() -> None:
+    (binding,) = of_kind("RoleBinding")
+    (role,) = of_kind("Role")
+    relay_pod = deployment("outbox-relay")["spec"]["template"]["spec"]
+    provisioner_pod = deployment("outbox-provisioner")["spec"]["template"]["spec"]
+
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": provisioner_pod["serviceAccountName"]}
+    ]
+    assert relay_pod["automountServiceAccountToken"] is False
+    assert relay_pod["serviceAccountName"] != provisioner_pod["serviceAccountName"]
+
+
+def test_the_provisioner_manages_gateways_in_its_own_namespace() -> None:
+    env = {item["name"]: item for item in container("outbox-provisioner")["env"]}
+
+    assert env["OUTBOX_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["OUTBOX_CONSUMER"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_two_relays_stand_by_for_the_lease_and_the_provisioner_scales_out() -> None:
+    assert deployment("outbox-relay")["spec"]["replicas"] == 2
+    assert deployment("outbox-provisioner")["spec"]["replicas"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [("outbox-relay", RelaySettings), ("outbox-provisioner", ProvisionerSettings)],
+)
+def test_probes_hit_the_health_endpoints_on_the_daemon_metrics_port(
+    name: str, settings: type[CommonSettings]
+) -> None:
+    spec = container(name)
+    default_port = settings.model_fields["metrics_port"].default
+    env = {item["name"]: item.get("value") for item in spec["env"]}
+    (port,) = spec["ports"]
+
+    assert port["containerPort"] == default_port == int(env["OUTBOX_METRICS_PORT"])
+    assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert spec["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+    assert spec["args"] == [name.removeprefix("outbox-"), "run"]
+
+
+@pytest.mark.parametrize("name", ["outbox-relay", "outbox-provisioner"])
+def test_kubernetes_waits_longer_than_the_daemons_grace_period(name: str) -> None:
+    pod = deployment(name)["spec"]["template"]["spec"]
+
+    assert pod["terminationGracePeriodSeconds"] > float(config()["OUTBOX_GRACE_SECONDS"])
+
+
+def test_configuration_comes_from_the_config_map_and_the_secret() -> None:
+    (secret,) = of_kind("Secret")
+    config_map = of_kind("ConfigMap")[0]["metadata"]["name"]
+    secret_name = secret["metadata"]["name"]
+
+    assert set(secret["stringData"]) == {"OUTBOX_MONGODB_URI", "OUTBOX_REDIS_URL"}
+    assert set(config()) <= setting_names(), "the ConfigMap names a variable nothing reads"
+    assert not set(config()) & {"OUTBOX_MONGODB_URI", "OUTBOX_REDIS_URL", "OUTBOX_METRICS_PORT"}
+    for name in ("outbox-relay", "outbox-provisioner"):
+        assert container(name)["envFrom"] == [
+            {"configMapRef": {"name": config_map}},
+            {"secretRef": {"name": secret_name}},
+        ]
+
+
+def test_the_config_map_values_are_valid_settings() -> None:
+    values = {key.removeprefix("OUTBOX_").lower(): value for key, value in config().items()}
+    for cls in (RelaySettings, ProvisionerSettings):
+        fields = {key: value for key, value in values.items() if key in cls.model_fields}
+        cls(_env_file=None, **fields)  # type: ignore[arg-type]
+
+
+def test_the_image_runs_outbox_as_a_non_root_user_on_python_3_11_slim() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    instructions = [
+        line.strip()
+        for line in dockerfile.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    final_stage = instructions[
+        max(i for i, line in enumerate(instructions) if line.startswith("FROM")) :
+    ]
+
+    assert all(
+        line.split()[1] == "python:3.11-slim" for line in instructions if line.startswith("FROM")
+    )
+    (user,) = [line for line in final_stage if line.startswith("USER ")]
+    assert not re.match(r"USER (root|0)\b", user)
+    assert 'ENTRYPOINT ["outbox"]' in final_stage
+    assert any("pip install" in line for line in final_stage)
