@@ -7,7 +7,7 @@ exits 6 after printing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -74,30 +74,29 @@ def collect(app: App, *, now: datetime) -> Report:
     timeouts = Timeouts(settings.start_timeout, settings.stop_timeout, settings.delete_timeout)
     try:
         store = app.store()
-        report = _with(
+        report = replace(
             report,
             mongodb=store.description,
             outbox=outbox_status(store, now=now),
             gateways=gateways_status(store, now=now, timeouts=timeouts),
         )
     except BackendUnavailable as error:
-        report = _with(report, mongodb_error=str(error))
+        report = replace(report, mongodb_error=str(error))
+    client = open_redis(settings)
     try:
         stream = stream_status(
-            open_redis(settings),
+            client,
             stream=settings.stream,
             group=settings.group,
             dead_letters=settings.dead_letter_stream,
             latest=LATEST_DEAD_LETTERS,
         )
-        report = _with(report, stream=stream)
+        report = replace(report, stream=stream)
     except BackendUnavailable as error:
-        report = _with(report, redis_error=str(error))
+        report = replace(report, redis_error=str(error))
+    finally:
+        client.close()
     return report
-
-
-def _with(report: Report, **changes: Any) -> Report:
-    return Report(**{**report.__dict__, **changes})
 
 
 # -- human output -------------------------------------------------------------------------------
@@ -116,7 +115,7 @@ def render(report: Report) -> str:
 def _outbox_lines(report: Report) -> list[str]:
     lines = [f"OUTBOX  {report.mongodb}"]
     if report.outbox is None:
-        return [*lines, f"  MongoDB is unreachable: {report.mongodb_error}"]
+        return [*lines, f"  {report.mongodb_error}"]
     outbox, now = report.outbox, report.now
     oldest = outbox.oldest_unpublished_at
     age = f", oldest {_ago(oldest, now)} ({_time(oldest)})" if oldest else ""
@@ -144,7 +143,7 @@ def _outbox_lines(report: Report) -> list[str]:
 
 def _stream_lines(report: Report) -> list[str]:
     if report.stream is None:
-        return [f"STREAM  {report.redis}", f"  Redis is unreachable: {report.redis_error}"]
+        return [f"STREAM  {report.redis}", f"  {report.redis_error}"]
     stream = report.stream
     lines = [f"STREAM  {stream.stream} at {report.redis}"]
     lines.append(f"  length        {stream.length} entries, last {stream.last_entry_id or '-'}")
@@ -175,7 +174,7 @@ def _letter_summary(letter: DeadLetter) -> str:
 def _gateway_lines(report: Report) -> list[str]:
     lines = ["GATEWAYS"]
     if report.gateways is None:
-        return [*lines, f"  MongoDB is unreachable: {report.mongodb_error}"]
+        return [*lines, f"  {report.mongodb_error}"]
     gateways = report.gateways
     per_phase = ", ".join(f"{phase} {count}" for phase, count in gateways.per_phase.items())
     lines.append(f"  per phase     {per_phase}")

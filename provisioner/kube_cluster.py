@@ -165,7 +165,8 @@ class KubernetesCluster:
             raise error_for_status(error.status or 0, message) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
             # Timeouts, refused or reset connections, TLS failures: the server may be back soon.
-            raise TemporaryClusterError(f"{what}: {type(error).__name__}: {error}") from error
+            cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+            raise TemporaryClusterError(f"{what}: {type(cause).__name__}: {cause}") from error
         document: Manifest = json.loads(response.data)
         return document
 

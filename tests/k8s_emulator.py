@@ -1,0 +1,443 @@
+"""A Kubernetes API server emulator over HTTP, for testing `KubernetesCluster` with the real client.
+
+It serves GET, PATCH (server-side apply only, with apply-creates semantics: `kmock` answers 404
+to an apply of a missing object, the real server creates it) and DELETE for namespaced
+Deployments, Services and Ingresses. It records every request, injects faults per request (a
+status, a connection reset, a slow answer) and lets tests drive Deployment status (rollouts).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import struct
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+from kubernetes import client
+
+from provisioner.cluster import ClusterError, Manifest
+from provisioner.kube_cluster import APPLY_PATCH, tune
+from provisioner.memory_cluster import check_manifest, merge_apply
+
+# Where each kind lives in the API: the path prefix before /namespaces/... and the resource.
+ROUTES = {
+    ("/api/v1", "services"): "Service",
+    ("/apis/apps/v1", "deployments"): "Deployment",
+    ("/apis/networking.k8s.io/v1", "ingresses"): "Ingress",
+}
+_REASONS = {
+    400: "BadRequest",
+    404: "NotFound",
+    409: "Conflict",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+_Answer = tuple[int, Any]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    kind: str | None
+    name: str | None
+    content_type: str | None
+    query: dict[str, str]
+    body: Any
+
+    @property
+    def field_manager(self) -> str | None:
+        return self.query.get("fieldManager")
+
+    @property
+    def force(self) -> str | None:
+        return self.query.get("force")
+
+
+@dataclass
+class Fault:
+    """What the next matching request gets instead of (or before) its normal answer."""
+
+    action: str  # "status", "reset" or "delay"
+    method: str | None = None
+    kind: str | None = None
+    status: int = 500
+    message: str = "injected fault"
+    seconds: float = 0.0
+    remaining: int = 1
+
+    def matches(self, method: str, kind: str | None) -> bool:
+        return self.remaining > 0 and self.method in (None, method) and self.kind in (None, kind)
+
+
+@dataclass
+class _Stored:
+    live: Manifest
+    applied: dict[str, Manifest] = field(default_factory=dict)  # field manager -> last config
+
+
+class ApiServerEmulator:
+    def __init__(self, *, auto_complete_rollouts: bool = False) -> None:
+        self.auto_complete_rollouts = auto_complete_rollouts
+        # Foreground deletes keep the object (deletionTimestamp set) until `finish_deletes()`,
+        # the way the garbage collector keeps a Deployment until its pods are gone.
+        self.linger_deletes = False
+        self.requests: list[RecordedRequest] = []
+        self._objects: dict[tuple[str, str, str], _Stored] = {}  # (namespace, kind, name)
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._resource_version = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> ApiServerEmulator:
+        emulator = self
+
+        class Handler(_Handler):
+            server_emulator = emulator
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases slow answers at once
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the emulator first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def api_client(self) -> client.ApiClient:
+        """A client of the official library pointed at this emulator, with our transport policy."""
+        configuration = client.Configuration(host=self.url, no_proxy="127.0.0.1,localhost")
+        return client.ApiClient(tune(configuration))
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def respond_next(
+        self,
+        status: int,
+        *,
+        method: str | None = None,
+        kind: str | None = None,
+        message: str = "injected fault",
+        times: int = 1,
+    ) -> None:
+        """The next matching requests get this HTTP status (a Status body) and change nothing."""
+        self._add(Fault("status", method, kind, status=status, message=message, remaining=times))
+
+    def reset_next(self, *, method: str | None = None, kind: str | None = None) -> None:
+        """The next matching request has its connection reset before any answer."""
+        self._add(Fault("reset", method, kind))
+
+    def delay_next(
+        self, seconds: float, *, method: str | None = None, kind: str | None = None
+    ) -> None:
+        """The next matching request is answered normally, but only after `seconds`."""
+        self._add(Fault("delay", method, kind, seconds=seconds))
+
+    def complete_rollout(self, name: str, namespace: str) -> None:
+        """The Deployment's controller reports the current generation fully rolled out."""
+        with self._lock:
+            deployment = self._objects[(namespace, "Deployment", name)].live
+            deployment["status"] = _complete_status(deployment)
+
+    def fail_rollout(self, name: str, namespace: str) -> None:
+        """The Deployment's controller gives up: ProgressDeadlineExceeded."""
+        with self._lock:
+            deployment = self._objects[(namespace, "Deployment", name)].live
+            deployment["status"] = {
+                "observedGeneration": deployment["metadata"]["generation"],
+                "replicas": 0,
+                "updatedReplicas": 0,
+                "conditions": [
+                    {
+                        "type": "Progressing",
+                        "status": "False",
+                        "reason": "ProgressDeadlineExceeded",
+                        "message": f'ReplicaSet "{name}" has timed out progressing.',
+                    }
+                ],
+            }
+
+    def put(self, manifest: Manifest) -> None:
+        """Store an object as somebody else (no field manager of ours)."""
+        metadata = manifest["metadata"]
+        with self._lock:
+            self._create(metadata["namespace"], manifest["kind"], metadata["name"], manifest)
+
+    def remove(self, kind: str, name: str, namespace: str) -> None:
+        """Delete behind the client's back (drift)."""
+        with self._lock:
+            self._objects.pop((namespace, kind, name), None)
+
+    def finish_deletes(self) -> None:
+        """Every lingering (foreground) deletion completes."""
+        with self._lock:
+            for key in [k for k, s in self._objects.items() if _terminating(s.live)]:
+                del self._objects[key]
+
+    def stored(self, kind: str, name: str, namespace: str) -> Manifest | None:
+        with self._lock:
+            stored = self._objects.get((namespace, kind, name))
+            return None if stored is None else copy.deepcopy(stored.live)
+
+    def requests_for(self, method: str, kind: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method and kind in (None, r.kind)]
+
+    # -- request handling (called by the handler threads) ------------------------------------
+
+    def record(self, request: RecordedRequest) -> Fault | None:
+        with self._lock:
+            self.requests.append(request)
+            fault = next((f for f in self._faults if f.matches(request.method, request.kind)), None)
+            if fault is not None:
+                fault.remaining -= 1
+                self._faults = [f for f in self._faults if f.remaining > 0]
+            return fault
+
+    def wait(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def handle(self, namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer:
+        with self._lock:
+            if request.method == "GET":
+                stored = self._objects.get((namespace, kind, name))
+                return _not_found(kind, name) if stored is None else (200, stored.live)
+            if request.method == "PATCH":
+                return self._apply(namespace, kind, name, request)
+            return self._delete(namespace, kind, name, request)
+
+    def _apply(self, namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer:
+        refused = _refuse_apply(namespace, kind, name, request)
+        if refused is not None:
+            return refused
+        manager = request.query["fieldManager"]
+        applied = {key: value for key, value in request.body.items() if key != "status"}
+        stored = self._objects.get((namespace, kind, name))
+        if stored is None:
+            stored = self._create(namespace, kind, name, applied)
+            stored.applied[manager] = applied
+            return 201, stored.live
+        if kind == "Deployment" and _selector_changed(stored.live, applied):
+            return _status(
+                422,
+                f'Deployment.apps "{name}" is invalid: spec.selector: Invalid value: '
+                "field is immutable",
+            )
+        before = stored.live
+        stored.live = merge_apply(before, stored.applied.get(manager), applied)
+        stored.applied[manager] = applied
+        if stored.live != before:
+            stored.live["metadata"]["resourceVersion"] = self._next_version()
+        if stored.live.get("spec") != before.get("spec"):
+            stored.live["metadata"]["generation"] = before["metadata"]["generation"] + 1
+        self._after_write(stored.live)
+        return 200, stored.live
+
+    def _delete(self, namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer:
+        stored = self._objects.get((namespace, kind, name))
+        if stored is None:
+            return _not_found(kind, name)
+        policy = request.query.get("propagationPolicy") or (request.body or {}).get(
+            "propagationPolicy"
+        )
+        if self.linger_deletes and policy == "Foreground":
+            metadata = stored.live["metadata"]
+            metadata.setdefault("deletionTimestamp", _now())
+            metadata["finalizers"] = ["foregroundDeletion"]
+            return 200, stored.live
+        del self._objects[(namespace, kind, name)]
+        return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+
+    def _create(self, namespace: str, kind: str, name: str, manifest: Manifest) -> _Stored:
+        live = copy.deepcopy(manifest)
+        live.pop("status", None)
+        live["metadata"].update(
+            namespace=namespace,
+            uid=str(uuid.uuid4()),
+            generation=1,
+            resourceVersion=self._next_version(),
+            creationTimestamp=_now(),
+        )
+        if kind == "Deployment":
+            live["status"] = {}
+        if kind == "Service":
+            live.setdefault("spec", {}).setdefault("clusterIP", "10.96.0.10")  # server-populated
+        stored = _Stored(live)
+        self._objects[(namespace, kind, name)] = stored
+        self._after_write(live)
+        return stored
+
+    def _after_write(self, live: Manifest) -> None:
+        if live["kind"] == "Deployment" and self.auto_complete_rollouts:
+            live["status"] = _complete_status(live)
+
+    def _next_version(self) -> str:
+        self._resource_version += 1
+        return str(self._resource_version)
+
+    def _add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_emulator: ApiServerEmulator
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests read `requests` instead
+
+    def _serve(self, method: str) -> None:
+        emulator = self.server_emulator
+        url = urlsplit(self.path)
+        route = _route(url.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        request = RecordedRequest(
+            method=method,
+            path=url.path,
+            kind=route[1] if route else None,
+            name=route[2] if route else None,
+            content_type=self.headers.get("Content-Type"),
+            query=dict(parse_qsl(url.query)),
+            body=yaml.safe_load(raw) if raw else None,
+        )
+        fault = emulator.record(request)
+        if fault is not None and fault.action == "reset":
+            self._reset()
+            return
+        if fault is not None and fault.action == "delay":
+            emulator.wait(fault.seconds)
+        if fault is not None and fault.action == "status":
+            self._answer(*_status(fault.status, fault.message))
+        elif route is None:
+            self._answer(*_status(404, f"the emulator does not serve {url.path}"))
+        else:
+            self._answer(*emulator.handle(*route, request))
+
+    def _answer(self, status: int, document: Any) -> None:
+        payload = json.dumps(document).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True  # the client gave up (a timeout test); nothing to say
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN: a reset connection.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+
+def _refuse_apply(namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer | None:
+    """The API server's answer to an apply it will not carry out, or None."""
+    if request.content_type != APPLY_PATCH:
+        # The emulator only speaks server-side apply: anything else is a client bug here.
+        return _status(415, f"only {APPLY_PATCH} is emulated, got {request.content_type}")
+    if not request.query.get("fieldManager"):
+        return _status(400, "PatchOptions.meta.k8s.io is invalid: fieldManager: Required value")
+    if not isinstance(request.body, dict):
+        return _status(400, "the body of an apply must be an object")
+    try:
+        body_kind, body_name = check_manifest(request.body, namespace)
+    except ClusterError as error:
+        return _status(error.status or 400, str(error))
+    except ValueError as error:  # a kind this API path does not serve
+        return _status(400, str(error))
+    if (body_kind, body_name) != (kind, name):
+        return _status(400, f"{body_kind}/{body_name} in the body, {kind}/{name} in the path")
+    return None
+
+
+def _route(path: str) -> tuple[str, str, str] | None:
+    """(namespace, kind, name) of an object path, or None."""
+    for (prefix, resource), kind in ROUTES.items():
+        head = f"{prefix}/namespaces/"
+        if path.startswith(head):
+            parts = path[len(head) :].split("/")
+            if len(parts) == 3 and parts[1] == resource and parts[0] and parts[2]:
+                return parts[0], kind, parts[2]
+    return None
+
+
+def _status(code: int, message: str) -> _Answer:
+    return code, {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": _REASONS.get(code, "Unknown"),
+        "code": code,
+    }
+
+
+def _not_found(kind: str, name: str) -> _Answer:
+    return _status(404, f'{kind.lower()}s "{name}" not found')
+
+
+def _complete_status(deployment: Manifest) -> dict[str, Any]:
+    replicas = int(deployment.get("spec", {}).get("replicas", 1))
+    return {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+        ],
+    }
+
+
+def _selector_changed(live: Manifest, applied: Manifest) -> bool:
+    old = live.get("spec", {}).get("selector")
+    new = applied.get("spec", {}).get("selector")
+    return old is not None and new is not None and old != new
+
+
+def _terminating(live: Manifest) -> bool:
+    return bool(live["metadata"].get("deletionTimestamp"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

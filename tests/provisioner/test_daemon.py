@@ -1,0 +1,173 @@
+"""The provisioner daemon as a whole: several at once, a vanished group, idle consumers, shutdown,
+and `outbox provisioner run --once` as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from outbox.model import Phase
+from outbox.mongo_store import MongoStore
+from outbox.writer import Writer
+from provisioner.daemon import Provisioner
+from tests.conftest import FakeClock
+from tests.provisioner_support import STREAM, World
+from tests.support.servers import NxServer, RedisServer
+
+
+@pytest.fixture
+def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
+    world = World(redis=redis_client, clock=clock, rollout_seconds=2)
+    yield world
+    world.close()
+
+
+def test_several_provisioners_at_once_converge_every_gateway_without_duplicate_events(
+    world: World,
+) -> None:
+    for n in range(12):
+        world.writer.create(f"g{n}", {"image": "nginx:1.27"})
+    daemons = [world.provisioner(consumer) for consumer in ("a", "b", "c")]
+
+    def turn(daemon: Provisioner) -> None:
+        daemon.run_once(block_ms=None)
+        daemon.wait_idle(10)
+        daemon.sweep()  # every one of them sweeps every gateway: compare-and-set sorts it out
+        daemon.wait_idle(10)
+
+    for _ in range(8):
+        world.publish()
+        threads = [threading.Thread(target=turn, args=(daemon,)) for daemon in daemons]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        world.clock.advance(1)
+
+    for gateway in world.writer.list():
+        assert gateway.phase == Phase.STARTED, gateway.name
+        counts = Counter(world.events(gateway.id))
+        assert all(count == 1 for count in counts.values()), (gateway.name, counts)
+    assert sum(daemon.tally.acked for daemon in daemons) == len(world.stream_event_ids())
+
+
+def test_a_consumer_group_that_vanished_is_recreated_and_nothing_is_missed(world: World) -> None:
+    daemon = world.provisioner()
+    world.redis.xgroup_destroy(STREAM, "provisioner")
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.publish()
+
+    daemon.run_once(block_ms=None)
+    daemon.wait_idle(5)
+    assert world.redis.xinfo_groups(STREAM)[0]["name"] == "provisioner"
+    world.settle()
+    assert world.gateway("edge").phase == Phase.STARTED
+
+
+def test_idle_consumers_with_nothing_pending_are_removed(world: World) -> None:
+    world.provisioner("long-gone")
+    world.redis.xreadgroup("provisioner", "long-gone", {STREAM: ">"}, count=1)
+    daemon = world.provisioner("p1", consumer_idle=0.001)
+    daemon.reclaim()
+    names = {info["name"] for info in world.redis.xinfo_consumers(STREAM, "provisioner")}
+    assert "long-gone" not in names
+
+
+def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(world: World) -> None:
+    for n in range(3):
+        world.writer.create(f"g{n}", {"image": "nginx:1.27"})
+    world.publish()
+    daemon = world.provisioner("leaving", workers=1)
+    gate = threading.Event()
+    original = daemon._pool._handle
+    daemon._pool._handle = lambda gateway_id: (gate.wait(5), original(gateway_id))[
+        1
+    ]  # a slow cluster
+    daemon.run_once(block_ms=None)
+    threading.Timer(0.1, gate.set).start()
+    daemon.stop()
+    daemon.shutdown()
+    # The gateway in hand was finished; nothing else was started, and no entry was acked
+    # (each arrived after the pass in hand began, so that pass does not answer for it).
+    assert sorted(g.phase for g in world.writer.list()) == [
+        Phase.CREATED,
+        Phase.CREATED,
+        Phase.STARTING,
+    ]
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 3
+
+    rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
+    rescuer.reclaim()
+    rescuer.wait_idle(5)
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    world.settle("rescuer")
+    assert {g.phase for g in world.writer.list()} == {Phase.STARTED}
+
+
+def test_run_once_as_a_process_starts_a_gateway_and_exits_zero(
+    nx_server: NxServer, nx_store: MongoStore, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    created = Writer(nx_store).create("edge", {"image": "nginx:1.27"})
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
+        "OUTBOX_MONGODB_URI": nx_server.uri,
+        "OUTBOX_REDIS_URL": redis_server.url,
+        "OUTBOX_MEMORY_ROLLOUT": "0",
+        "OUTBOX_WORKERS": "1",
+    }
+    outbox = str(Path(sys.executable).with_name("outbox"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [outbox, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    relayed = run("relay", "run", "--once")
+    assert relayed.returncode == 0, relayed.stderr
+    provisioned = run("provisioner", "run", "--once", "--cluster", "memory")
+    assert provisioned.returncode == 0, provisioned.stderr
+    assert "1 acked" in provisioned.stdout
+    assert nx_store.database["gateways"].find_one({"_id": created.id})["phase"] == Phase.STARTED
+
+
+def test_an_unreachable_redis_is_exit_code_6_with_one_line(
+    nx_server: NxServer, nx_store: MongoStore, tmp_path: Path
+) -> None:
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
+        "OUTBOX_MONGODB_URI": nx_server.uri,
+        "OUTBOX_REDIS_URL": f"unix://{tmp_path}/nothing-here.sock",
+    }
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("outbox")),
+            "provisioner",
+            "run",
+            "--once",
+            "--cluster",
+            "memory",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 6
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Redis is unreachable")
+    assert "Traceback" not in result.stderr
