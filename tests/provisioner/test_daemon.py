@@ -88,9 +88,12 @@ def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(world
     daemon = world.provisioner("leaving", workers=1)
     gate = threading.Event()
     original = daemon._pool._handle
-    daemon._pool._handle = lambda gateway_id: (gate.wait(5), original(gateway_id))[
-        1
-    ]  # a slow cluster
+
+    def slow(gateway_id: str) -> None:  # a slow cluster: the pass in hand waits for the gate
+        gate.wait(5)
+        original(gateway_id)
+
+    daemon._pool._handle = slow
     daemon.run_once(block_ms=None)
     threading.Timer(0.1, gate.set).start()
     daemon.stop()
