@@ -58,8 +58,10 @@ def load(settings_class: type[S], *, env_file: str | None = None, **overrides: A
     except ValidationError as error:
         problems = []
         for detail in error.errors():
-            field = str(detail["loc"][0]) if detail["loc"] else "?"
-            problems.append(
-                f"OUTBOX_{field.upper()}: {detail['msg']} (got {detail.get('input')!r})"
-            )
+            message = detail["msg"].removeprefix("Value error, ")
+            if not detail["loc"]:  # a rule across fields names its variables itself
+                problems.append(message)
+                continue
+            field = str(detail["loc"][0])
+            problems.append(f"OUTBOX_{field.upper()}: {message} (got {detail.get('input')!r})")
         raise InvalidInput("invalid configuration: " + "; ".join(problems)) from None

@@ -32,7 +32,7 @@ def relay() -> None:
     "Exit code 4 if another relay kept the lease.",
 )
 @click.option(
-    "--batch-size", type=int, help="Events per batch (default: $OUTBOX_BATCH_SIZE or 500)."
+    "--batch-size", type=int, help="Events per batch (default: $OUTBOX_BATCH_SIZE or 2000)."
 )
 @pass_app
 def run(app: App, once: bool, batch_size: int | None) -> None:

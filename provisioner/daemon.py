@@ -227,8 +227,19 @@ class Provisioner:
             self.tally.dead_lettered += 1
 
     def _reconcile(self, gateway_id: str) -> None:
+        began = self._monotonic()
         with self.metrics.reconcile_seconds.time():
             self._reconciler.reconcile(gateway_id)
+        took = self._monotonic() - began
+        if took > self._settings.handler_deadline:
+            # Past the deadline another consumer may already have reclaimed the entry; the
+            # step is idempotent, but a cluster this slow deserves a look.
+            log.warning(
+                "gateway %s took %.1fs, past the %.0fs handler deadline",
+                gateway_id,
+                took,
+                self._settings.handler_deadline,
+            )
 
     def _forget_idle_consumers(self) -> None:
         for consumer in self._stream.consumers():

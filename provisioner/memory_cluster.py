@@ -236,6 +236,10 @@ class MemoryCluster:
     # -- internals --------------------------------------------------------------------------------
 
     def _call(self, operation: str, kind: str, name: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(
+                f"unsupported kind {kind!r}: the cluster port handles {', '.join(KINDS)}"
+            )
         if self.latency_seconds:
             self._sleep(self.latency_seconds)
         with self._lock:

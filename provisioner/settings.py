@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from outbox.settings import CommonSettings
 
@@ -47,6 +47,13 @@ class ProvisionerSettings(CommonSettings):
         2.0, ge=0, description="rollout time of the memory cluster, seconds"
     )
     metrics_port: int = Field(9102, ge=0, le=65535, description="metrics and health port (0: none)")
+
+    @model_validator(mode="after")
+    def _reclaim_after_the_deadline(self) -> ProvisionerSettings:
+        # An entry must not be taken from a consumer that is still within its time to handle it.
+        if self.reclaim_idle <= self.handler_deadline:
+            raise ValueError("OUTBOX_RECLAIM_IDLE must be longer than OUTBOX_HANDLER_DEADLINE")
+        return self
 
     @property
     def dead_letter_stream(self) -> str:

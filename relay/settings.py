@@ -16,7 +16,7 @@ def default_relay_id() -> str:
 
 class RelaySettings(CommonSettings):
     batch_size: int = Field(
-        500, ge=1, le=10_000, description="events fetched and published per batch"
+        2000, ge=1, le=10_000, description="events fetched and published per batch"
     )
     lease_seconds: float = Field(
         15.0,

@@ -37,6 +37,7 @@ def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
         "stop_timeout": 60,
         "delete_timeout": 60,
         "reclaim_idle": 30,
+        "handler_deadline": 10,
         "sweep_interval": 1,
         "drift_interval": 1,
         "backoff_base": 1,
@@ -45,6 +46,8 @@ def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
         "metrics_port": 0,
     }
     values.update(overrides)
+    if "reclaim_idle" in overrides and "handler_deadline" not in overrides:
+        values["handler_deadline"] = overrides["reclaim_idle"] / 2  # reclaiming at once
     return ProvisionerSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
