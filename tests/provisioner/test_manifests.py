@@ -25,6 +25,9 @@ NAMESPACE = "gateways"
 LONGEST = "g" + "w" * (MAX_NAME_LENGTH - 1)
 SCHEMA_VERSIONS = ["1.27.0", kubernetes_validate.utils.latest_version()]
 
+# A tuple path: the annotation key itself contains dots.
+STAMP_PATH = ("spec", "template", "metadata", "annotations", RESTART_STAMP_ANNOTATION)
+
 GATEWAYS = {
     "plain": make_gateway("edge"),
     "with-host": make_gateway("edge", host="edge.example.com", replicas=3, port=9000),
@@ -93,12 +96,20 @@ def test_the_objects_of_a_gateway(key: str, kinds: list[str]) -> None:
         ("with-host", "spec.template.spec.containers.0.readinessProbe.tcpSocket.port", 9000),
         ("plain", "spec.template.spec.containers.0.resources.requests.cpu", "100m"),
         ("plain", "spec.template.spec.containers.0.resources.limits.memory", "256Mi"),
-        ("plain", f"spec.template.metadata.annotations.{RESTART_STAMP_ANNOTATION}", "0"),
-        ("restarted", f"spec.template.metadata.annotations.{RESTART_STAMP_ANNOTATION}", "12"),
+        (
+            "plain",
+            STAMP_PATH,
+            "0",
+        ),
+        (
+            "restarted",
+            STAMP_PATH,
+            "12",
+        ),
         ("plain", "spec.strategy.rollingUpdate.maxUnavailable", 0),
     ],
 )
-def test_the_deployment(key: str, path: str, expected: Any) -> None:
+def test_the_deployment(key: str, path: str | tuple[str, ...], expected: Any) -> None:
     assert dig(render(key)["Deployment"], path) == expected
 
 
@@ -206,13 +217,11 @@ def set_path(path: str, value: Any) -> Change:
     return change
 
 
-def delete_path(path: str) -> Change:
+def delete_path(parent: str, key: str) -> Change:
+    """Remove `key` (which may contain dots, like a label) from the map at `parent`."""
+
     def change(manifest: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        target: Any = manifest
-        for part in parents:
-            target = target[int(part)] if isinstance(target, list) else target[part]
-        del target[last]
+        del dig(manifest, parent)[key]
 
     return change
 
@@ -237,7 +246,7 @@ IMAGE = "spec.template.spec.containers.0.image"
         pytest.param("Deployment", set_path(IMAGE, "nginx:latest"), True, id="image-changed"),
         pytest.param(
             "Deployment",
-            delete_path(f"spec.template.metadata.annotations.{RESTART_STAMP_ANNOTATION}"),
+            delete_path("spec.template.metadata.annotations", RESTART_STAMP_ANNOTATION),
             True,
             id="restart-stamp-gone",
         ),
@@ -245,7 +254,7 @@ IMAGE = "spec.template.spec.containers.0.image"
             "Deployment", set_path("metadata.labels.extra", "x"), False, id="someone-adds-a-label"
         ),
         pytest.param(
-            "Deployment", delete_path(f"metadata.labels.{GATEWAY_ID_LABEL}"), True, id="label-gone"
+            "Deployment", delete_path("metadata.labels", GATEWAY_ID_LABEL), True, id="label-gone"
         ),
         pytest.param("Deployment", add_sidecar, False, id="sidecar-injected-by-a-mesh"),
         pytest.param(
@@ -284,7 +293,7 @@ def test_a_missing_object_has_drifted() -> None:
     assert drifted(render()["Service"], None)
 
 
-def dig(document: Any, path: str) -> Any:
-    for part in path.split("."):
+def dig(document: Any, path: str | tuple[str, ...]) -> Any:
+    for part in path.split(".") if isinstance(path, str) else path:
         document = document[int(part)] if isinstance(document, list) else document[part]
     return document
