@@ -85,11 +85,18 @@ class KubernetesCluster:
         namespace: str,
         kubeconfig: str | None = None,
         context: str | None = None,
-        **options: float,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
     ) -> KubernetesCluster:
         """From a kubeconfig (the path given, else $KUBECONFIG), else the in-cluster service
-        account when running in a pod, else ~/.kube/config; `options` are the timeouts."""
-        return cls(namespace, _api_client(kubeconfig, context), **options)
+        account when running in a pod, else ~/.kube/config."""
+        return cls(
+            namespace,
+            _api_client(kubeconfig, context),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     @property
     def namespace(self) -> str:
@@ -167,7 +174,7 @@ class KubernetesCluster:
             # Timeouts, refused or reset connections, TLS failures: the server may be back soon.
             cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
             raise TemporaryClusterError(f"{what}: {type(cause).__name__}: {cause}") from error
-        document: Manifest = json.loads(response.data)
+        document: Manifest = json.loads(response.data) if response.data else {}
         return document
 
 

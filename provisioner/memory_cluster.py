@@ -151,8 +151,11 @@ class MemoryCluster:
             return None if stored is None else self._view(stored)
 
     def apply(self, manifest: Manifest) -> Manifest:
+        # Counted, slowed and faulted like any call, then refused like the API server would.
+        self._call(
+            "apply", manifest.get("kind", ""), (manifest.get("metadata") or {}).get("name", "")
+        )
         kind, name = check_manifest(manifest, self._namespace)
-        self._call("apply", kind, name)
         applied = copy.deepcopy(manifest)
         applied.pop("status", None)  # status is the controllers' to write, never an apply's
         with self._lock:

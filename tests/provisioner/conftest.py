@@ -35,21 +35,23 @@ def make_gateway(
     at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     values: dict[str, Any] = {"image": "nginx:1.27", **spec}
     gateway_spec = GatewaySpec(**values)
-    return Gateway(
-        _id=gateway_id,
-        name=name,
-        live_name=name,
-        host=gateway_spec.host,
-        live_host=gateway_spec.host,
-        spec=gateway_spec,
-        spec_version=1,
-        restart_stamp=restart_stamp,
-        state=State.RUNNING,
-        phase=Phase.STARTING,
-        version=2,
-        phase_changed_at=at,
-        created_at=at,
-        updated_at=at,
+    return Gateway.model_validate(
+        {
+            "_id": gateway_id,
+            "name": name,
+            "live_name": name,
+            "host": gateway_spec.host,
+            "live_host": gateway_spec.host,
+            "spec": gateway_spec,
+            "spec_version": 1,
+            "restart_stamp": restart_stamp,
+            "state": State.RUNNING,
+            "phase": Phase.STARTING,
+            "version": 2,
+            "phase_changed_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
     )
 
 
@@ -135,7 +137,9 @@ class RealHarness(Harness):
         self.namespace = f"outbox-contract-{uuid.uuid4().hex[:8]}"
         self.api = config.new_client_from_config(config_file=kubeconfig)
         self.core = client.CoreV1Api(self.api)
-        self.core.create_namespace({"metadata": {"name": self.namespace}})
+        self.core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace))
+        )
         self.cluster = KubernetesCluster.from_config(self.namespace, kubeconfig=kubeconfig)
 
     def inject(self, operation: str, status: int) -> None:

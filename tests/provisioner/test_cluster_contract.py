@@ -293,7 +293,7 @@ def test_apply_is_a_server_side_apply_patch_with_our_field_manager_forced(
         assert request.content_type == APPLY_PATCH == "application/apply-patch+yaml"
         assert (request.field_manager, request.force) == ("gateway-outbox", "true")
         assert request.query["fieldValidation"] == "Strict"
-        assert request.body == edge()[request.kind]
+        assert request.body == edge()[str(request.kind)]
 
 
 def test_apply_of_a_missing_object_creates_it(
