@@ -176,7 +176,7 @@ class MemoryStore(Store):
         with self.lock:
             for collection, keys, options in (*INDEXES, *ttl_index(retention_seconds)):
                 self.database[collection].create_index(list(keys), **options)
-                created.append(f"{collection} {keys}")
+                created.append(f"{collection}.{options['name']}")
         return created
 
     def ping(self) -> None:

@@ -71,7 +71,7 @@ class Writer:
             # Refused and rolled back; look up the holder only to say who it is.
             _require_free(UnitOfWork(self._store), gateway_id, name=name, host=spec.host)
             raise
-        log.info("created gateway %s (%s) state=%s", gateway.id, gateway.name, gateway.state)
+        log.debug("created gateway %s (%s) state=%s", gateway.id, gateway.name, gateway.state)
         return gateway
 
     def start(self, ref: str, *, expected_version: int | None = None) -> Gateway:
@@ -167,7 +167,7 @@ class Writer:
                     raise VersionConflict(current.id, expected_version, current.version) from None
                 log.debug("compare-and-set lost on %s (attempt %d), re-reading", ref, attempt)
                 continue
-            log.info(
+            log.debug(
                 "gateway %s (%s) v%d state=%s",
                 gateway.id,
                 gateway.name,

@@ -103,8 +103,12 @@ def cli(
         }.items()
         if value is not None
     }
-    app = App(overrides=overrides, env_file=env_file if Path(env_file).is_file() else None)
-    ctx.obj = app
+    if isinstance(ctx.obj, App):  # given by the caller (tests inject a store this way)
+        app = ctx.obj
+        app.overrides.update(overrides)
+    else:
+        app = App(overrides=overrides, env_file=env_file if Path(env_file).is_file() else None)
+        ctx.obj = app
     ctx.call_on_close(app.close)
     configure_logging(verbose=verbose, json_format=app.settings().log_format == "json")
 

@@ -1,4 +1,4 @@
-"""Entry point of the `outbox` console command: registers every command group."""
+"""Entry point of the `outbox` console command: every command group, registered in one place."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import click
 
 from outbox.settings import CommonSettings
 from outbox_cli.app import App, cli, pass_app
+from outbox_cli.demo_cmd import demo
+from outbox_cli.dlq_cmd import dlq
 from outbox_cli.gateway_cmd import gateway
+from outbox_cli.provisioner_cmd import provisioner
+from outbox_cli.relay_cmd import relay
+from outbox_cli.status_cmd import status
 
-cli.add_command(gateway)
+for command in (gateway, relay, provisioner, status, dlq, demo):
+    cli.add_command(command)
 
 
 @cli.command()
@@ -21,29 +27,6 @@ def init(app: App) -> None:
     click.echo(f"indexes ready in {store.description}: {len(created)}")
     for name in created:
         click.echo(f"  {name}")
-
-
-def _register_optional() -> None:
-    """Groups that live beside this one; each registers itself when present."""
-    import importlib
-
-    for module, name in (
-        ("outbox_cli.relay_cmd", "relay"),
-        ("outbox_cli.provisioner_cmd", "provisioner"),
-        ("outbox_cli.status_cmd", "status"),
-        ("outbox_cli.dlq_cmd", "dlq"),
-        ("outbox_cli.demo_cmd", "demo"),
-    ):
-        try:
-            command = getattr(importlib.import_module(module), name)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
-            continue
-        cli.add_command(command)
-
-
-_register_optional()
 
 
 def main() -> None:
