@@ -3,6 +3,7 @@ and `outbox provisioner run --once` as a real process."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -141,9 +142,14 @@ def test_run_once_as_a_process_starts_a_gateway_and_exits_zero(
 
     relayed = run("relay", "run", "--once")
     assert relayed.returncode == 0, relayed.stderr
-    provisioned = run("provisioner", "run", "--once", "--cluster", "memory")
+    provisioned = run("--log-format", "json", "provisioner", "run", "--once", "--cluster", "memory")
     assert provisioned.returncode == 0, provisioned.stderr
     assert "1 acked" in provisioned.stdout
+    logged = [json.loads(line) for line in provisioned.stderr.splitlines()]
+    assert any(
+        entry["logger"] == "provisioner.reconciler" and created.id in entry["message"]
+        for entry in logged
+    )
     assert nx_store.database["gateways"].find_one({"_id": created.id})["phase"] == Phase.STARTED
 
 
@@ -174,3 +180,24 @@ def test_an_unreachable_redis_is_exit_code_6_with_one_line(
     assert result.returncode == 6
     assert result.stderr.strip().splitlines()[-1].startswith("error: Redis is unreachable")
     assert "Traceback" not in result.stderr
+
+
+def test_metrics_count_what_the_provisioner_did(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle()
+    world.redis.xadd(STREAM, {"garbage": "x"})
+    world.step()
+    metrics = world.provisioner().metrics
+
+    def value(name: str, **labels: str) -> float:
+        sample = metrics.registry.get_sample_value(name, labels)
+        return 0.0 if sample is None else sample
+
+    assert (
+        value("outbox_provisioner_events_handled_total", type="GatewayCreated", outcome="acked")
+        == 1
+    )
+    assert value("outbox_provisioner_dead_lettered_total", reason="unparsable") == 1
+    assert value("outbox_provisioner_steps_total", phase="Started") == 1
+    assert value("outbox_gateways", phase="Started") == 1
+    assert value("outbox_provisioner_reconcile_seconds_count") >= 2
