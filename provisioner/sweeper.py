@@ -6,7 +6,6 @@ retry after a failure), the sweep finds from the documents themselves.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,12 +39,11 @@ class Sweeper:
         return [document["_id"] for document in documents]
 
     def census(self, now: datetime) -> Census:
-        documents = self._gateways.find({}, projection={"_id": 0, "phase": 1, "retry": 1})
-        per_phase = Counter(str(document["phase"]) for document in documents)
-        waiting = sum(
-            1 for document in documents if document.get("retry") and not _retry_due(document, now)
-        )
-        return Census({str(phase): per_phase.get(str(phase), 0) for phase in Phase}, waiting)
+        """Gateways per phase and how many wait out a back-off: counted by the database."""
+        groups = self._gateways.aggregate([{"$group": {"_id": "$phase", "count": {"$sum": 1}}}])
+        counted = {str(group["_id"]): int(group["count"]) for group in groups}
+        waiting = self._gateways.count_documents({"retry.next_at": {"$gt": now}})
+        return Census({str(phase): counted.get(str(phase), 0) for phase in Phase}, waiting)
 
 
 def _retry_due(document: dict[str, object], now: datetime) -> bool:

@@ -43,7 +43,13 @@ class OutboxReader:
         rows = self._outbox.find(
             # published_at first: servers without a planner (nx-27017) pick the index by it;
             # then the cheap version bound before the long `$in` (mongomock tests in order).
-            {**UNPUBLISHED, "version": {"$lt": highest}, "aggregate_id": {"$in": gateways}},
+            # The batch's own events are left out: fewer rows to send back.
+            {
+                **UNPUBLISHED,
+                "version": {"$lt": highest},
+                "aggregate_id": {"$in": gateways},
+                "_id": {"$nin": [event.id for event in batch]},
+            },
             projection={"aggregate_id": 1, "version": 1, "parked": 1},
         )
         return [
