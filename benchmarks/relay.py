@@ -37,14 +37,7 @@ from tests.support.servers import RedisServer
 
 STREAM = "events:gateway"
 ROOT = Path(__file__).resolve().parents[1]
-RELAY_COMMAND = [
-    sys.executable,
-    "-c",
-    "from outbox_cli.app import cli; from outbox_cli.relay_cmd import relay; "
-    "cli.add_command(relay); cli(prog_name='outbox')",
-    "relay",
-    "run",
-]
+RELAY_COMMAND = [str(Path(sys.executable).with_name("outbox")), "relay", "run"]
 
 
 def settings(**overrides: Any) -> RelaySettings:

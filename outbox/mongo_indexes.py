@@ -35,6 +35,12 @@ INDEXES: tuple[IndexSpec, ...] = (
     # The relay's batch: unpublished events in commit order; and per-gateway order checks.
     ("outbox", (("published_at", 1), ("occurred_at", 1)), {"name": "unpublished_in_order"}),
     ("outbox", (("aggregate_id", 1), ("version", 1)), {"name": "by_gateway_version"}),
+    # The relay's order check: a gateway's unpublished versions below the batch's.
+    (
+        "outbox",
+        (("aggregate_id", 1), ("published_at", 1), ("version", 1)),
+        {"name": "unpublished_by_gateway"},
+    ),
 )
 
 TTL_INDEX_NAME = "published_retention"

@@ -32,14 +32,16 @@ def relay() -> None:
     "Exit code 4 if another relay kept the lease.",
 )
 @click.option(
-    "--batch-size", type=int, help="Events per batch (default: $OUTBOX_BATCH_SIZE or 2000)."
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    help="Events per batch (default: $OUTBOX_BATCH_SIZE or 2000).",
 )
 @pass_app
 def run(app: App, once: bool, batch_size: int | None) -> None:
     """Publish outbox events to the stream, once each, in order per gateway."""
     settings = app.settings(RelaySettings)
     if batch_size is not None:
-        settings = app.settings(RelaySettings).model_copy(update={"batch_size": batch_size})
+        settings = settings.model_copy(update={"batch_size": batch_size})
     store = app.store()
     daemon = build_relay(settings, store=store, redis_client=open_redis(settings))
     stop_on_signals(lambda: _stop_within_grace(daemon, settings.grace_seconds))

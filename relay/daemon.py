@@ -251,7 +251,8 @@ class Relay:
         if now >= self._stats_due:
             self._stats_due = now + self._settings.stats_interval
             self._refresh_parked()
-            if self._draining:  # otherwise the last (partial) batch gave the exact backlog
+            # Otherwise the last (partial) batch gave the backlog exactly.
+            if self._draining or self._blocked:
                 self.metrics.backlog.set(self._reader.backlog())
         if self._purges() and now >= self._purge_due:
             self._purge_due = now + PURGE_INTERVAL
@@ -271,7 +272,7 @@ class Relay:
 
     def _observe(self, batch: list[OutboxEvent], result: BatchResult) -> None:
         """Cheap gauges from the batch itself; a full count only every stats interval."""
-        if not result.full:
+        if not result.full and not self._blocked:
             self.metrics.backlog.set(result.held + result.rejected)
         waiting = [e.occurred_at for e in batch][:1] if result.full or result.held else []
         if waiting:
@@ -338,6 +339,7 @@ class Relay:
                 raise Conflict(self._held_by_other())
             self._wait(min(0.5, lease_wait / 10))
         self._show_leader(True)
+        self._refresh_parked()
         try:
             while not self._stopping.is_set():
                 result = self.run_once()

@@ -27,14 +27,8 @@ from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.slow
 
-# The command group exactly as `outbox` registers it, on the real root group (error mapping,
-# settings). TODO: `.venv/bin/outbox` once every group it registers imports cleanly.
-OUTBOX = [
-    sys.executable,
-    "-c",
-    "from outbox_cli.app import cli; from outbox_cli.relay_cmd import relay; "
-    "cli.add_command(relay); cli(prog_name='outbox')",
-]
+# The installed console command, as users and the Procfile run it.
+OUTBOX = [str(Path(sys.executable).with_name("outbox"))]
 
 
 def relay_process(
