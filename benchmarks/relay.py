@@ -32,8 +32,7 @@ from outbox.store import OUTBOX, Store
 from relay.daemon import Relay
 from relay.publisher import RedisPublisher
 from relay.settings import RelaySettings
-from tests.relay.servers import IsolatedNxServer
-from tests.support.servers import RedisServer
+from tests.support.servers import NxServer, RedisServer
 
 STREAM = "events:gateway"
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +134,7 @@ def throughput(
 
 
 def relay_env(
-    nx: IsolatedNxServer, database: str, redis_server: RedisServer, **extra: str
+    nx: NxServer, database: str, redis_server: RedisServer, **extra: str
 ) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("OUTBOX_")},
@@ -150,7 +149,7 @@ def relay_env(
 
 
 def latency(
-    nx: IsolatedNxServer, redis_server: RedisServer, client: redis.Redis, rate: int, seconds: float
+    nx: NxServer, redis_server: RedisServer, client: redis.Redis, rate: int, seconds: float
 ) -> None:
     print(
         f"commit-to-stream latency, nx-27017, {rate} events/s offered for {seconds:.0f}s:",
@@ -226,7 +225,7 @@ def offer(store: Store, rate: int, seconds: float, kind: EventType) -> int:
 
 
 def peak_rss(
-    nx: IsolatedNxServer, redis_server: RedisServer, client: redis.Redis, sizes: list[int]
+    nx: NxServer, redis_server: RedisServer, client: redis.Redis, sizes: list[int]
 ) -> None:
     print("relay peak RSS as a subprocess (`relay run --once`), nx-27017:", flush=True)
     results = []
@@ -278,7 +277,7 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     redis_server = RedisServer().start()
-    nx = IsolatedNxServer().start()
+    nx = NxServer().start()
     client = redis_server.client()
     try:
         if "nx" not in skip:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -87,3 +88,22 @@ class HealthServer:
                 return None  # scrapes every few seconds would drown the daemon's own log
 
         return Handler
+
+
+@contextmanager
+def serving(
+    *,
+    port: int,
+    registry: CollectorRegistry,
+    checks: Mapping[str, Check],
+    alive: Callable[[], bool],
+) -> Iterator[HealthServer | None]:
+    """The health server for the duration of a daemon's run; port 0 means none."""
+    if not port:
+        yield None
+        return
+    server = HealthServer(port=port, registry=registry, checks=checks, alive=alive).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from outbox.health import HealthServer
+from outbox.health import serving
 from outbox_cli.app import App, pass_app
 from outbox_cli.signals import stop_on_signals
 from outbox_cli.wiring import open_redis
@@ -49,20 +49,14 @@ def run(app: App, once: bool, cluster: str | None, workers: int | None) -> None:
             f"{tally.dead_lettered} dead-lettered"
         )
         return
-    health = None
-    if settings.metrics_port:
-        health = HealthServer(
-            port=settings.metrics_port,
-            registry=daemon.metrics.registry,
-            checks={"mongodb": store.ping, "redis": daemon.ping_redis},
-            alive=daemon.alive,
-        ).start()
     stop_on_signals(daemon.stop)
-    try:
+    with serving(
+        port=settings.metrics_port,
+        registry=daemon.metrics.registry,
+        checks={"mongodb": store.ping, "redis": daemon.ping_redis},
+        alive=daemon.alive,
+    ):
         daemon.run()
-    finally:
-        if health is not None:
-            health.stop()
 
 
 def open_cluster(settings: ProvisionerSettings) -> Cluster:

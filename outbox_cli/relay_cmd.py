@@ -8,7 +8,7 @@ import threading
 
 import click
 
-from outbox.health import HealthServer
+from outbox.health import serving
 from outbox_cli.app import App, pass_app
 from outbox_cli.signals import stop_on_signals
 from outbox_cli.wiring import open_redis
@@ -52,19 +52,13 @@ def run(app: App, once: bool, batch_size: int | None) -> None:
             f"{totals.parked} parked)"
         )
         return
-    health = None
-    if settings.metrics_port:
-        health = HealthServer(
-            port=settings.metrics_port,
-            registry=daemon.metrics.registry,
-            checks={"mongodb": store.ping, "redis": daemon.publisher_ping},
-            alive=daemon.alive,
-        ).start()
-    try:
+    with serving(
+        port=settings.metrics_port,
+        registry=daemon.metrics.registry,
+        checks={"mongodb": store.ping, "redis": daemon.publisher_ping},
+        alive=daemon.alive,
+    ):
         daemon.run()
-    finally:
-        if health is not None:
-            health.stop()
 
 
 def _stop_within_grace(daemon: Relay, grace_seconds: float) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import cast
 
 import redis
 
-from outbox.errors import BackendUnavailable, InvalidInput, NotFound
+from outbox.errors import InvalidInput, NotFound
+from provisioner.stream import redis_errors
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +146,3 @@ def _valid(record_id: str) -> str:
     if not _ENTRY_ID.match(record_id):
         raise InvalidInput(f"{record_id!r} is not a stream entry id (like 1767225600000-0)")
     return record_id
-
-
-@contextmanager
-def redis_errors() -> Iterator[None]:
-    """Redis failures leave as BackendUnavailable (the command line's exit code 6)."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as error:
-        raise BackendUnavailable(f"Redis is unreachable: {error}") from error
-    except redis.ResponseError as error:
-        raise BackendUnavailable(f"Redis refused a command: {error}") from error

@@ -51,7 +51,7 @@ class GroupStream:
 
     def ensure_group(self) -> None:
         """Create the group at 0 (so entries written before it existed are read too)."""
-        with _translated():
+        with redis_errors():
             try:
                 self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
                 log.info("created consumer group %s on %s", self.group, self.stream)
@@ -173,11 +173,11 @@ class GroupStream:
         self._group_call(lambda: self._redis.xgroup_delconsumer(self.stream, self.group, name))
 
     def ping(self) -> None:
-        with _translated():
+        with redis_errors():
             self._redis.ping()
 
     def _group_call(self, call: Callable[[], T]) -> T:
-        with _translated():
+        with redis_errors():
             try:
                 return call()
             except redis.ResponseError as error:
@@ -196,7 +196,8 @@ def _order(entry_id: str) -> tuple[int, int]:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def redis_errors() -> Iterator[None]:
+    """Redis failures leave as BackendUnavailable (the command line's exit code 6)."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as error:

@@ -9,7 +9,8 @@ from typing import Any
 
 import redis
 
-from provisioner.dead_letters import DeadLetter, DeadLetters, redis_errors
+from provisioner.dead_letters import DeadLetter, DeadLetters
+from provisioner.stream import redis_errors
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from relay.daemon import Relay
 from relay.outbox_reader import OutboxReader
 from relay.publisher import Publisher, RedisPublisher
 from relay.settings import RelaySettings
-from tests.relay.servers import IsolatedNxServer
+from tests.support.servers import NxServer
 
 STREAM = "events:gateway"
 
@@ -52,14 +52,14 @@ def publisher_for(client: redis.Redis, settings: RelaySettings) -> RedisPublishe
 
 
 @pytest.fixture(scope="session")
-def relay_nx_server() -> Iterator[IsolatedNxServer]:
-    server = IsolatedNxServer().start()
+def relay_nx_server() -> Iterator[NxServer]:
+    server = NxServer().start()
     yield server
     server.close()
 
 
 @pytest.fixture
-def relay_nx_store(relay_nx_server: IsolatedNxServer) -> Iterator[MongoStore]:
+def relay_nx_store(relay_nx_server: NxServer) -> Iterator[MongoStore]:
     """A MongoStore over the wire on nx-27017, in a database that is really its own."""
     store = MongoStore(relay_nx_server.uri, database=f"r{uuid4().hex[:12]}", timeout_seconds=5)
     store.ensure_indexes(retention_seconds=0)

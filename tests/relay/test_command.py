@@ -17,7 +17,7 @@ from outbox.clock import utcnow
 from outbox.mongo_store import MongoStore
 from outbox.store import LEASES
 from tests.relay.conftest import (
-    IsolatedNxServer,
+    NxServer,
     assert_each_once,
     assert_gateway_order,
     insert_events,
@@ -34,7 +34,7 @@ OUTBOX = [str(Path(sys.executable).with_name("outbox"))]
 def relay_process(
     args: list[str],
     *,
-    nx: IsolatedNxServer,
+    nx: NxServer,
     store: MongoStore,
     redis_server: RedisServer,
     tmp_path: Path,
@@ -62,7 +62,7 @@ def relay_process(
 
 
 def test_a_relay_killed_mid_drain_and_run_again_publishes_every_event_once_in_order(
-    relay_nx_server: IsolatedNxServer,
+    relay_nx_server: NxServer,
     relay_nx_store: MongoStore,
     redis_server: RedisServer,
     redis_client: redis.Redis,
@@ -102,7 +102,7 @@ def test_a_relay_killed_mid_drain_and_run_again_publishes_every_event_once_in_or
 
 
 def test_once_exits_4_when_another_relay_keeps_the_lease(
-    relay_nx_server: IsolatedNxServer,
+    relay_nx_server: NxServer,
     relay_nx_store: MongoStore,
     redis_server: RedisServer,
     redis_client: redis.Redis,
@@ -139,7 +139,7 @@ def test_once_exits_4_when_another_relay_keeps_the_lease(
 
 
 def test_sigterm_finishes_and_releases_the_lease_with_exit_0(
-    relay_nx_server: IsolatedNxServer,
+    relay_nx_server: NxServer,
     relay_nx_store: MongoStore,
     redis_server: RedisServer,
     redis_client: redis.Redis,

@@ -99,9 +99,11 @@ class RedisServer:
 
 
 class NxServer:
-    """nx-27017 (a MongoDB wire-protocol server on SQLite) on a free port with a temp database.
+    """nx-27017 (a MongoDB wire-protocol server on SQLite) on a free port in a temp dir.
 
-    It is not safe under concurrency: use it where one client writes at a time.
+    One SQLite file per database (`--data-dir`): with a single `--db` file every database name
+    maps to the same collections. It is not safe under concurrency: use it where one client
+    writes at a time.
     """
 
     def __init__(self) -> None:
@@ -123,8 +125,8 @@ class NxServer:
         self.process = subprocess.Popen(
             [
                 *command,
-                "--db",
-                str(self.dir / "data.db"),
+                "--data-dir",
+                str(self.dir / "data"),
                 "--port",
                 str(self.port),
                 "--log-file",
