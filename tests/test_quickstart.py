@@ -1,0 +1,27 @@
+"""The README's first quick-start command, as written, on a fresh clone: it sets everything up.
+
+(The second, `make test`, is what CI runs to get here.)
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git checkout to clone")
+def test_make_demo_on_a_fresh_clone_installs_and_passes(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=60)
+    assert shutil.which("make"), "make is needed for the quick start"
+    result = subprocess.run(
+        ["make", "demo"], cwd=clone, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.rstrip().endswith("demo passed")
