@@ -6,8 +6,9 @@ Events reach the stream through the real relay, and the provisioner is driven tu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -15,7 +16,7 @@ from outbox.events import EventType
 from outbox.memory_store import MemoryStore
 from outbox.model import Gateway
 from outbox.repository import UnitOfWork
-from outbox.store import Store
+from outbox.store import Collections, Store
 from outbox.writer import Writer
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
@@ -26,6 +27,7 @@ from relay.settings import RelaySettings
 from tests.conftest import FakeClock
 
 STREAM = "events:gateway"
+T = TypeVar("T")
 
 
 def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
@@ -124,3 +126,24 @@ class World:
         for daemon in self.provisioners.values():
             daemon.stop()
             daemon.shutdown()
+
+
+class Crash(Exception):
+    """A process dying at an exact point: whatever it had not done yet stays undone."""
+
+
+class CrashingStore:
+    """The store, but the next N transactions die before they commit."""
+
+    def __init__(self, inner: Store, *, crashes: int = 0) -> None:
+        self._inner = inner
+        self.crashes = crashes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        if self.crashes:
+            self.crashes -= 1
+            raise Crash("died after the cluster call, before the commit")
+        return self._inner.transaction(work)

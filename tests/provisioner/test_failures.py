@@ -5,42 +5,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 import redis
 
 from outbox.events import EventType as E
 from outbox.model import Phase, State
-from outbox.store import Collections, Store
 from provisioner.cluster import ForeignObject, PermanentClusterError, TemporaryClusterError
 from provisioner.manifests import desired_objects, object_names
 from tests.conftest import FakeClock
-from tests.provisioner_support import STREAM, World
+from tests.provisioner_support import STREAM, Crash, CrashingStore, World
 
 T = TypeVar("T")
-
-
-class Crash(Exception):
-    """A process dying at an exact point: whatever it had not done yet stays undone."""
-
-
-class CrashingStore:
-    """The store, but the next N transactions die before they commit."""
-
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.crashes = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def transaction(self, work: Callable[[Collections], T]) -> T:
-        if self.crashes:
-            self.crashes -= 1
-            raise Crash("died after the cluster call, before the commit")
-        return self._inner.transaction(work)
 
 
 @pytest.fixture
