@@ -8,12 +8,14 @@ import threading
 
 import click
 
+from outbox.errors import NotFound
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
 from outbox_cli.signals import stop_on_signals
 from outbox_cli.wiring import open_redis
 from relay.daemon import Relay
 from relay.factory import build_relay
+from relay.outbox_reader import OutboxReader
 from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -76,3 +78,22 @@ def _stop_within_grace(daemon: Relay, grace_seconds: float) -> None:
     timer = threading.Timer(grace_seconds, give_up)
     timer.daemon = True
     timer.start()
+
+
+@relay.command()
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every parked event.")
+@pass_app
+def unpark(app: App, event_ids: tuple[str, ...], everything: bool) -> None:
+    """Release parked events (after fixing why Redis rejected them): they are tried again."""
+    if bool(event_ids) == everything:
+        raise click.UsageError("give EVENT_ID... or --all")
+    reader = OutboxReader(app.store())
+    parked = {event.id for event in reader.parked()}
+    unknown = sorted(set(event_ids) - parked)
+    if unknown:
+        raise NotFound(f"not parked: {', '.join(unknown)} (outbox status lists parked events)")
+    released = reader.unpark(None if everything else list(event_ids))
+    click.echo(
+        f"released {released} parked event(s); the relay retries them within its stats interval"
+    )

@@ -95,6 +95,14 @@ class OutboxReader:
         documents = self._outbox.find({**UNPUBLISHED, "parked": True}, sort=[("occurred_at", 1)])
         return [OutboxEvent.from_document(document) for document in documents]
 
+    def unpark(self, event_ids: Sequence[str] | None = None) -> int:
+        """Give parked events (these, or all) a fresh set of attempts; the relay picks them up
+        within OUTBOX_STATS_INTERVAL, in order with the events they held up."""
+        query: dict[str, Any] = {**UNPUBLISHED, "parked": True}
+        if event_ids is not None:
+            query["_id"] = {"$in": list(event_ids)}
+        return self._outbox.update_many(query, {"$set": {"parked": False, "attempts": 0}})
+
     def backlog(self) -> int:
         """Unpublished events that are not parked (a full count: call it sparingly)."""
         return self._outbox.count_documents({**UNPUBLISHED_FOR_COUNT, **NOT_PARKED})

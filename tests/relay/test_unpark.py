@@ -1,0 +1,56 @@
+"""`outbox relay unpark`: a parked event, once its cause is fixed, is published again, in order
+with the events it held up."""
+
+from __future__ import annotations
+
+import redis
+from click.testing import CliRunner, Result
+
+from outbox.memory_store import MemoryStore
+from outbox.store import OUTBOX
+from outbox.writer import Writer
+from outbox_cli.app import App
+from outbox_cli.main import cli
+from relay.factory import build_relay
+from relay.settings import RelaySettings
+
+STREAM = "events:gateway"
+
+
+def outbox(store: MemoryStore, *args: str) -> Result:
+    app = App(env_file=None)
+    app._store = store
+    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
+
+
+def test_an_unparked_event_is_published_before_the_events_it_held_up(
+    redis_client: redis.Redis,
+) -> None:
+    store = MemoryStore()
+    writer = Writer(store)
+    gateway = writer.create("edge", {"image": "nginx:1.27"})
+    writer.stop("edge")
+    first = writer.events("edge")[0]
+    store.collection(OUTBOX).update_one(
+        {"_id": first.id}, {"$set": {"parked": True, "attempts": 5, "last_error": "stream is full"}}
+    )
+    relay = build_relay(
+        RelaySettings(
+            _env_file=None, stream=STREAM, metrics_port=0, relay_id="r", stats_interval=0.001
+        ),  # type: ignore[call-arg]
+        store=store,
+        redis_client=redis_client,
+    )
+    relay.run_once()
+    assert redis_client.xlen(STREAM) == 0  # the parked event holds up its gateway's later one
+
+    assert outbox(store, "relay", "unpark", "ev_unknown").exit_code == 5
+    assert outbox(store, "relay", "unpark").exit_code == 2
+    released = outbox(store, "relay", "unpark", first.id)
+    assert released.exit_code == 0, released.output
+    assert "released 1 parked event" in released.output
+
+    relay.run_once()
+    relay.run_once()
+    published = [(f["aggregate_id"], f["version"]) for _, f in redis_client.xrange(STREAM)]
+    assert published == [(gateway.id, "1"), (gateway.id, "2")]
