@@ -79,8 +79,12 @@ class Cluster(Protocol):
         """Server-side apply (one field manager, force), creating when missing; the live object."""
         ...
 
-    def delete(self, kind: str, name: str) -> None:
-        """Delete; an object that is already gone counts as deleted."""
+    def delete(self, kind: str, name: str, *, uid: str | None = None) -> None:
+        """Delete; an object that is already gone counts as deleted.
+
+        With `uid`, only that very object: one that changed hands since it was read (deleted and
+        created again by somebody else) is left alone, and the call fails as a 409 conflict.
+        """
         ...
 
 

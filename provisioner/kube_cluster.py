@@ -132,8 +132,19 @@ class KubernetesCluster:
             )
         return live
 
-    def delete(self, kind: str, name: str) -> None:
-        self._send("delete", kind, name, missing_ok=True, propagation_policy=PROPAGATION_POLICY)
+    def delete(self, kind: str, name: str, *, uid: str | None = None) -> None:
+        options = client.V1DeleteOptions(
+            propagation_policy=PROPAGATION_POLICY,
+            preconditions=client.V1Preconditions(uid=uid) if uid is not None else None,
+        )
+        self._send(
+            "delete",
+            kind,
+            name,
+            missing_ok=True,
+            propagation_policy=PROPAGATION_POLICY,
+            body=options,
+        )
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]

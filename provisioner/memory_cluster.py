@@ -27,6 +27,7 @@ from provisioner.cluster import (
     ClusterError,
     Manifest,
     PermanentClusterError,
+    TemporaryClusterError,
 )
 
 ALL = "*"
@@ -166,10 +167,20 @@ class MemoryCluster:
                 self._update(stored, applied)
             return self._view(stored)
 
-    def delete(self, kind: str, name: str) -> None:
+    def delete(self, kind: str, name: str, *, uid: str | None = None) -> None:
         self._call("delete", kind, name)
         with self._lock:
-            self._objects.pop((kind, name), None)
+            stored = self._objects.get((kind, name))
+            if stored is None:
+                return
+            live_uid = stored.live["metadata"].get("uid")
+            if uid is not None and uid != live_uid:
+                raise TemporaryClusterError(
+                    f"delete {kind} {self._namespace}/{name}: 409 Precondition failed: "
+                    f"UID in precondition: {uid}, UID in object meta: {live_uid}",
+                    status=409,
+                )
+            del self._objects[(kind, name)]
 
     # -- test and demo controls ------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from provisioner.cluster import (
     Cluster,
     ClusterError,
     ForeignObject,
+    Manifest,
     PermanentClusterError,
     owned_by,
 )
@@ -137,9 +138,10 @@ class Reconciler:
     def _execute(self, gateway: Gateway, step: Step, observed: Observed) -> None:
         names = object_names(gateway.name)
         if step.action is Action.DELETE:
-            # Only our own objects; one that lacks our labels is somebody else's.
-            for kind in observed.owned:
-                self._cluster.delete(kind, names[kind])
+            # Only our own objects, and only the very ones we saw: one that lacks our labels,
+            # or took the name since we looked, is somebody else's.
+            for kind, live in observed.owned.items():
+                self._cluster.delete(kind, names[kind], uid=_uid(live))
         elif step.action is Action.APPLY:
             target = step.commit or gateway
             desired = desired_objects(
@@ -157,9 +159,9 @@ class Reconciler:
                     )
                 self._cluster.apply(manifest)
             wanted = {manifest["kind"] for manifest in desired}
-            for kind in observed.owned:
+            for kind, live in observed.owned.items():
                 if kind not in wanted:
-                    self._cluster.delete(kind, names[kind])
+                    self._cluster.delete(kind, names[kind], uid=_uid(live))
 
     def _commit(self, before: Gateway, step: Step) -> None:
         after = step.commit
@@ -187,3 +189,8 @@ class Reconciler:
                 )
 
         self._store.transaction(work)
+
+
+def _uid(live: Manifest) -> str | None:
+    uid = (live.get("metadata") or {}).get("uid")
+    return str(uid) if uid else None

@@ -268,6 +268,14 @@ class ApiServerEmulator:
         policy = request.query.get("propagationPolicy") or (request.body or {}).get(
             "propagationPolicy"
         )
+        wanted_uid = ((request.body or {}).get("preconditions") or {}).get("uid")
+        live_uid = stored.live["metadata"]["uid"]
+        if wanted_uid is not None and wanted_uid != live_uid:
+            message = (
+                f"Precondition failed: UID in precondition: {wanted_uid}, "
+                f"UID in object meta: {live_uid}"
+            )
+            return _status(409, message)
         if self.linger_deletes and policy == "Foreground":
             metadata = stored.live["metadata"]
             metadata.setdefault("deletionTimestamp", _now())

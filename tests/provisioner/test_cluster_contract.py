@@ -135,6 +135,25 @@ def test_delete_removes_the_object_and_deleting_again_is_fine(harness: Harness) 
     assert all(harness.cluster.get(kind, NAME) is None for kind in ("Deployment", "Service"))
 
 
+def test_delete_with_the_uid_of_an_object_that_changed_hands_leaves_it_alone(
+    harness: Harness,
+) -> None:
+    seen = harness.cluster.apply(rendered(harness)["Service"])
+    harness.cluster.delete("Service", NAME)
+    harness.wait_gone("Service", NAME)
+    harness.cluster.apply(rendered(harness)["Service"])  # the name, taken again: a new object
+
+    with pytest.raises(TemporaryClusterError) as refused:
+        harness.cluster.delete("Service", NAME, uid=seen["metadata"]["uid"])
+    assert refused.value.status == 409
+    assert harness.cluster.get("Service", NAME) is not None
+
+    live = harness.cluster.get("Service", NAME)
+    assert live is not None
+    harness.cluster.delete("Service", NAME, uid=live["metadata"]["uid"])
+    harness.wait_gone("Service", NAME)
+
+
 def test_delete_of_a_missing_object_is_fine(harness: Harness) -> None:
     harness.cluster.delete("Deployment", "never-existed")
 
