@@ -24,6 +24,7 @@ ROLLOUT_TIMEOUT = "RolloutTimeout"
 STOP_TIMEOUT = "StopTimeout"
 DELETE_TIMEOUT = "DeleteTimeout"
 _TIMEOUT_REASONS = (START_TIMEOUT, ROLLOUT_TIMEOUT)
+_DEADLINE_REASONS = (STOP_TIMEOUT, DELETE_TIMEOUT)
 
 
 class Action(StrEnum):
@@ -122,7 +123,11 @@ def _toward_stopped(gateway: Gateway, observed: Observed, now: datetime, config:
 def _teardown_overdue(
     gateway: Gateway, now: datetime, timeout: float, reason: str, what: str
 ) -> Step:
-    """Objects are still there: delete again; past the deadline, say so once and keep trying."""
+    """Objects are still there: delete again; past the deadline, say so once and keep trying.
+
+    The report is a step of its own (nothing in the cluster), so it is recorded even while the
+    deletes themselves keep failing; the next step deletes again.
+    """
     overdue = now - gateway.phase_changed_at > timedelta(seconds=timeout)
     already_reported = gateway.last_error is not None and gateway.last_error.reason == reason
     if not overdue or already_reported:
@@ -130,7 +135,7 @@ def _teardown_overdue(
     message = f"objects still present {int(timeout)}s after the {what} began; still deleting"
     failed = _next(gateway, now, last_error=LastError(reason=reason, message=message, at=now))
     return Step(
-        Action.DELETE,
+        Action.NONE,
         f"{what} overdue",
         failed,
         EventType.FAILED,
@@ -304,6 +309,11 @@ def failed_step(
     attempts = (gateway.retry.attempts if gateway.retry is not None else 0) + 1
     retry = Retry(attempts=attempts, next_at=now + timedelta(seconds=delay(attempts)))
     previous = gateway.last_error
+    if not permanent and previous is not None and previous.reason in _DEADLINE_REASONS:
+        # An overdue teardown says more than the hiccup that keeps it overdue: keep it shown
+        # (and reported once), and only schedule the retry.
+        kept = _next(gateway, now, retry=retry)
+        return Step(Action.NONE, f"{reason}: {message}", kept)
     repeated = previous is not None and (previous.reason, previous.message) == (reason, message)
     # Keep the timestamp of the first occurrence: it says how long this has been going on.
     error = (

@@ -204,7 +204,7 @@ ROWS = [
         Phase.STOPPING,
         {"phase_changed_at": NOW - timedelta(seconds=121)},
         "complete",
-        Action.DELETE,
+        Action.NONE,
         (State.STOPPED, Phase.STOPPING),
         E.FAILED,
     ),
@@ -250,7 +250,7 @@ ROWS = [
         Phase.DELETING,
         {"phase_changed_at": NOW - timedelta(seconds=121)},
         "complete",
-        Action.DELETE,
+        Action.NONE,
         (State.DELETED, Phase.DELETING),
         E.FAILED,
     ),
@@ -378,3 +378,19 @@ def test_a_temporary_failure_backs_off_quietly_and_a_permanent_one_reports_once(
     assert again.event is None  # the same error again: no second report
     assert again.commit is not None and again.commit.last_error is not None
     assert again.commit.last_error.at == NOW  # since when it has been failing
+
+
+def test_a_failing_delete_keeps_an_overdue_teardown_shown_and_reports_nothing_more() -> None:
+    overdue = LastError(reason="StopTimeout", message="objects still present", at=NOW)
+    gw = gateway(State.STOPPED, Phase.STOPPING, last_error=overdue)
+    step = failed_step(
+        gw,
+        reason="ClusterUnavailable",
+        message="503",
+        permanent=False,
+        now=NOW,
+        delay=lambda n: 4.0,
+    )
+    assert step.event is None and step.commit is not None
+    assert step.commit.last_error == overdue
+    assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=4))

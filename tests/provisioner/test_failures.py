@@ -85,17 +85,19 @@ def test_a_stop_that_cannot_finish_reports_once_and_keeps_trying(world: World) -
     world.settle()
     world.writer.stop("edge")
     world.cluster.fail_next(
-        "delete", TemporaryClusterError("503 from the API server", status=503), times=1000
+        "delete", TemporaryClusterError("503 from the API server", status=503), times=12
     )
-    world.settle(turns=5, tick=20)
+    world.settle(turns=6, tick=20)  # past the 60 s stop timeout, every delete failing
 
     gateway = world.gateway("edge")
     assert gateway.phase == Phase.STOPPING
-    assert gateway.last_error is not None
-    world.cluster.fail_next("delete", TemporaryClusterError("cleared"), times=0)
-    world.cluster._faults.clear()
-    world.settle(turns=6, tick=10)
+    assert gateway.last_error is not None and gateway.last_error.reason == "StopTimeout"
+    assert event_counts(world, "edge")[E.FAILED] == 1
+
+    world.settle(turns=12, tick=10)  # the API server recovers: the faults run out
     assert world.gateway("edge").phase == Phase.STOPPED
+    assert world.cluster.names() == []
+    assert event_counts(world, "edge")[E.FAILED] == 1
 
 
 # -- crashes between the steps ----------------------------------------------------------------
