@@ -16,6 +16,7 @@ import pytest
 from outbox.model import Phase
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
+from tests.support.cli import clean_env
 from tests.support.servers import NxServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
     empty_env_file.write_text("")
     bin_dir = str(Path(sys.executable).parent)
     env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
+        **clean_env(),
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
         "OUTBOX_MONGODB_URI": nx_server.uri,
         "OUTBOX_DATABASE": "outbox",

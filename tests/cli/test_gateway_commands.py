@@ -6,9 +6,7 @@ Through click's runner on the in-memory store, and as real processes against nx-
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from outbox.mongo_store import MongoStore
 from outbox.repository import UnitOfWork
 from outbox_cli.app import App
 from outbox_cli.main import cli
+from tests.support.cli import clean_env, run_outbox
 from tests.support.servers import NxServer, free_port
 
 
@@ -143,20 +142,7 @@ def test_init_creates_the_indexes(store: MemoryStore) -> None:
 
 
 def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("outbox")), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")}
-    return {**env, **values}
+    return run_outbox(*args, env=env, cwd=cwd)
 
 
 def test_the_command_line_as_a_process_over_the_wire(

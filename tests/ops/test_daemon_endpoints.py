@@ -7,10 +7,8 @@ with status 0.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +19,7 @@ import pytest
 
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
+from tests.support.cli import OUTBOX, clean_env
 from tests.support.servers import NxServer, RedisServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -51,20 +50,18 @@ def test_both_daemons_serve_metrics_and_readiness_follows_redis(
     redis_server = RedisServer().start()  # its own: this test stops it
     Writer(nx_store).create("edge", {"image": "nginx:1.27"})
     ports = {"relay": free_port(), "provisioner": free_port()}
-    base_env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
-        "OUTBOX_MONGODB_URI": nx_server.uri,
-        "OUTBOX_REDIS_URL": redis_server.url,
-        "OUTBOX_CLUSTER": "memory",
-        "OUTBOX_MEMORY_ROLLOUT": "0.2",
-        "OUTBOX_SWEEP_INTERVAL": "0.2",
-        "OUTBOX_WORKERS": "1",
-        "OUTBOX_GRACE_SECONDS": "3",
-    }
-    outbox = str(Path(sys.executable).with_name("outbox"))
+    base_env = clean_env(
+        OUTBOX_MONGODB_URI=nx_server.uri,
+        OUTBOX_REDIS_URL=redis_server.url,
+        OUTBOX_CLUSTER="memory",
+        OUTBOX_MEMORY_ROLLOUT="0.2",
+        OUTBOX_SWEEP_INTERVAL="0.2",
+        OUTBOX_WORKERS="1",
+        OUTBOX_GRACE_SECONDS="3",
+    )
     processes = {
         name: subprocess.Popen(
-            [outbox, name, "run"],
+            [OUTBOX, name, "run"],
             cwd=tmp_path,
             env={**base_env, "OUTBOX_METRICS_PORT": str(port)},
             stdout=subprocess.DEVNULL,

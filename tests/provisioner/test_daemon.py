@@ -4,9 +4,7 @@ and `outbox provisioner run --once` as a real process."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ from outbox.writer import Writer
 from provisioner.daemon import Provisioner
 from tests.conftest import FakeClock
 from tests.provisioner_support import STREAM, World
+from tests.support.cli import clean_env, run_outbox
 from tests.support.servers import NxServer, RedisServer
 
 
@@ -120,25 +119,15 @@ def test_run_once_as_a_process_starts_a_gateway_and_exits_zero(
     nx_server: NxServer, nx_store: MongoStore, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     created = Writer(nx_store).create("edge", {"image": "nginx:1.27"})
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
-        "OUTBOX_MONGODB_URI": nx_server.uri,
-        "OUTBOX_REDIS_URL": redis_server.url,
-        "OUTBOX_MEMORY_ROLLOUT": "0",
-        "OUTBOX_WORKERS": "1",
-    }
-    outbox = str(Path(sys.executable).with_name("outbox"))
+    env = clean_env(
+        OUTBOX_MONGODB_URI=nx_server.uri,
+        OUTBOX_REDIS_URL=redis_server.url,
+        OUTBOX_MEMORY_ROLLOUT="0",
+        OUTBOX_WORKERS="1",
+    )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [outbox, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_outbox(*args, env=env, cwd=tmp_path)
 
     relayed = run("relay", "run", "--once")
     assert relayed.returncode == 0, relayed.stderr
@@ -156,26 +145,12 @@ def test_run_once_as_a_process_starts_a_gateway_and_exits_zero(
 def test_an_unreachable_redis_is_exit_code_6_with_one_line(
     nx_server: NxServer, nx_store: MongoStore, tmp_path: Path
 ) -> None:
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("OUTBOX_")},
-        "OUTBOX_MONGODB_URI": nx_server.uri,
-        "OUTBOX_REDIS_URL": f"unix://{tmp_path}/nothing-here.sock",
-    }
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("outbox")),
-            "provisioner",
-            "run",
-            "--once",
-            "--cluster",
-            "memory",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    env = clean_env(
+        OUTBOX_MONGODB_URI=nx_server.uri,
+        OUTBOX_REDIS_URL=f"unix://{tmp_path}/nothing-here.sock",
+    )
+    result = run_outbox(
+        "provisioner", "run", "--once", "--cluster", "memory", env=env, cwd=tmp_path
     )
     assert result.returncode == 6
     assert result.stderr.strip().splitlines()[-1].startswith("error: Redis is unreachable")

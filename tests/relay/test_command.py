@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,12 +21,14 @@ from tests.relay.conftest import (
     insert_events,
     unpublished,
 )
+from tests.support.cli import OUTBOX as OUTBOX_COMMAND
+from tests.support.cli import clean_env
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.slow
 
 # The installed console command, as users and the Procfile run it.
-OUTBOX = [str(Path(sys.executable).with_name("outbox"))]
+OUTBOX = [OUTBOX_COMMAND]
 
 
 def relay_process(
@@ -41,7 +41,7 @@ def relay_process(
     **env: str,
 ) -> subprocess.Popen[str]:
     environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OUTBOX_")},
+        **clean_env(),
         "OUTBOX_MONGODB_URI": nx.uri,
         "OUTBOX_DATABASE": store.database.name,
         "OUTBOX_REDIS_URL": redis_server.url,
