@@ -49,6 +49,12 @@ class CommonSettings(BaseSettings):
     grace_seconds: float = Field(
         10.0, ge=0, description="seconds to finish work in flight on SIGTERM"
     )
+    probe_interval: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="longest wait between attempts while MongoDB or Redis is down, seconds",
+    )
 
 
 def load(settings_class: type[S], *, env_file: str | None = None, **overrides: Any) -> S:
