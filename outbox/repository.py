@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from outbox.errors import NotFound, StaleWrite
+from outbox.event_documents import Read, read_event
 from outbox.events import OutboxEvent
 from outbox.model import Environment, EnvironmentState, Gateway, Phase, State
 from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections
@@ -121,8 +122,15 @@ class Events:
         self._outbox.insert_one(event.to_document())
 
     def of(self, gateway_id: str) -> list[OutboxEvent]:
+        """The gateway's retained events in version order; documents that are not events are
+        left out (`history` shows them)."""
+        return [read for read in self.history(gateway_id) if isinstance(read, OutboxEvent)]
+
+    def history(self, gateway_id: str) -> list[Read]:
+        """Every retained document of the gateway in version order, each an event or
+        `Unreadable` (a document without a version comes first)."""
         documents = self._outbox.find({"aggregate_id": gateway_id}, sort=[("version", 1)])
-        return [OutboxEvent.from_document(document) for document in documents]
+        return [read_event(document) for document in documents]
 
 
 class UnitOfWork:

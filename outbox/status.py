@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from outbox.clock import as_utc
-from outbox.events import OutboxEvent
+from outbox.event_documents import Read, Unreadable, read_event
 from outbox.model import Gateway, LastError, Phase, Retry, State
 from outbox.store import GATEWAYS, LEASES, OUTBOX, Store
 
@@ -39,14 +39,18 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class ParkedEvent:
-    event_id: str
-    gateway_id: str
-    type: str
-    version: int
+    """A parked event, or a parked document that is not an event (`unreadable`): then only
+    what could be read of it is given, and `last_error` says why it cannot be read."""
+
+    event_id: str  # an ObjectId `_id` by its 24 hex digits
+    gateway_id: str | None
+    type: str | None
+    version: int | None
     attempts: int
     last_error: str | None
-    occurred_at: datetime
+    occurred_at: datetime | None
     holds_up: int  # later unpublished events of the same gateway waiting behind this one
+    unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,17 +109,22 @@ class GatewaysStatus:
 def outbox_status(store: Store, *, now: datetime, limit: int = 20) -> OutboxStatus:
     outbox = store.collection(OUTBOX)
     backlog = outbox.count_documents({**_UNPUBLISHED, **_NOT_PARKED})
-    oldest = outbox.find({"published_at": None, **_NOT_PARKED}, sort=[("occurred_at", 1)], limit=1)
+    # A document without a date (not an event) would sort first and hide the oldest.
+    oldest = outbox.find(
+        {"published_at": None, **_NOT_PARKED, "occurred_at": {"$ne": None}},
+        sort=[("occurred_at", 1)],
+        limit=1,
+    )
     parked_query: dict[str, Any] = {"published_at": None, "parked": True}
     parked_total = outbox.count_documents({**_UNPUBLISHED, "parked": True})
     parked = [
-        _parked(store, OutboxEvent.from_document(document))
+        _parked(store, document, read_event(document))
         for document in outbox.find(parked_query, sort=[("occurred_at", 1)], limit=limit)
     ]
     leases = [_lease(document, now) for document in store.collection(LEASES).find({})]
     return OutboxStatus(
         backlog=backlog,
-        oldest_unpublished_at=OutboxEvent.from_document(oldest[0]).occurred_at if oldest else None,
+        oldest_unpublished_at=_as_datetime(oldest[0].get("occurred_at")) if oldest else None,
         parked_total=parked_total,
         parked=parked,
         leases=sorted(leases, key=lambda lease: lease.name),
@@ -181,20 +190,47 @@ def needs_attention(
     )
 
 
-def _parked(store: Store, event: OutboxEvent) -> ParkedEvent:
-    holds_up = store.collection(OUTBOX).count_documents(
-        {**_UNPUBLISHED, "aggregate_id": event.aggregate_id, "version": {"$gt": event.version}}
-    )
+def _parked(store: Store, document: dict[str, Any], read: Read) -> ParkedEvent:
+    if isinstance(read, Unreadable):
+        return ParkedEvent(
+            event_id=read.id,
+            gateway_id=read.gateway_id,
+            type=document.get("type") if isinstance(document.get("type"), str) else None,
+            version=read.version,
+            attempts=_attempts(document.get("attempts")),
+            last_error=read.reason
+            if document.get("last_error") is None
+            else str(document["last_error"]),
+            occurred_at=_as_datetime(document.get("occurred_at")),
+            holds_up=_holds_up(store, read.id, read.gateway_id, read.version),
+            unreadable=True,
+        )
     return ParkedEvent(
-        event_id=event.id,
-        gateway_id=event.aggregate_id,
-        type=str(event.type),
-        version=event.version,
-        attempts=event.attempts,
-        last_error=event.last_error,
-        occurred_at=event.occurred_at,
-        holds_up=holds_up,
+        event_id=read.id,
+        gateway_id=read.aggregate_id,
+        type=str(read.type),
+        version=read.version,
+        attempts=read.attempts,
+        last_error=read.last_error,
+        occurred_at=read.occurred_at,
+        holds_up=_holds_up(store, read.id, read.aggregate_id, read.version),
     )
+
+
+def _holds_up(store: Store, name: str, gateway: str | None, version: int | None) -> int:
+    """Later unpublished events of its gateway; all of them when its version is unknown."""
+    if gateway is None:
+        return 0
+    query: dict[str, Any] = {**_UNPUBLISHED, "aggregate_id": gateway}
+    if version is not None:
+        query["version"] = {"$gt": version}
+        return store.collection(OUTBOX).count_documents(query)
+    others = store.collection(OUTBOX).find(query, projection={"_id": 1})
+    return sum(1 for other in others if str(other["_id"]) != name)
+
+
+def _attempts(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _lease(document: dict[str, Any], now: datetime) -> LeaseStatus:

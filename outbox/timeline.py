@@ -2,7 +2,8 @@
 
 Pure functions: the provisioner's events carry the phase they led to (`payload.phase`), and an
 event's `occurred_at` is the moment of that change. Events removed by the retention period are
-simply absent: the spans then begin at the first phase change still retained.
+simply absent: the spans then begin at the first phase change still retained. A document that
+is not an event is shown as unreadable, with its id and reason, and takes no part in the spans.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from outbox.event_documents import Read, Unreadable
 from outbox.events import EventType, OutboxEvent
 from outbox.model import Phase
 
@@ -51,6 +53,31 @@ def time_per_phase(spans: Sequence[PhaseSpan]) -> dict[str, float]:
     for span in spans:
         totals[str(span.phase)] = totals.get(str(span.phase), 0.0) + span.seconds
     return totals
+
+
+def events_of(history: Sequence[Read]) -> list[OutboxEvent]:
+    return [entry for entry in history if isinstance(entry, OutboxEvent)]
+
+
+def unreadable_of(history: Sequence[Read]) -> list[Unreadable]:
+    return [entry for entry in history if isinstance(entry, Unreadable)]
+
+
+def timeline_row(entry: Read) -> tuple[str, str, str, str]:
+    """VERSION, TIME, TYPE, PAYLOAD of one line of the timeline."""
+    if isinstance(entry, Unreadable):
+        version = "?" if entry.version is None else str(entry.version)
+        return version, "-", f"UNREADABLE {entry.id}", entry.reason
+    return (
+        str(entry.version),
+        f"{entry.occurred_at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + "Z",
+        str(entry.type),
+        short_payload(entry.payload),
+    )
+
+
+def unreadable_json(entry: Unreadable) -> dict[str, Any]:
+    return {"id": entry.id, "version": entry.version, "reason": entry.reason}
 
 
 def short_payload(payload: Mapping[str, Any], *, width: int = 72) -> str:

@@ -10,7 +10,15 @@ import click
 from outbox.clock import utcnow
 from outbox.model import Environment, Gateway, Phase, State
 from outbox.repository import UnitOfWork
-from outbox.timeline import format_seconds, phase_spans, short_payload, time_per_phase
+from outbox.timeline import (
+    events_of,
+    format_seconds,
+    phase_spans,
+    time_per_phase,
+    timeline_row,
+    unreadable_json,
+    unreadable_of,
+)
 from outbox.writer import UNSET, Writer
 from outbox_cli.app import App, pass_app, print_json
 
@@ -214,7 +222,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def timeline(app: App, ref: str, as_json: bool) -> None:
     """Every retained event of gateway NAME in order, and the time spent in each phase."""
     found = Writer(app.store()).get(ref)
-    events = UnitOfWork(app.store()).events.of(found.id)
+    history = UnitOfWork(app.store()).events.history(found.id)
+    events = events_of(history)
     spans = phase_spans(events, now=utcnow())
     if as_json:
         print_json(
@@ -226,6 +235,7 @@ def timeline(app: App, ref: str, as_json: bool) -> None:
                     "phase": str(found.phase),
                 },
                 "events": [event.model_dump(mode="json", by_alias=True) for event in events],
+                "unreadable": [unreadable_json(entry) for entry in unreadable_of(history)],
                 "phases": [
                     {
                         "phase": str(span.phase),
@@ -240,15 +250,7 @@ def timeline(app: App, ref: str, as_json: bool) -> None:
         )
         return
     click.echo(f"{found.name} ({found.id}): state {found.state}, phase {found.phase}")
-    rows: list[tuple[str, ...]] = [
-        (
-            str(event.version),
-            f"{event.occurred_at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + "Z",
-            str(event.type),
-            short_payload(event.payload),
-        )
-        for event in events
-    ]
+    rows = [timeline_row(entry) for entry in history]
     click.echo(table(("VERSION", "TIME", "TYPE", "PAYLOAD"), rows))
     click.echo("\ntime in each phase")
     for span in spans:

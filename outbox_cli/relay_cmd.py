@@ -85,7 +85,8 @@ def _stop_within_grace(daemon: Relay, grace_seconds: float) -> None:
 @click.option("--all", "everything", is_flag=True, help="Every parked event.")
 @pass_app
 def unpark(app: App, event_ids: tuple[str, ...], everything: bool) -> None:
-    """Release parked events (after fixing why Redis rejected them): they are tried again."""
+    """Release parked events (after fixing why Redis rejected them, or why they could not be
+    read): they are tried again. An ObjectId _id is given by its 24 hex digits."""
     if bool(event_ids) == everything:
         raise click.UsageError("give EVENT_ID... or --all")
     reader = OutboxReader(app.store())

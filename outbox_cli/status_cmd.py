@@ -20,6 +20,7 @@ from outbox.status import (
     GatewayAttention,
     GatewaysStatus,
     OutboxStatus,
+    ParkedEvent,
     Timeouts,
     gateways_status,
     outbox_status,
@@ -122,10 +123,7 @@ def _outbox_lines(report: Report) -> list[str]:
     lines.append(f"  backlog       {outbox.backlog} unpublished{age}")
     lines.append(f"  parked        {outbox.parked_total}")
     for event in outbox.parked:
-        lines.append(
-            f"    {event.event_id}  gateway {event.gateway_id} v{event.version} {event.type}, "
-            f"{event.attempts} attempts, holds up {event.holds_up} later event(s)"
-        )
+        lines.append(f"    {event.event_id}  {_parked_summary(event)}")
         lines.append(f"      last error: {event.last_error or '-'}")
     if not outbox.leases:
         lines.append("  relay lease   none (no relay has run)")
@@ -139,6 +137,17 @@ def _outbox_lines(report: Report) -> list[str]:
             holder = f"free (last token {lease.token})"
         lines.append(f"  relay lease   {lease.name}: {holder}")
     return lines
+
+
+def _parked_summary(event: ParkedEvent) -> str:
+    gateway = f"gateway {event.gateway_id}" if event.gateway_id else "no gateway"
+    version = "no version" if event.version is None else f"v{event.version}"
+    if event.unreadable:
+        return f"UNREADABLE ({gateway}, {version}), holds up {event.holds_up} event(s)"
+    return (
+        f"{gateway} {version} {event.type}, {event.attempts} attempts, "
+        f"holds up {event.holds_up} later event(s)"
+    )
 
 
 def _stream_lines(report: Report) -> list[str]:
@@ -261,6 +270,7 @@ def _outbox_json(outbox: OutboxStatus, now: datetime) -> dict[str, Any]:
                 "last_error": event.last_error,
                 "occurred_at": _iso(event.occurred_at),
                 "holds_up": event.holds_up,
+                "unreadable": event.unreadable,
             }
             for event in outbox.parked
         ],

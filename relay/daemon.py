@@ -2,8 +2,10 @@
 
 `run_once()` is one step: hold the lease, fetch a batch in commit order, keep back what would
 overtake a lower version of its gateway, publish the rest in one round trip, mark them in one
-`update_many`. `run()` repeats it, waits adaptively, and rides out outages with back-off;
-`stop()` lets the batch in flight finish, then the lease is released.
+`update_many`. A document that is not an event is parked where it lies and holds up only its own
+gateway. `run()` repeats it, waits adaptively, and rides out outages with back-off (never
+waiting longer than OUTBOX_PROBE_INTERVAL); `stop()` lets the batch in flight finish, then the
+lease is released.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Protocol
 
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable, Conflict
+from outbox.event_documents import Unreadable
 from outbox.events import OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.store import Store
 from relay import ordering
 from relay.backoff import backoff, poll_wait
+from relay.barriers import barrier_rows, block, blocked_by
 from relay.errors import Fenced, LeaseLost, PublishUnavailable
 from relay.lease import Lease
 from relay.metrics import RelayMetrics
@@ -53,13 +57,14 @@ class BatchResult:
     duplicates: int = 0  # already in the stream (a previous attempt got that far), now marked
     held: int = 0  # wait for a lower version of their gateway
     rejected: int = 0
+    unreadable: int = 0  # documents that are not events, set aside (parked)
     parked: list[str] = field(default_factory=list)
     lag: float = 0.0  # seconds from the oldest published event's commit to its XADD
     full: bool = False  # the fetch hit the batch limit: more is waiting
 
     @property
     def active(self) -> bool:
-        return bool(self.published or self.duplicates or self.rejected)
+        return bool(self.published or self.duplicates or self.rejected or self.unreadable)
 
     @property
     def more(self) -> bool:
@@ -95,6 +100,7 @@ class Relay:
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random_module.random,
+        wait: Callable[[float], object] | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -114,7 +120,9 @@ class Relay:
         self._random = random
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self._blocked: set[str] = set()  # gateways held up by a parked event
+        self._wait_for = wait or self._wake.wait  # tests record the waits instead
+        # Gateways held up by a parked document, each from its lowest parked version on.
+        self._blocked: dict[str, int] = {}
         # A full count is slow on a large outbox: the first waits one interval, and a partial
         # batch sets the backlog gauge exactly in between.
         self._stats_due = monotonic() + settings.stats_interval
@@ -135,16 +143,20 @@ class Relay:
             self._show_leader(True)
             self._refresh_parked()  # a new leader must know which gateways are held up
         self._housekeeping()
-        batch = self._reader.fetch(self._settings.batch_size, skip_gateways=self._blocked)
-        result = BatchResult(fetched=len(batch), full=len(batch) >= self._settings.batch_size)
+        fetched = self._reader.fetch(self._settings.batch_size, blocked=self._blocked)
+        result = BatchResult(fetched=fetched.count, full=fetched.count >= self._settings.batch_size)
         self._draining = result.full
+        barriers = self._set_aside(fetched.unreadable, result)
+        batch = fetched.events
         if batch:
-            self._publish(batch, result)
+            self._publish(batch, result, barriers)
         self._observe(batch, result)
         return result
 
-    def _publish(self, batch: list[OutboxEvent], result: BatchResult) -> None:
-        decision = self._plan(batch)
+    def _publish(
+        self, batch: list[OutboxEvent], result: BatchResult, barriers: list[ordering.Row]
+    ) -> None:
+        decision = self._plan(batch, result, barriers)
         result.held = len(decision.held)
         if not decision.publish:
             return
@@ -167,14 +179,43 @@ class Relay:
             )
             self._note_parked(decision.publish, result.parked, errors)
 
-    def _plan(self, batch: list[OutboxEvent]) -> ordering.Plan[OutboxEvent]:
-        rows = self._reader.unpublished_below(batch)
+    def _plan(
+        self, batch: list[OutboxEvent], result: BatchResult, barriers: list[ordering.Row]
+    ) -> ordering.Plan[OutboxEvent]:
+        found = self._reader.unpublished_below(batch)
+        rows = [row for row in found if isinstance(row, ordering.Row)]
+        rows += barriers
+        rows += self._set_aside([row for row in found if isinstance(row, Unreadable)], result)
         missing = ordering.predecessors(batch, rows, limit=self._settings.batch_size)
         if missing:
             # Lower versions that sort after the batch (equal timestamps cut by the limit, or
-            # clocks that disagree): bring them in rather than wait for them forever.
-            batch = sorted(batch + self._reader.by_ids(missing), key=lambda e: e.occurred_at)
+            # clocks that disagree): bring them in rather than wait for them forever. One that
+            # turns out unreadable is already a row: it holds up what is above it.
+            extra = self._reader.by_ids(missing)
+            self._set_aside(extra.unreadable, result)
+            batch = sorted(batch + extra.events, key=lambda e: e.occurred_at)
         return ordering.plan(batch, ordering.lowest_outside(batch, rows))
+
+    def _set_aside(self, documents: list[Unreadable], result: BatchResult) -> list[ordering.Row]:
+        """Park documents that are not events, hold up their gateways; the rows they add to
+        the ordering check."""
+        if not documents:
+            return []
+        for document in self._reader.park_unreadable(documents):
+            log.error(
+                "outbox document %s cannot be published and is parked: %s; `outbox relay "
+                "unpark %s` retries it once it is fixed",
+                document.describe(),
+                document.reason,
+                document.id,
+            )
+            result.unreadable += 1
+            result.parked.append(document.id)
+            self.metrics.parked.inc()
+        rows = barrier_rows(documents)
+        for row in rows:
+            block(self._blocked, row.aggregate_id, row.version)
+        return rows
 
     def _account(
         self,
@@ -233,7 +274,7 @@ class Relay:
                     self._settings.max_publish_attempts,
                     error,
                 )
-                self._blocked.add(event.aggregate_id)
+                block(self._blocked, event.aggregate_id, event.version)
                 self.metrics.parked.inc()
             else:
                 log.warning(
@@ -263,7 +304,7 @@ class Relay:
 
     def _refresh_parked(self) -> None:
         parked = self._reader.parked()
-        self._blocked = {event.aggregate_id for event in parked}
+        self._blocked = blocked_by(parked)
         self.metrics.parked.set(len(parked))
 
     def _purges(self) -> bool:
@@ -306,14 +347,14 @@ class Relay:
 
     def _loop(self) -> None:
         idle = 0
-        outage = _Outage()
+        outage = _Outage(self.metrics, monotonic=self._monotonic)
         while not self._stopping.is_set():
             self._last_loop = self._monotonic()
             self._wake.clear()
             try:
                 result = self.run_once()
             except BackendUnavailable as error:
-                self._wait(outage.failed(error, self._settings.retry_max, self._random))
+                self._wait(outage.failed(error, self._settings.probe_interval, self._random))
                 continue
             except LeaseLost as error:
                 log.warning("%s; standing by", error)
@@ -363,12 +404,12 @@ class Relay:
         self._wake.set()
 
     def alive(self) -> bool:
-        """For /healthz: the loop came round recently (a wait lasts at most retry_max)."""
-        limit = self._settings.retry_max + self._settings.lease_seconds + 60
+        """For /healthz: the loop came round recently (a wait lasts at most probe_interval)."""
+        limit = self._settings.probe_interval + self._settings.lease_seconds + 60
         return self._monotonic() - self._last_loop < limit
 
     def _wait(self, seconds: float) -> None:
-        self._wake.wait(seconds)
+        self._wait_for(seconds)
 
     def _standby_wait(self) -> float:
         # Often enough to take over well within the lease time once the holder is gone.
@@ -402,24 +443,30 @@ class Relay:
 
 
 class _Outage:
-    """Logs once when a backend goes away and once when it is back, not once per retry."""
+    """Logs and counts once when a backend goes away and once when it is back, not once per
+    retry; no retry waits longer than the probe interval, so publishing resumes within it."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: RelayMetrics, *, monotonic: Callable[[], float]) -> None:
         self.backend: str | None = None
         self.attempts = 0
         self.since = 0.0
+        self._metrics = metrics
+        self._monotonic = monotonic
 
-    def failed(self, error: BackendUnavailable, cap: float, random: Callable[[], float]) -> float:
+    def failed(
+        self, error: BackendUnavailable, probe_interval: float, random: Callable[[], float]
+    ) -> float:
         backend = "redis" if isinstance(error, PublishUnavailable) else "mongodb"
         self.attempts += 1
         if backend != self.backend:
             if self.backend is None:
-                self.since = time.monotonic()
-            log.warning("%s; retrying with back-off (at most %.0fs apart)", error, cap)
+                self.since = self._monotonic()
+            self._metrics.outages.labels(backend=backend).inc()
+            log.warning("%s; retrying with back-off (at most %.1fs apart)", error, probe_interval)
             self.backend = backend
         else:
             log.debug("still failing (attempt %d): %s", self.attempts, error)
-        return backoff(self.attempts, base=RETRY_BASE, cap=cap, random=random)
+        return backoff(self.attempts, base=RETRY_BASE, cap=probe_interval, random=random)
 
     def recovered(self) -> None:
         if self.backend is not None:
@@ -427,7 +474,7 @@ class _Outage:
                 "%s reachable again after %d failed attempts (%.1fs); resuming",
                 "Redis" if self.backend == "redis" else "MongoDB",
                 self.attempts,
-                time.monotonic() - self.since,
+                self._monotonic() - self.since,
             )
         self.backend = None
         self.attempts = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+BACKENDS = ("mongodb", "redis")
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0)
 
 
@@ -49,7 +50,9 @@ class RelayMetrics:
         )
         self.outages = Counter(
             "outbox_relay_backend_outages_total",
-            "Times MongoDB or Redis became unreachable",
+            "Times MongoDB or Redis became unreachable (once per outage, not per retry)",
             ["backend"],
             registry=r,
         )
+        for backend in BACKENDS:  # present at 0, so that increase() sees the first outage
+            self.outages.labels(backend=backend)

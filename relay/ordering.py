@@ -67,8 +67,8 @@ def lowest_outside(batch: Iterable[Versioned], unpublished: Iterable[Row]) -> di
 
 def predecessors(batch: Sequence[Versioned], unpublished: Iterable[Row], limit: int) -> list[str]:
     """Ids of unparked events outside the batch that some batch event of the same gateway must
-    wait for, lowest versions first, at most `limit`. A gateway with a parked event gets none:
-    it waits for the operator."""
+    wait for, lowest versions first, at most `limit`. Only those below a gateway's lowest parked
+    version: what is above it waits for the operator anyway."""
     highest: dict[str, int] = {}
     for event in batch:
         highest[event.aggregate_id] = max(event.version, highest.get(event.aggregate_id, 0))
@@ -76,8 +76,14 @@ def predecessors(batch: Sequence[Versioned], unpublished: Iterable[Row], limit: 
     rows = [
         r for r in unpublished if r.id not in inside and r.version < highest.get(r.aggregate_id, 0)
     ]
-    stuck = {r.aggregate_id for r in rows if r.parked}
-    wanted = sorted((r for r in rows if r.aggregate_id not in stuck), key=lambda r: r.version)
+    barrier: dict[str, int] = {}
+    for row in rows:
+        if row.parked and row.version < barrier.get(row.aggregate_id, _INFINITY):
+            barrier[row.aggregate_id] = row.version
+    wanted = sorted(
+        (r for r in rows if r.version < barrier.get(r.aggregate_id, _INFINITY)),
+        key=lambda r: r.version,
+    )
     return [r.id for r in wanted[:limit]]
 
 

@@ -1,15 +1,27 @@
 """The relay's reads and writes of the outbox collection, through the store port.
 
 No transactions: the batch is read with plain queries, marked with one `update_many`, and a
-rejected event's attempts are counted with single-document updates.
+rejected event's attempts are counted with single-document updates. A document that is not an
+event comes back as `Unreadable` from every read, and is parked where it lies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from outbox.event_documents import (
+    PREFIX,
+    Read,
+    Readings,
+    Unreadable,
+    integer,
+    name_of,
+    read_all,
+    read_event,
+    unreadable,
+)
 from outbox.events import OutboxEvent
 from outbox.store import OUTBOX, Store
 from relay import ordering
@@ -24,18 +36,18 @@ class OutboxReader:
     def __init__(self, store: Store) -> None:
         self._outbox = store.collection(OUTBOX)
 
-    def fetch(self, limit: int, *, skip_gateways: Collection[str] = ()) -> list[OutboxEvent]:
-        """The oldest unpublished, unparked events in commit order, leaving out `skip_gateways`
-        (those held up by a parked event, which would otherwise fill every batch)."""
-        query: dict[str, Any] = {**UNPUBLISHED, **NOT_PARKED}
-        if skip_gateways:
-            query["aggregate_id"] = {"$nin": sorted(skip_gateways)}
+    def fetch(self, limit: int, *, blocked: Mapping[str, int] | None = None) -> Readings:
+        """The oldest unpublished, unparked documents in commit order, leaving out each blocked
+        gateway's versions from its barrier up (held up by a parked event, they would otherwise
+        fill every batch); a barrier of 0 or 1 leaves out the whole gateway."""
+        query: dict[str, Any] = {**UNPUBLISHED, **NOT_PARKED, **_leaving_out(blocked or {})}
         documents = self._outbox.find(query, sort=[("occurred_at", 1)], limit=limit)
-        return [OutboxEvent.from_document(document) for document in documents]
+        return read_all(documents)
 
-    def unpublished_below(self, batch: Sequence[OutboxEvent]) -> list[ordering.Row]:
-        """The unpublished events (parked too) of the batch's gateways below the batch's highest
-        version: everything that may have to go before an event of the batch."""
+    def unpublished_below(self, batch: Sequence[OutboxEvent]) -> list[ordering.Row | Unreadable]:
+        """The unpublished documents (parked too) of the batch's gateways below the batch's
+        highest version: everything that may have to go before an event of the batch. A row
+        that is no event id and version comes back `Unreadable`."""
         if not batch:
             return []
         gateways = sorted({event.aggregate_id for event in batch})
@@ -52,18 +64,13 @@ class OutboxReader:
             },
             projection={"aggregate_id": 1, "version": 1, "parked": 1},
         )
-        return [
-            ordering.Row(
-                row["_id"], row["aggregate_id"], int(row["version"]), bool(row.get("parked"))
-            )
-            for row in rows
-        ]
+        return [_row(row) for row in rows]
 
-    def by_ids(self, ids: Sequence[str]) -> list[OutboxEvent]:
+    def by_ids(self, ids: Sequence[str]) -> Readings:
         if not ids:
-            return []
+            return Readings([], [])
         documents = self._outbox.find({"_id": {"$in": list(ids)}, **UNPUBLISHED, **NOT_PARKED})
-        return [OutboxEvent.from_document(document) for document in documents]
+        return read_all(documents)
 
     def mark_published(self, events: Sequence[OutboxEvent], *, at: datetime) -> int:
         if not events:
@@ -91,16 +98,34 @@ class OutboxReader:
                 parked.append(event_id)
         return parked
 
-    def parked(self) -> list[OutboxEvent]:
-        documents = self._outbox.find({**UNPUBLISHED, "parked": True}, sort=[("occurred_at", 1)])
-        return [OutboxEvent.from_document(document) for document in documents]
+    def park_unreadable(self, documents: Sequence[Unreadable]) -> list[Unreadable]:
+        """Park documents that are not events, with their reason; returns those parked now
+        (not published or parked by someone else in the meantime)."""
+        parked = []
+        for document in documents:
+            if self._outbox.update_one(
+                {"_id": document.key, **UNPUBLISHED, **NOT_PARKED},
+                {"$set": {"parked": True, "last_error": document.reason}},
+            ):
+                parked.append(document)
+        return parked
 
-    def unpark(self, event_ids: Sequence[str] | None = None) -> int:
-        """Give parked events (these, or all) a fresh set of attempts; the relay picks them up
-        within OUTBOX_STATS_INTERVAL, in order with the events they held up."""
+    def parked(self) -> list[Read]:
+        documents = self._outbox.find({**UNPUBLISHED, "parked": True}, sort=[("occurred_at", 1)])
+        return [read_event(document) for document in documents]
+
+    def unpark(self, names: Sequence[str] | None = None) -> int:
+        """Give parked documents (these, by their ids as `parked()` names them, or all) a fresh
+        set of attempts; the relay picks them up within OUTBOX_STATS_INTERVAL, in order with
+        the events they held up. One still unreadable is parked again, with its reason."""
         query: dict[str, Any] = {**UNPUBLISHED, "parked": True}
-        if event_ids is not None:
-            query["_id"] = {"$in": list(event_ids)}
+        if names is not None:
+            # By the stored `_id`: an ObjectId is named by its hex digits, not stored as them.
+            keys = [
+                item.id if isinstance(item, OutboxEvent) else item.key for item in self.parked()
+            ]
+            wanted = set(names)
+            query["_id"] = {"$in": [key for key in keys if name_of(key) in wanted]}
         return self._outbox.update_many(query, {"$set": {"parked": False, "attempts": 0}})
 
     def backlog(self) -> int:
@@ -113,8 +138,34 @@ class OutboxReader:
         if skip:
             query["aggregate_id"] = {"$nin": skip}
         found = self._outbox.find(query, sort=[("occurred_at", 1)], limit=1)
-        return OutboxEvent.from_document(found[0]).occurred_at if found else None
+        value = found[0].get("occurred_at") if found else None
+        return value if isinstance(value, datetime) else None
 
     def purge_published(self, *, before: datetime) -> int:
         """Delete events published before `before` (for stores without a TTL index)."""
         return self._outbox.delete_many({"published_at": {"$lt": before}})
+
+
+def _leaving_out(blocked: Mapping[str, int]) -> dict[str, Any]:
+    whole = sorted(gateway for gateway, barrier in blocked.items() if barrier <= 1)
+    above = sorted((gateway, barrier) for gateway, barrier in blocked.items() if barrier > 1)
+    query: dict[str, Any] = {}
+    if whole:
+        query["aggregate_id"] = {"$nin": whole}
+    if above:
+        query["$nor"] = [
+            {"aggregate_id": gateway, "version": {"$gte": barrier}} for gateway, barrier in above
+        ]
+    return query
+
+
+def _row(document: dict[str, Any]) -> ordering.Row | Unreadable:
+    key, gateway, version = document["_id"], document.get("aggregate_id"), document.get("version")
+    number = integer(version)
+    if not isinstance(key, str):
+        return unreadable(
+            document, f"{PREFIX}_id is of type {type(key).__name__}, not a string event id"
+        )
+    if not isinstance(gateway, str) or number is None:
+        return unreadable(document, f"{PREFIX}version {version!r} is not an integer")
+    return ordering.Row(key, gateway, number, bool(document.get("parked")))

@@ -45,9 +45,6 @@ class RelaySettings(CommonSettings):
         0.005, gt=0, description="seconds to wait after a batch that found work"
     )
     poll_max: float = Field(0.2, gt=0, description="longest wait between polls when idle")
-    retry_max: float = Field(
-        30.0, gt=0, description="longest back-off while MongoDB or Redis is down"
-    )
     stats_interval: float = Field(
         30.0, gt=0, description="seconds between backlog counts (a full count is not cheap)"
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from bson import ObjectId
 from click.testing import CliRunner, Result
 
 from outbox.clock import utcnow
@@ -425,3 +426,74 @@ def test_status_over_the_wire_reads_a_real_mongodb_protocol_server(
     assert report["outbox"]["backlog"] == 2
     assert [item["name"] for item in report["gateways"]["attention"]] == ["late", "failed"]
     assert report["stream"]["length"] == 0
+
+
+# -- documents in the outbox that are not events ------------------------------------------------
+
+
+def given_unreadable_documents(store: Store, clock: FakeClock) -> tuple[Gateway, str, str]:
+    """`edge` (v1, v2, v3) with its v2 turned into no event and parked by a relay, plus a parked
+    document with an ObjectId `_id`, no gateway and no version. Returns the gateway and the
+    ids status names the two by."""
+    writer = Writer(store, clock=clock)
+    edge = writer.create("edge", SPEC)
+    writer.stop("edge")
+    writer.start("edge")
+    outbox = store.collection(OUTBOX)
+    v2 = outbox.find_one({"aggregate_id": edge.id, "version": 2})
+    assert v2 is not None
+    outbox.update_one(
+        {"_id": v2["_id"]},
+        {"$set": {"type": "Renamed", "parked": True, "last_error": "unreadable: type"}},
+    )
+    stray = ObjectId()
+    outbox.insert_one({"_id": stray, "published_at": None, "parked": True, "note": "hand-made"})
+    return edge, v2["_id"], str(stray)
+
+
+def test_an_unreadable_parked_document_is_listed_with_its_id_and_reason(
+    memory_store: MemoryStore, clock: FakeClock
+) -> None:
+    edge, renamed, stray = given_unreadable_documents(memory_store, clock)
+
+    report = outbox_status(memory_store, now=clock.now)
+
+    assert report.parked_total == 2
+    by_id = {parked.event_id: parked for parked in report.parked}
+    assert by_id[renamed].unreadable and by_id[renamed].last_error == "unreadable: type"
+    assert (by_id[renamed].gateway_id, by_id[renamed].version) == (edge.id, 2)
+    assert by_id[renamed].holds_up == 1
+    assert len(stray) == 24 and by_id[stray].unreadable
+    assert (by_id[stray].gateway_id, by_id[stray].version) == (None, None)
+    assert by_id[stray].last_error is not None
+    assert by_id[stray].last_error.startswith("unreadable outbox document: ")
+
+
+def test_status_text_and_json_show_unreadable_documents(
+    memory_store: MemoryStore, redis_server: RedisServer, real_time_clock: FakeClock
+) -> None:
+    edge, renamed, stray = given_unreadable_documents(memory_store, real_time_clock)
+
+    human = run_status(memory_store, redis_server.url)
+    as_json = run_status(memory_store, redis_server.url, "--json")
+
+    assert human.exit_code == 0, human.output
+    assert f"{renamed}  UNREADABLE (gateway {edge.id}, v2), holds up 1 event(s)" in human.stdout
+    assert f"{stray}  UNREADABLE (no gateway, no version)" in human.stdout
+    assert as_json.exit_code == 0, as_json.output
+    parked = {p["event_id"]: p for p in json.loads(as_json.stdout)["outbox"]["parked"]}
+    assert parked[renamed]["unreadable"] is True
+    assert parked[renamed]["last_error"] == "unreadable: type"
+    assert parked[stray]["gateway_id"] is None and parked[stray]["version"] is None
+
+
+def test_status_survives_an_unparked_document_without_a_date(
+    memory_store: MemoryStore, clock: FakeClock
+) -> None:
+    Writer(memory_store, clock=clock).create("edge", SPEC)
+    memory_store.collection(OUTBOX).insert_one({"_id": ObjectId(), "published_at": None})
+
+    report = outbox_status(memory_store, now=clock.now)
+
+    assert report.backlog == 2
+    assert report.oldest_unpublished_at == clock.now

@@ -250,3 +250,30 @@ def test_timeline_of_an_unknown_gateway_exits_5(
 
     assert result.exit_code == 5
     assert result.stderr == "error: no gateway 'nope'\n"
+
+
+def test_timeline_shows_a_document_that_is_no_event_with_its_id_and_reason(
+    lived_gateway: MemoryStore,
+) -> None:
+    outbox = lived_gateway.collection(OUTBOX)
+    v2 = outbox.find_one({"version": 2})
+    assert v2 is not None
+    outbox.update_one({"_id": v2["_id"]}, {"$set": {"type": "Renamed"}})
+
+    human = run_timeline(lived_gateway, "edge")
+    as_json = run_timeline(lived_gateway, "edge", "--json")
+
+    assert human.exit_code == 0, human.output
+    row = next(line for line in human.stdout.splitlines() if line.startswith("2 "))
+    assert f"UNREADABLE {v2['_id']}" in row and "unknown type 'Renamed'" in row
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.stdout)
+    assert report["unreadable"] == [
+        {
+            "id": v2["_id"],
+            "version": 2,
+            "reason": "unreadable outbox document: unknown type 'Renamed'",
+        }
+    ]
+    assert 2 not in [event["version"] for event in report["events"]]
+    assert report["phases"][0]["phase"] == "Created", "the spans come from the other events"

@@ -33,7 +33,7 @@ def relay_settings(**overrides: Any) -> RelaySettings:
         "metrics_port": 0,
         "poll_min": 0.001,
         "poll_max": 0.02,
-        "retry_max": 0.05,
+        "probe_interval": 0.05,
         "stats_interval": 0.5,
         "retention": 0,
         **overrides,

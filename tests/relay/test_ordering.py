@@ -88,6 +88,8 @@ def rows(text: str) -> list[Row]:
         ("a1 a3 b1", "a1 a2 a3 b1", 10, "a2"),
         # A parked a1: nothing to fetch for a, it waits for the operator.
         ("a2 a3", "a1! a2 a3", 10, ""),
+        # An unreadable a3 parked in the middle: a2 below it still goes, a4 above it waits.
+        ("a4 b1", "a2 a3! a4 b1", 10, "a2"),
         # The lowest versions first when the limit bites.
         ("a9 b9", "a3 a4 b2 a9 b9", 2, "b2 a3"),
         # Versions above everything of that gateway in the batch are not needed.
