@@ -40,7 +40,8 @@ class OutboxReader:
         """The oldest unpublished, unparked documents in commit order, leaving out each blocked
         gateway's versions from its barrier up (held up by a parked event, they would otherwise
         fill every batch); a barrier of 0 or 1 leaves out the whole gateway."""
-        query: dict[str, Any] = {**UNPUBLISHED, **NOT_PARKED, **_leaving_out(blocked or {})}
+        query: dict[str, Any] = {**UNPUBLISHED, **NOT_PARKED}
+        query.update(_leaving_out(blocked or {}))
         documents = self._outbox.find(query, sort=[("occurred_at", 1)], limit=limit)
         return read_all(documents)
 
@@ -103,8 +104,9 @@ class OutboxReader:
         (not published or parked by someone else in the meantime)."""
         parked = []
         for document in documents:
+            # Not `parked: {$ne: True}`: nx-27017 then updates nothing.
             if self._outbox.update_one(
-                {"_id": document.key, **UNPUBLISHED, **NOT_PARKED},
+                {"_id": document.key, **UNPUBLISHED},
                 {"$set": {"parked": True, "last_error": document.reason}},
             ):
                 parked.append(document)
@@ -153,6 +155,8 @@ def _leaving_out(blocked: Mapping[str, int]) -> dict[str, Any]:
     if whole:
         query["aggregate_id"] = {"$nin": whole}
     if above:
+        # nx-27017 matches nothing for `published_at: None` next to `$nor`; `$in` means the same.
+        query["published_at"] = {"$in": [None]}
         query["$nor"] = [
             {"aggregate_id": gateway, "version": {"$gte": barrier}} for gateway, barrier in above
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -10,10 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from bson import ObjectId
+from click.testing import CliRunner
 
 from outbox.clock import utcnow
 from outbox.mongo_store import MongoStore
 from outbox.store import LEASES
+from outbox.store import OUTBOX as OUTBOX_COLLECTION
+from outbox_cli.main import cli
 from tests.relay.conftest import (
     NxServer,
     assert_each_once,
@@ -166,3 +171,59 @@ def test_sigterm_finishes_and_releases_the_lease_with_exit_0(
     assert "SIGTERM received" in err and "released" in err
     lease = relay_nx_store.collection(LEASES).find_one({"_id": "relay:events:gateway"})
     assert lease is not None and lease["owner"] is None
+
+
+def test_once_publishes_every_event_around_a_malformed_document_and_status_names_it(
+    relay_nx_server: NxServer,
+    relay_nx_store: MongoStore,
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    # Given 100 events and, among them, a document another service wrote: an ObjectId _id and
+    # a type this version does not know, for one of the gateways, above its versions
+    events = insert_events(relay_nx_store, per_gateway=10, gateways=10)
+    stray = ObjectId()
+    relay_nx_store.collection(OUTBOX_COLLECTION).insert_one(
+        {
+            "_id": stray,
+            "type": "GatewayRenamed",
+            "aggregate_id": "gw_0003",
+            "version": 11,
+            "occurred_at": events[5].occurred_at,
+            "published_at": None,
+        }
+    )
+
+    # When `outbox relay run --once` runs
+    process = relay_process(
+        ["--once"],
+        nx=relay_nx_server,
+        store=relay_nx_store,
+        redis_server=redis_server,
+        tmp_path=tmp_path,
+    )
+    out, err = process.communicate(timeout=60)
+
+    # Then it publishes the 100 and exits 0, and says what it set aside
+    assert process.returncode == 0, err
+    assert "published 100 events" in out
+    assert_each_once(redis_client, [e.id for e in events])
+    assert redis_client.xlen("events:gateway") == 100
+    assert f"outbox document {stray} (gateway gw_0003, v11) cannot be published" in err
+    # and `outbox status --json` lists the document by its hex digits, with its reason
+    shown = CliRunner().invoke(
+        cli,
+        ["--env-file", str(tmp_path / "none"), "status", "--json"],
+        env={
+            "OUTBOX_MONGODB_URI": relay_nx_server.uri,
+            "OUTBOX_DATABASE": relay_nx_store.database.name,
+            "OUTBOX_REDIS_URL": redis_server.url,
+        },
+    )
+    assert shown.exit_code == 0, shown.output
+    (parked,) = json.loads(shown.stdout)["outbox"]["parked"]
+    assert parked["event_id"] == str(stray) and parked["unreadable"] is True
+    assert parked["last_error"] == (
+        "unreadable outbox document: _id is of type ObjectId, not a string event id"
+    )
