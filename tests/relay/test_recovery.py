@@ -188,12 +188,12 @@ def test_a_relay_process_publishes_within_the_probe_interval_of_redis_coming_bac
         insert_events(relay_nx_store, per_gateway=1, gateways=1)
         wait_until(lambda: process_alive(process) and xlen(client) == 1, timeout=30)
 
-        # When Redis is down for 3 s (longer than several doublings of the back-off), an
+        # When Redis is down for 2 s (long enough for the back-off to reach its cap), an
         # event is committed meanwhile, and Redis comes back
         own_redis.stop()
         (late,) = insert_events(relay_nx_store, per_gateway=1, gateways=1, start=2)
         wait_until(lambda: outages(port, "redis") == 1, timeout=10)
-        time.sleep(3)  # the outage itself, not a wait for something
+        time.sleep(2)  # the outage itself, not a wait for something
         own_redis.start()
         back = time.monotonic()
 
