@@ -136,11 +136,7 @@ class Provisioner:
         while not self._stop.is_set():
             began = self._monotonic()
             read = self.run_once()
-            if self._outages.any:
-                self._wait(self._outage_wait())
-            elif read == 0 and self._monotonic() - began < 0.01:
-                # A server that does not honour BLOCK (an embedded fake) must not make us spin.
-                self._wait(SHORT_WAIT)
+            self._wait(self._pause(read, self._monotonic() - began))
         self.shutdown()
 
     def run_once(self, *, block_ms: int | None = 500) -> int:
@@ -424,6 +420,15 @@ class Provisioner:
             return None
         self._outages.answered(backend)
         return result
+
+    def _pause(self, read: int, took: float) -> float:
+        """The wait after a turn: none when the read itself waited for entries (BLOCK)."""
+        if self._outages.any:
+            return self._outage_wait()
+        if read == 0 and took < 0.01:
+            # A server that does not honour BLOCK (an embedded fake) must not make us spin.
+            return SHORT_WAIT
+        return 0.0
 
     def _outage_wait(self) -> float:
         """While a backend is down: at most the probe interval, and, while MongoDB answers, no
