@@ -21,6 +21,7 @@ from outbox.store import MEMBERS, Store
 log = logging.getLogger(__name__)
 
 MISSED_BEATS = 3  # beats a member may miss (a slow turn, a GC pause) before it counts as gone
+FORGET_AFTER = timedelta(days=1)  # records of members gone this long are deleted
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class Membership:
             },
             upsert=True,
         )
+        # A crashed member never leaves: its record goes once nobody can care about it any more
+        # (here rather than by a TTL index, so that it follows the injected clock).
+        self._members.delete_many({"role": self.role, "expires_at": {"$lt": now - FORGET_AFTER}})
         return now
 
     def live(self, now: datetime | None = None) -> list[Member]:

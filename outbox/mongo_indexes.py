@@ -32,7 +32,6 @@ INDEXES: tuple[IndexSpec, ...] = (
     ("gateways", (("retry.next_at", 1),), {"name": "retry_due"}),
     ("gateways", (("name", 1), ("created_at", -1)), {"name": "name_created"}),
     ("environments", (("gateway_id", 1), ("name", 1)), {"name": "by_gateway"}),
-    ("members", (("expires_at", 1),), {"name": "members_expired", "expireAfterSeconds": 86400}),
     # The relay's batch: unpublished events in commit order; and per-gateway order checks.
     ("outbox", (("published_at", 1), ("occurred_at", 1)), {"name": "unpublished_in_order"}),
     ("outbox", (("aggregate_id", 1), ("version", 1)), {"name": "by_gateway_version"}),

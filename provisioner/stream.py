@@ -166,7 +166,9 @@ class GroupStream:
         def move() -> None:
             pipeline = self._redis.pipeline(transaction=True)
             # Exact, not approximate, trimming: dead letters are rare, and a bound is a bound.
-            pipeline.xadd(self.dead_letters, record, maxlen=self.dead_letters_maxlen)
+            pipeline.xadd(
+                self.dead_letters, record, maxlen=self.dead_letters_maxlen, approximate=False
+            )
             pipeline.xack(self.stream, self.group, entry_id)
             pipeline.execute()
 
