@@ -22,6 +22,7 @@ GATEWAYS = "gateways"
 ENVIRONMENTS = "environments"
 OUTBOX = "outbox"
 LEASES = "leases"
+MEMBERS = "members"
 
 
 class DuplicateKey(Conflict):

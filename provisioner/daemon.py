@@ -3,6 +3,10 @@
 `run()` only loops over `run_once()` until `stop()`; `drain()` is `--once`. Entries are acked
 after the gateway's step has committed, never before; whatever is not acked stays pending and is
 reclaimed, and whatever can never be handled goes to the dead-letter stream.
+
+A turn has a MongoDB half (heartbeat, sweep) and a Redis half (group, takeovers, reclaims,
+reading), guarded apart: the sweep and its timeouts need only MongoDB and the cluster, so a
+Redis outage delays only what needs Redis.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable
+from outbox.membership import Membership
 from provisioner.entries import GatewayEvent, Poison, parse_entry
-from provisioner.metrics import ProvisionerMetrics
+from provisioner.metrics import DELIVERIES, UNKNOWN_GATEWAY, UNPARSABLE, ProvisionerMetrics
 from provisioner.pool import KeyedPool
-from provisioner.reconciler import Reconciler
+from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.stream import Claimed, GroupStream
 from provisioner.sweeper import Sweeper
@@ -27,12 +33,50 @@ from provisioner.sweeper import Sweeper
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+Wait = Callable[[float], object]
+
+MONGODB = "mongodb"
+REDIS = "redis"
+# Entries for unknown gateways in a row that suggest the wrong database rather than bad entries.
+UNKNOWN_STREAK = 10
+SHORT_WAIT = 0.05  # against spinning: a server that ignores BLOCK, a full pool
+PENDING_AT_ONCE = 10_000  # entries taken back from one consumer in one call
+
 
 @dataclass
 class Tally:
     acked: int = 0
     failed: int = 0
     dead_lettered: int = 0
+
+
+class Outages:
+    """Which backends are down: each outage is logged once when it starts and once when it
+    ends (not once per retry), and counted per backend."""
+
+    def __init__(self, metrics: ProvisionerMetrics, monotonic: Callable[[], float]) -> None:
+        self._metrics = metrics
+        self._monotonic = monotonic
+        self._since: dict[str, float] = {}
+
+    def down(self, backend: str) -> bool:
+        return backend in self._since
+
+    @property
+    def any(self) -> bool:
+        return bool(self._since)
+
+    def failed(self, backend: str, error: BackendUnavailable) -> None:
+        if backend in self._since:
+            return
+        self._since[backend] = self._monotonic()
+        self._metrics.backend_outages.labels(backend).inc()
+        log.warning("%s unavailable, retrying until it is back: %s", backend, error)
+
+    def answered(self, backend: str) -> None:
+        since = self._since.pop(backend, None)
+        if since is not None:
+            log.info("%s reachable again after %.1fs", backend, self._monotonic() - since)
 
 
 class Provisioner:
@@ -43,34 +87,43 @@ class Provisioner:
         stream: GroupStream,
         reconciler: Reconciler,
         sweeper: Sweeper,
+        membership: Membership,
         metrics: ProvisionerMetrics | None = None,
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        wait: Wait | None = None,
     ) -> None:
         self._settings = settings
         self._stream = stream
         self._reconciler = reconciler
         self._sweeper = sweeper
+        self._membership = membership
         self.metrics = metrics or ProvisionerMetrics()
         self._clock = clock
         self._monotonic = monotonic
         self._stop = threading.Event()
+        # Every wait of the loop goes through here: tests see them all, and stop() cuts them short.
+        self._wait: Wait = wait or self._stop.wait
         self._pool = KeyedPool(workers=settings.workers, handle=self._reconcile, name="gateway")
+        self._outages = Outages(self.metrics, monotonic)
+        self._joined = False
+        self._next_beat: datetime | None = None
+        self._live: frozenset[str] | None = None  # consumers with a heartbeat, as of the last beat
         self._next_sweep = 0.0
         self._next_drift = 0.0
         self._next_reclaim = 0.0
-        self._outage: str | None = None
         self._tally_lock = threading.Lock()
+        self._unknown_streak = 0
         self.tally = Tally()
         self.last_loop = monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Join the group and take back what this consumer left pending when it last stopped."""
-        self._stream.ensure_group()
-        for claimed in self._stream.claim_own_pending(count=10_000):
-            self._dispatch_claimed(claimed)
+        """Beat, join the group, and take back what this consumer and dead ones left pending."""
+        self._beat()
+        self._join()
+        self._take_over_the_dead()
 
     def run(self) -> None:
         log.info(
@@ -80,31 +133,18 @@ class Provisioner:
             self._settings.group,
             self._settings.workers,
         )
-        self._until_started()
         while not self._stop.is_set():
             began = self._monotonic()
-            read = self._guarded(self.run_once)
-            if read == 0 and self._monotonic() - began < 0.01:
-                # A server that does not honour BLOCK (an embedded fake) must not make us spin.
-                self._stop.wait(0.05)
+            read = self.run_once()
+            self._wait(self._pause(read, self._monotonic() - began))
         self.shutdown()
 
-    def run_once(self, *, block_ms: int = 500) -> int:
-        """One turn: reclaim and sweep when due, then read and dispatch new entries."""
+    def run_once(self, *, block_ms: int | None = 500) -> int:
+        """One turn: beat and sweep when due (MongoDB), then join, take over, reclaim and read
+        (Redis). Each half rides out its own backend's outage; returns the entries read."""
         self.last_loop = self._monotonic()
-        if self._monotonic() >= self._next_reclaim:
-            self.reclaim()
-        if self._monotonic() >= self._next_sweep:
-            self.sweep()
-        self.metrics.in_flight.set(self._pool.busy)
-        if self._pool.busy >= self._settings.workers * 4:
-            self._stop.wait(0.05)  # back-pressure: let the workers catch up before reading more
-            return 0
-        entries = self._stream.read_new(count=self._settings.batch_size, block_ms=block_ms)
-        for entry_id, fields in entries:
-            self._dispatch(entry_id, fields, deliveries=1)
-        self._recovered()
-        return len(entries)
+        self._guarded(MONGODB, self._mongodb_turn)
+        return self._guarded(REDIS, lambda: self._redis_turn(block_ms)) or 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -119,6 +159,7 @@ class Provisioner:
     def shutdown(self) -> None:
         in_hand = self._pool.active
         finished = self._pool.shutdown(self._settings.grace_seconds)
+        self._leave()
         log.info(
             "shutdown: %d acked, %d failed, %d dead-lettered; %s",
             self.tally.acked,
@@ -140,7 +181,84 @@ class Provisioner:
         self.sweep()
         self._pool.wait_idle()
         self._pool.shutdown(0)
+        self._leave()
         return self.tally
+
+    # -- the two halves of a turn ---------------------------------------------------------------
+
+    def _mongodb_turn(self) -> None:
+        # While MongoDB is down the heartbeat is the probe that notices it is back.
+        if self._outages.down(MONGODB) or self._until_beat() <= 0:
+            self._beat()
+        if self._monotonic() >= self._next_sweep:
+            self.sweep()
+
+    def _redis_turn(self, block_ms: int | None) -> int:
+        if self._outages.down(REDIS):
+            self._stream.ping()  # the probe: the rest of this half may not call Redis at all
+        if self._outages.down(MONGODB):
+            # Whatever is handed over now would only fail, and a reclaimed entry would count
+            # one more delivery towards the dead-letter stream: it waits in Redis instead.
+            return 0
+        if not self._joined:
+            self._join()
+        if self._live is not None:
+            self._take_over_the_dead()
+        if self._monotonic() >= self._next_reclaim:
+            self.reclaim()
+        self.metrics.in_flight.set(self._pool.busy)
+        if self._pool.busy >= self._settings.workers * 4:
+            self._wait(SHORT_WAIT)  # back-pressure: let the workers catch up before reading more
+            return 0
+        entries = self._stream.read_new(count=self._settings.batch_size, block_ms=block_ms)
+        for entry_id, fields in entries:
+            self._dispatch(entry_id, fields, deliveries=1)
+        return len(entries)
+
+    # -- membership -----------------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        at = self._membership.beat()
+        self._next_beat = at + timedelta(seconds=self._membership.interval)
+        self._live = frozenset(member.name for member in self._membership.live(at))
+
+    def _until_beat(self) -> float:
+        if self._next_beat is None:
+            return 0.0
+        return (self._next_beat - self._clock()).total_seconds()
+
+    def _join(self) -> None:
+        self._stream.ensure_group()
+        for claimed in self._stream.claim_own_pending(count=PENDING_AT_ONCE):
+            self._dispatch_claimed(claimed)
+        self._joined = True
+
+    def _take_over_the_dead(self) -> None:
+        """Claim at once whatever consumers without a live heartbeat left pending: they will
+        never ack it, so waiting out OUTBOX_RECLAIM_IDLE would only delay their gateways."""
+        live = self._live
+        if live is None:
+            return
+        for consumer in self._stream.consumers():
+            if consumer.pending == 0 or consumer.name == self._settings.consumer:
+                continue
+            if consumer.name in live:
+                continue
+            claimed = self._stream.claim_pending_of(consumer.name, count=PENDING_AT_ONCE)
+            log.warning(
+                "consumer %s has no live heartbeat: took over its %d pending entries",
+                consumer.name,
+                len(claimed),
+            )
+            for entry in claimed:
+                self._dispatch_claimed(entry)
+        self._live = None  # the next beat says again who is alive
+
+    def _leave(self) -> None:
+        try:
+            self._membership.leave()
+        except BackendUnavailable as error:
+            log.warning("could not remove the heartbeat record (it expires by itself): %s", error)
 
     # -- work -----------------------------------------------------------------------------------
 
@@ -187,7 +305,7 @@ class Provisioner:
         if claimed.deliveries > self._settings.max_deliveries:
             reason = f"delivered {claimed.deliveries - 1} times without an ack"
             self._dead_letter(
-                claimed.entry_id, claimed.fields, reason, claimed.deliveries, "deliveries"
+                claimed.entry_id, claimed.fields, reason, claimed.deliveries, DELIVERIES
             )
             return
         self._dispatch(claimed.entry_id, claimed.fields, deliveries=claimed.deliveries)
@@ -195,41 +313,80 @@ class Provisioner:
     def _dispatch(self, entry_id: str, fields: dict[str, str], *, deliveries: int) -> None:
         parsed = parse_entry(entry_id, fields, max_bytes=self._settings.max_entry_bytes)
         if isinstance(parsed, Poison):
-            self._dead_letter(entry_id, fields, parsed.reason, deliveries, "unparsable")
+            self._dead_letter(entry_id, fields, parsed.reason, deliveries, UNPARSABLE)
             return
-        self._pool.submit(parsed.gateway_id, lambda ok: self._finish(parsed, ok))
 
-    def _finish(self, event: GatewayEvent, ok: bool) -> None:
-        if ok:
-            try:
-                self._stream.ack(event.entry_id)
-            except BackendUnavailable as error:
-                # The step committed; a redelivery only repeats an idempotent look.
-                log.warning("entry %s handled but not acked: %s", event.entry_id, error)
-                ok = False
-        outcome = "acked" if ok else "failed"
-        self.metrics.events_handled.labels(str(event.type), outcome).inc()
+        def done(outcome: Outcome | None) -> None:
+            self._finish(parsed, outcome, fields, deliveries)
+
+        self._pool.submit(parsed.gateway_id, done)
+
+    def _finish(
+        self,
+        event: GatewayEvent,
+        outcome: Outcome | None,
+        fields: dict[str, str],
+        deliveries: int,
+    ) -> None:
+        try:
+            if outcome is Outcome.MISSING:
+                self._unknown_gateway(event, fields, deliveries)
+                return
+            ok = outcome is not None and self._ack(event)
+        except BackendUnavailable as error:
+            # Neither acked nor dead-lettered: it stays pending and comes back.
+            log.warning("entry %s handled but left pending: %s", event.entry_id, error)
+            ok = False
+        self.metrics.events_handled.labels(str(event.type), "acked" if ok else "failed").inc()
         with self._tally_lock:
             if ok:
                 self.tally.acked += 1
             else:
                 self.tally.failed += 1
 
+    def _ack(self, event: GatewayEvent) -> bool:
+        self._stream.ack(event.entry_id)
+        with self._tally_lock:
+            self._unknown_streak = 0
+        return True
+
+    def _unknown_gateway(
+        self, event: GatewayEvent, fields: dict[str, str], deliveries: int
+    ) -> None:
+        database = self._settings.database
+        reason = f"{UNKNOWN_GATEWAY}: no gateway {event.gateway_id} in database {database}"
+        self._dead_letter(event.entry_id, fields, reason, deliveries, UNKNOWN_GATEWAY)
+        with self._tally_lock:
+            self._unknown_streak += 1
+            streak = self._unknown_streak
+        if streak == UNKNOWN_STREAK:
+            # Once per streak: every entry naming an unknown gateway points at the wrong database.
+            log.error(
+                "%d consecutive unknown gateways: check OUTBOX_DATABASE (this provisioner reads "
+                "database %r)",
+                UNKNOWN_STREAK,
+                database,
+            )
+
     def _dead_letter(
         self, entry_id: str, fields: dict[str, str], reason: str, deliveries: int, kind: str
     ) -> None:
         log.warning(
-            "dead-lettering entry %s (%s): %s", entry_id, fields.get("event_id", "?"), reason
+            "dead-lettering entry %s (event %s, gateway %s): %s",
+            entry_id,
+            fields.get("event_id", "?"),
+            fields.get("aggregate_id", "?"),
+            reason,
         )
         self._stream.dead_letter(entry_id, fields, reason, deliveries)
         self.metrics.dead_lettered.labels(kind).inc()
         with self._tally_lock:
             self.tally.dead_lettered += 1
 
-    def _reconcile(self, gateway_id: str) -> None:
+    def _reconcile(self, gateway_id: str) -> Outcome:
         began = self._monotonic()
         with self.metrics.reconcile_seconds.time():
-            self._reconciler.reconcile(gateway_id)
+            outcome = self._reconciler.reconcile(gateway_id)
         took = self._monotonic() - began
         if took > self._settings.handler_deadline:
             # Past the deadline another consumer may already have reclaimed the entry; the
@@ -240,6 +397,7 @@ class Provisioner:
                 took,
                 self._settings.handler_deadline,
             )
+        return outcome
 
     def _forget_idle_consumers(self) -> None:
         for consumer in self._stream.consumers():
@@ -253,27 +411,29 @@ class Provisioner:
 
     # -- outages --------------------------------------------------------------------------------
 
-    def _until_started(self) -> None:
-        def started() -> bool:
-            self.start()
-            return True
-
-        while not self._stop.is_set():
-            if self._guarded(started):
-                return
-
-    def _guarded(self, work: Callable[[], T]) -> T | None:
-        """Run `work`; on an outage log once (not once per retry), wait a little, return None."""
+    def _guarded(self, backend: str, work: Callable[[], T]) -> T | None:
+        """Run one half of a turn; an outage of its backend is noted, never raised."""
         try:
-            return work()
+            result = work()
         except BackendUnavailable as error:
-            if self._outage != str(error):
-                log.warning("backend unavailable, retrying until it is back: %s", error)
-                self._outage = str(error)
-            self._stop.wait(2.0)
+            self._outages.failed(backend, error)
             return None
+        self._outages.answered(backend)
+        return result
 
-    def _recovered(self) -> None:
-        if self._outage is not None:
-            log.info("backends reachable again")
-            self._outage = None
+    def _pause(self, read: int, took: float) -> float:
+        """The wait after a turn: none when the read itself waited for entries (BLOCK)."""
+        if self._outages.any:
+            return self._outage_wait()
+        if read == 0 and took < 0.01:
+            # A server that does not honour BLOCK (an embedded fake) must not make us spin.
+            return SHORT_WAIT
+        return 0.0
+
+    def _outage_wait(self) -> float:
+        """While a backend is down: at most the probe interval, and, while MongoDB answers, no
+        longer than the next sweep or heartbeat either (they must not wait for Redis)."""
+        wait = self._settings.probe_interval
+        if not self._outages.down(MONGODB):
+            wait = min(wait, self._next_sweep - self._monotonic(), self._until_beat())
+        return max(wait, SHORT_WAIT)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import redis
 
 from outbox.clock import Clock, utcnow
 from outbox.events import EventType
+from outbox.membership import Membership
 from outbox.model import Gateway
 from outbox.store import Store
 from provisioner.backoff import backoff
 from provisioner.cluster import Cluster
-from provisioner.daemon import Provisioner
+from provisioner.daemon import Provisioner, Wait
 from provisioner.decide import Config, Step
 from provisioner.metrics import ProvisionerMetrics
 from provisioner.reconciler import Reconciler
@@ -27,6 +31,8 @@ def build_provisioner(
     cluster: Cluster,
     clock: Clock = utcnow,
     metrics: ProvisionerMetrics | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    wait: Wait | None = None,
 ) -> Provisioner:
     metrics = metrics or ProvisionerMetrics()
 
@@ -60,12 +66,23 @@ def build_provisioner(
         group=settings.group,
         consumer=settings.consumer,
         dead_letters=settings.dead_letter_stream,
+        dead_letters_maxlen=settings.dlq_maxlen,
+    )
+    membership = Membership(
+        store,
+        role="provisioner",
+        name=settings.consumer,
+        interval=settings.heartbeat_interval,
+        clock=clock,
     )
     return Provisioner(
         settings=settings,
         stream=stream,
         reconciler=reconciler,
         sweeper=Sweeper(store),
+        membership=membership,
         metrics=metrics,
         clock=clock,
+        monotonic=monotonic,
+        wait=wait,
     )

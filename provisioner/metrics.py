@@ -1,8 +1,26 @@
-"""The provisioner's Prometheus metrics, in a registry of its own (no global state)."""
+"""The provisioner's Prometheus metrics, in a registry of its own (no global state).
+
+Every known label value starts at 0, so that `increase()` sees the first dead letter, timeout or
+outage (a series born at 1 has no earlier sample to increase from).
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from outbox.events import EventType
+from outbox.model import Phase
+from provisioner.decide import DELETE_TIMEOUT, ROLLOUT_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT
+
+# Kinds of dead letter: the `reason` label of outbox_provisioner_dead_lettered_total.
+UNPARSABLE = "unparsable"
+DELIVERIES = "deliveries"
+UNKNOWN_GATEWAY = "unknown-gateway"
+DEAD_LETTER_KINDS = (UNPARSABLE, DELIVERIES, UNKNOWN_GATEWAY)
+
+OUTCOMES = ("acked", "failed")
+TIMEOUT_REASONS = (START_TIMEOUT, ROLLOUT_TIMEOUT, STOP_TIMEOUT, DELETE_TIMEOUT)
+BACKENDS = ("mongodb", "redis")
 
 
 class ProvisionerMetrics:
@@ -38,6 +56,12 @@ class ProvisionerMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.backend_outages = Counter(
+            "outbox_provisioner_backend_outages",
+            "Outages of a backend (mongodb, redis) seen by this process, counted when they start",
+            ["backend"],
+            registry=self.registry,
+        )
         self.gateways = Gauge(
             "outbox_gateways",
             "Gateways per phase, as of the last sweep",
@@ -54,3 +78,17 @@ class ProvisionerMetrics:
             "Gateways queued or being handled by this process",
             registry=self.registry,
         )
+        self._start_at_zero()
+
+    def _start_at_zero(self) -> None:
+        for event_type in EventType:
+            for outcome in OUTCOMES:
+                self.events_handled.labels(str(event_type), outcome)
+        for kind in DEAD_LETTER_KINDS:
+            self.dead_lettered.labels(kind)
+        for phase in Phase:
+            self.steps.labels(str(phase))
+        for reason in TIMEOUT_REASONS:
+            self.timeouts.labels(reason)
+        for backend in BACKENDS:
+            self.backend_outages.labels(backend)

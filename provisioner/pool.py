@@ -2,7 +2,8 @@
 
 A gateway submitted while a worker handles it is not queued again: the worker makes one more
 pass when it finishes (handling is level-triggered, so one pass covers every request that came
-in meanwhile), then reports to every waiting caller.
+in meanwhile), then reports to every waiting caller: what the pass returned, or None when it
+failed (or never ran).
 """
 
 from __future__ import annotations
@@ -12,23 +13,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from outbox.errors import OutboxError
 
 log = logging.getLogger(__name__)
 
-Done = Callable[[bool], None]
+R = TypeVar("R")
+Done = Callable[[R | None], None]
 
 
-class KeyedPool:
-    def __init__(
-        self, *, workers: int, handle: Callable[[str], None], name: str = "worker"
-    ) -> None:
+class KeyedPool(Generic[R]):
+    def __init__(self, *, workers: int, handle: Callable[[str], R], name: str = "worker") -> None:
         self._handle = handle
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._waiting: dict[str, list[Done]] = {}  # key -> callers the next pass answers
+        self._waiting: dict[str, list[Done[R]]] = {}  # key -> callers the next pass answers
         self._scheduled: set[str] = set()  # queued or being handled
         self._active = 0
         self._closing = False
@@ -39,7 +40,7 @@ class KeyedPool:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key: str, done: Done | None = None) -> None:
+    def submit(self, key: str, done: Done[R] | None = None) -> None:
         with self._lock:
             self._waiting.setdefault(key, []).append(done or _nothing)
             if key in self._scheduled:
@@ -71,7 +72,7 @@ class KeyedPool:
     def shutdown(self, grace: float) -> bool:
         """Start nothing new; wait up to `grace` for the passes in hand. True when all finished.
 
-        Gateways still queued are dropped with `done(False)`: their entries stay pending for
+        Gateways still queued are dropped with `done(None)`: their entries stay pending for
         another consumer (or this one after a restart).
         """
         with self._lock:
@@ -101,7 +102,7 @@ class KeyedPool:
                 self._scheduled.discard(key)
                 self._idle.notify_all()
             for done in callers:
-                done(False)
+                done(None)
 
     def _work(self) -> None:
         while (key := self._queue.get()) is not None:
@@ -112,13 +113,12 @@ class KeyedPool:
                     self._active += 0 if closing else 1
                 if closing:
                     for done in callers:
-                        done(False)
+                        done(None)
                     with self._lock:
                         self._scheduled.discard(key)
                         self._idle.notify_all()
                     break
-                ok = self._run(key)
-                self._answer(callers, ok)
+                self._answer(callers, self._run(key))
                 with self._lock:
                     self._active -= 1
                     if self._waiting.get(key):
@@ -127,24 +127,22 @@ class KeyedPool:
                     self._idle.notify_all()
                     break
 
-    def _answer(self, callers: list[Done], ok: bool) -> None:
+    def _answer(self, callers: list[Done[R]], result: R | None) -> None:
         for done in callers:
             try:
-                done(ok)
+                done(result)
             except Exception:  # one caller's failure (an ack that failed) must not stop the rest
                 log.exception("reporting the end of a pass failed")
 
-    def _run(self, key: str) -> bool:
+    def _run(self, key: str) -> R | None:
         try:
-            self._handle(key)
+            return self._handle(key)
         except OutboxError as error:  # an outage: one line, the entry stays pending
             log.warning("handling %s failed: %s", key, error)
-            return False
         except Exception:  # a bug: the whole story, but never fatal to the daemon
             log.exception("handling %s failed", key)
-            return False
-        return True
+        return None
 
 
-def _nothing(ok: bool) -> None:
+def _nothing(result: object) -> None:
     return None

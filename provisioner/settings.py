@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Literal
 
@@ -10,13 +11,25 @@ from pydantic import Field, model_validator
 from outbox.settings import CommonSettings
 
 
+def default_consumer() -> str:
+    """Host name and pid: two provisioners on one host (honcho -c provisioner=2) never share one
+    consumer name, and so never one pending list."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 class ProvisionerSettings(CommonSettings):
     cluster: Literal["kubernetes", "memory"] = Field(
         "kubernetes", description="kubernetes (KUBECONFIG or in-cluster) or memory (demo, tests)"
     )
     workers: int = Field(32, ge=1, le=1024, description="gateways handled in parallel")
     consumer: str = Field(
-        default_factory=socket.gethostname, min_length=1, description="consumer name in the group"
+        default_factory=default_consumer, min_length=1, description="consumer name in the group"
+    )
+    heartbeat_interval: float = Field(
+        5.0,
+        gt=0,
+        description="seconds between heartbeats in MongoDB; a consumer silent for three of them "
+        "counts as gone and its pending entries are taken over at once",
     )
     group: str = Field("provisioner", min_length=1, description="Redis consumer group")
     batch_size: int = Field(100, ge=1, le=10_000, description="stream entries read per call")
@@ -40,6 +53,9 @@ class ProvisionerSettings(CommonSettings):
     )
     backoff_base: float = Field(1.0, gt=0, description="first retry delay after a failure, seconds")
     backoff_cap: float = Field(300.0, gt=0, description="longest retry delay, seconds")
+    dlq_maxlen: int = Field(
+        100_000, ge=1, description="dead letters kept; older ones are trimmed (exact MAXLEN)"
+    )
     max_entry_bytes: int = Field(
         1_048_576, ge=1024, description="larger stream entries are dead-lettered"
     )

@@ -39,7 +39,14 @@ class ConsumerInfo:
 
 class GroupStream:
     def __init__(
-        self, client: redis.Redis[Any], *, stream: str, group: str, consumer: str, dead_letters: str
+        self,
+        client: redis.Redis[Any],
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        dead_letters: str,
+        dead_letters_maxlen: int = 100_000,
     ) -> None:
         # redis-py annotates its replies for the sync and async clients at once (unions with
         # Awaitable); the replies are shaped here, so the client is used untyped.
@@ -48,6 +55,7 @@ class GroupStream:
         self.group = group
         self.consumer = consumer
         self.dead_letters = dead_letters
+        self.dead_letters_maxlen = dead_letters_maxlen
 
     def ensure_group(self) -> None:
         """Create the group at 0 (so entries written before it existed are read too)."""
@@ -77,9 +85,14 @@ class GroupStream:
         Claimed again (not re-read) so their delivery count grows: an entry that kills the
         handler every time still reaches the dead-letter stream.
         """
+        return self.claim_pending_of(self.consumer, count=count)
+
+    def claim_pending_of(self, consumer: str, *, count: int) -> list[Claimed]:
+        """Take over every entry pending under `consumer` now, however short its idle time:
+        for a consumer known to be gone, waiting out the reclaim idle time only delays."""
         pending = self._group_call(
             lambda: self._redis.xpending_range(
-                self.stream, self.group, min="-", max="+", count=count, consumername=self.consumer
+                self.stream, self.group, min="-", max="+", count=count, consumername=consumer
             )
         )
         ids = [item["message_id"] for item in pending]
@@ -152,7 +165,10 @@ class GroupStream:
 
         def move() -> None:
             pipeline = self._redis.pipeline(transaction=True)
-            pipeline.xadd(self.dead_letters, record)
+            # Exact, not approximate, trimming: dead letters are rare, and a bound is a bound.
+            pipeline.xadd(
+                self.dead_letters, record, maxlen=self.dead_letters_maxlen, approximate=False
+            )
             pipeline.xack(self.stream, self.group, entry_id)
             pipeline.execute()
 

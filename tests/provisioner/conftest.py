@@ -14,11 +14,14 @@ import pytest
 
 from outbox.model import Gateway, GatewaySpec, Phase, State
 from provisioner.cluster import Cluster, Manifest, error_for_status
+from provisioner.daemon import Provisioner
+from provisioner.factory import build_provisioner
 from provisioner.kube_cluster import KubernetesCluster
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import rollout_status
 from tests.conftest import FakeClock
 from tests.k8s_emulator import ApiServerEmulator
+from tests.provisioner_support import World, provisioner_settings
 
 NAMESPACE = "gateways"
 REAL_KUBECONFIG = os.environ.get("OUTBOX_TEST_KUBECONFIG")
@@ -184,3 +187,56 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 @pytest.fixture
 def gateway_factory() -> Callable[..., Gateway]:
     return make_gateway
+
+
+# -- daemons on fake time -------------------------------------------------------------------------
+
+
+def monotonic_of(clock: FakeClock) -> Callable[[], float]:
+    """A monotonic clock that moves with the fake wall clock, so schedules follow fake time."""
+    origin = clock.now
+    return lambda: (clock.now - origin).total_seconds()
+
+
+class Waits:
+    """The wait injected into a daemon run by `run()`, which waits once after every turn: it
+    records every wait, lets that much fake time pass (at least `tick`, so rollouts progress),
+    lets the workers finish (so each turn sees the previous turn's work), runs what the test
+    scheduled for that wait, and stops the daemon after `limit` waits."""
+
+    def __init__(self, clock: FakeClock, *, limit: int, tick: float = 1.0) -> None:
+        self.clock = clock
+        self.limit = limit
+        self.tick = tick
+        self.seen: list[float] = []
+        self.daemon: Provisioner | None = None
+        self.at: dict[int, Callable[[], None]] = {}
+
+    def __call__(self, seconds: float) -> None:
+        assert self.daemon is not None
+        self.seen.append(seconds)
+        self.daemon.wait_idle(10)
+        self.clock.advance(max(seconds, self.tick))
+        if (action := self.at.get(len(self.seen))) is not None:
+            action()
+        if len(self.seen) >= self.limit:
+            self.daemon.stop()
+
+
+def fake_time_provisioner(
+    world: World, consumer: str = "p1", *, waits: Waits | None = None, **overrides: Any
+) -> Provisioner:
+    """A provisioner on the world's fake clock, built but not started (as `run()` finds it)."""
+    daemon = build_provisioner(
+        provisioner_settings(consumer=consumer, **overrides),
+        store=world.store,
+        redis_client=world.redis,
+        cluster=world.cluster,
+        clock=world.clock,
+        monotonic=monotonic_of(world.clock),
+        wait=waits,
+    )
+    if waits is not None:
+        waits.daemon = daemon
+    world.provisioners[consumer] = daemon  # shut down with the world
+    return daemon

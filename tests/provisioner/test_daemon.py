@@ -17,6 +17,7 @@ from outbox.model import Phase
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
 from provisioner.daemon import Provisioner
+from provisioner.reconciler import Outcome
 from tests.conftest import FakeClock
 from tests.provisioner_support import STREAM, World
 from tests.support.cli import clean_env, run_outbox
@@ -89,9 +90,9 @@ def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(world
     gate = threading.Event()
     original = daemon._pool._handle
 
-    def slow(gateway_id: str) -> None:  # a slow cluster: the pass in hand waits for the gate
+    def slow(gateway_id: str) -> Outcome:  # a slow cluster: the pass in hand waits for the gate
         gate.wait(5)
-        original(gateway_id)
+        return original(gateway_id)
 
     daemon._pool._handle = slow
     daemon.run_once(block_ms=None)

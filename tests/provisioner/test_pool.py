@@ -38,13 +38,14 @@ def test_requests_arriving_during_a_pass_get_one_more_pass_and_every_caller_an_a
     started, release = threading.Event(), threading.Event()
     passes: list[str] = []
 
-    def handle(key: str) -> None:
+    def handle(key: str) -> str:
         passes.append(key)
         started.set()
         release.wait(5)
+        return "looked"
 
     pool = KeyedPool(workers=2, handle=handle)
-    answers: list[bool] = []
+    answers: list[str | None] = []
     pool.submit("gw", answers.append)
     assert started.wait(5)
     for _ in range(5):  # all of these arrive while the first pass runs
@@ -52,7 +53,7 @@ def test_requests_arriving_during_a_pass_get_one_more_pass_and_every_caller_an_a
     release.set()
     assert pool.wait_idle(5)
     assert passes == ["gw", "gw"]  # coalesced into a single extra pass
-    assert answers == [True] * 6
+    assert answers == ["looked"] * 6  # what the pass found, to every caller
     pool.shutdown(1)
 
 
@@ -66,31 +67,33 @@ def test_different_gateways_run_in_parallel() -> None:
 
 
 def test_a_failing_pass_is_reported_as_not_done_and_the_pool_keeps_working() -> None:
-    def handle(key: str) -> None:
+    def handle(key: str) -> str:
         if key == "bad":
             raise RuntimeError("boom")
+        return f"{key} handled"
 
     pool = KeyedPool(workers=1, handle=handle)
-    answers: dict[str, bool] = {}
-    pool.submit("bad", lambda ok: answers.__setitem__("bad", ok))
-    pool.submit("good", lambda ok: answers.__setitem__("good", ok))
+    answers: dict[str, str | None] = {}
+    pool.submit("bad", lambda result: answers.__setitem__("bad", result))
+    pool.submit("good", lambda result: answers.__setitem__("good", result))
     assert pool.wait_idle(5)
-    assert answers == {"bad": False, "good": True}
+    assert answers == {"bad": None, "good": "good handled"}
     pool.shutdown(1)
 
 
 def test_shutdown_finishes_the_pass_in_hand_and_drops_the_queued_ones_unanswered_as_done() -> None:
     started, release = threading.Event(), threading.Event()
 
-    def handle(key: str) -> None:
+    def handle(key: str) -> str:
         started.set()
         release.wait(5)
+        return "finished"
 
     pool = KeyedPool(workers=1, handle=handle)
-    answers: dict[str, bool] = {}
-    pool.submit("first", lambda ok: answers.__setitem__("first", ok))
+    answers: dict[str, str | None] = {}
+    pool.submit("first", lambda result: answers.__setitem__("first", result))
     assert started.wait(5)
-    pool.submit("queued", lambda ok: answers.__setitem__("queued", ok))
+    pool.submit("queued", lambda result: answers.__setitem__("queued", result))
     threading.Timer(0.05, release.set).start()
     assert pool.shutdown(grace=5)
-    assert answers == {"first": True, "queued": False}
+    assert answers == {"first": "finished", "queued": None}
