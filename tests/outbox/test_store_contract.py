@@ -166,26 +166,26 @@ def test_an_inserted_document_reads_back_as_written(any_store: Store) -> None:
 
 
 def test_find_filters_sorts_limits_and_projects(any_store: Store) -> None:
-    outbox = any_store.collection(OUTBOX)
-    outbox.insert_many([{"_id": f"e{n}", "n": n, "odd": n % 2 == 1} for n in range(6)])
+    leases = any_store.collection(LEASES)
+    leases.insert_many([{"_id": f"e{n}", "n": n, "odd": n % 2 == 1} for n in range(6)])
 
-    assert [d["_id"] for d in outbox.find({"odd": True}, sort=[("n", -1)])] == ["e5", "e3", "e1"]
-    assert [d["n"] for d in outbox.find({}, sort=[("n", 1)], limit=2)] == [0, 1]
-    projected = outbox.find({"_id": "e4"}, projection={"n": 1})
+    assert [d["_id"] for d in leases.find({"odd": True}, sort=[("n", -1)])] == ["e5", "e3", "e1"]
+    assert [d["n"] for d in leases.find({}, sort=[("n", 1)], limit=2)] == [0, 1]
+    projected = leases.find({"_id": "e4"}, projection={"n": 1})
     assert projected == [{"_id": "e4", "n": 4}]
-    assert outbox.find_one({"n": {"$gte": 1}}, sort=[("n", -1)]) == {
+    assert leases.find_one({"n": {"$gte": 1}}, sort=[("n", -1)]) == {
         "_id": "e5",
         "n": 5,
         "odd": True,
     }
-    assert outbox.count_documents({"n": {"$in": [1, 2, 9]}}) == 2
+    assert leases.count_documents({"n": {"$in": [1, 2, 9]}}) == 2
 
 
 def test_aggregate_returns_a_list(any_store: Store) -> None:
-    outbox = any_store.collection(OUTBOX)
-    outbox.insert_many([{"_id": f"e{n}", "n": n} for n in range(4)])
+    leases = any_store.collection(LEASES)
+    leases.insert_many([{"_id": f"e{n}", "n": n} for n in range(4)])
 
-    result = outbox.aggregate(
+    result = leases.aggregate(
         [{"$match": {"n": {"$gte": 1}}}, {"$group": {"_id": None, "t": {"$sum": "$n"}}}]
     )
 
@@ -530,7 +530,14 @@ def test_a_range_query_on_dates_selects_and_orders_by_instant(any_store: Store) 
     outbox = any_store.collection(OUTBOX)
     # Inserted out of order, so the sort has to work for the result to come out right.
     for n in (3, 0, 4, 1, 2):
-        outbox.insert_one({"_id": f"e{n}", "occurred_at": NOW + timedelta(seconds=n)})
+        outbox.insert_one(
+            {
+                "_id": f"e{n}",
+                "aggregate_id": "g",
+                "version": n,
+                "occurred_at": NOW + timedelta(seconds=n),
+            }
+        )
 
     window = {"$gte": NOW + timedelta(seconds=1), "$lt": NOW + timedelta(seconds=4)}
     found = outbox.find({"occurred_at": window}, sort=[("occurred_at", -1)])
