@@ -66,8 +66,10 @@ def duplicate_field(error: DuplicateKeyError) -> str:
     pattern = details.get("keyPattern") or {}
     if pattern:
         return str(next(iter(pattern)))
+    # nx-27017 gives no keyPattern, only its index name (idx_outbox_aggregate_id_version):
+    # look for `_id` last, since it is part of `aggregate_id`.
     message = str(error)
-    for field in ("live_name", "live_host", "_id"):
+    for field in ("live_name", "live_host", "aggregate_id", "_id"):
         if field in message:
             return field
     return "unknown"
