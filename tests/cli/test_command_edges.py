@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX, Store
+from outbox.store import GATEWAYS, OUTBOX, Store
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.outbox.test_bounded_writes import CommitUnknownStore
@@ -64,15 +64,21 @@ def test_a_create_against_an_unreachable_mongodb_exits_6_within_the_timeout_plus
 def test_a_create_in_a_database_never_initialised_is_refused_and_writes_nothing(
     nx_server: NxServer, tmp_path: Path
 ) -> None:
-    env = clean_env(OUTBOX_MONGODB_URI=nx_server.uri, OUTBOX_DATABASE=f"fresh{uuid4().hex[:8]}")
+    # It used to commit the gateway, then exit 1 with "unexpected OperationFailure: No session
+    # specified" (nx-27017 never began a transaction whose first read found no collection).
+    database = f"fresh{uuid4().hex[:8]}"
+    env = clean_env(OUTBOX_MONGODB_URI=nx_server.uri, OUTBOX_DATABASE=database)
 
     created = run_outbox("gateway", "create", "x", "--image", "nginx:1.27", env=env, cwd=tmp_path)
 
     assert created.returncode == 2
     assert created.stderr.count("\n") == 1
     assert "has no indexes: run `outbox init` first (nothing was written)" in created.stderr
-    listed = run_outbox("gateway", "list", "--json", env=env, cwd=tmp_path)
-    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    store = MongoStore(nx_server.uri, database=database)
+    try:
+        assert store.collection(GATEWAYS).count_documents({}) == 0
+    finally:
+        store.close()
 
 
 def test_a_commit_with_an_unknown_outcome_exits_6_and_says_how_to_check() -> None:

@@ -29,7 +29,7 @@ from outbox.store import GATEWAYS, OUTBOX, Collection, Collections, Store, T
 from outbox.writer import Writer
 from tests.support.servers import NxServer, free_port
 
-TIMEOUT = 2.0
+TIMEOUT = 1.0
 GRACE = 3.0  # what the issue allows beyond the timeout
 
 
