@@ -69,3 +69,49 @@ class BackendUnavailable(OutboxError):
     """MongoDB, Redis or the cluster cannot be reached; safe to retry later."""
 
     exit_code = 6
+
+
+class CommitOutcomeUnknown(BackendUnavailable):
+    """The commit itself failed without a verdict: the write may or may not have committed.
+
+    Retrying blindly could apply an intent twice, so the caller is told to look first.
+    """
+
+    def __init__(self, cause: str, *, check: str = "check the data before retrying") -> None:
+        self.cause, self.check = cause, check
+        super().__init__(f"{cause}; the write may or may not have committed; {check}")
+
+    def checked_with(self, check: str) -> CommitOutcomeUnknown:
+        """The same failure, telling the user how to look (the store does not know the name)."""
+        return CommitOutcomeUnknown(self.cause, check=check)
+
+
+class NotInitialised(OutboxError):
+    """The database lacks the indexes `outbox init` creates; nothing was written."""
+
+    exit_code = 2
+
+
+class DuplicateEventVersions(OutboxError):
+    """Several outbox events of one gateway share a version; `outbox init` changed nothing.
+
+    `duplicates` holds (gateway id, version, event ids) for each shared version.
+    """
+
+    exit_code = 3
+
+    def __init__(self, duplicates: list[tuple[object, object, list[str]]]) -> None:
+        self.duplicates = duplicates
+        super().__init__(
+            f"{len(duplicates)} outbox version(s) are held by more than one event, so the "
+            "unique (aggregate_id, version) index cannot be built; nothing was changed. "
+            "Remove or renumber the extra events, then run `outbox init` again"
+        )
+
+
+class EventVersionTaken(StaleWrite):
+    """The outbox already holds an event of this gateway at the version being written.
+
+    Usually a concurrent writer that won the race (retried like a lost compare-and-set); if it
+    persists, the outbox disagrees with the gateway's version.
+    """

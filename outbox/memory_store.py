@@ -16,7 +16,7 @@ import mongomock
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from outbox.mongo_indexes import INDEXES, ttl_index
+from outbox.mongo_indexes import ensure_indexes
 from outbox.store import Collection, Collections, Document, DuplicateKey, Filter, Sort, Store, T
 
 # (collection, _id, document before the transaction touched it, or None if it did not exist)
@@ -172,12 +172,8 @@ class MemoryStore(Store):
                 raise
 
     def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        created = []
         with self.lock:
-            for collection, keys, options in (*INDEXES, *ttl_index(retention_seconds)):
-                self.database[collection].create_index(list(keys), **options)
-                created.append(f"{collection}.{options['name']}")
-        return created
+            return ensure_indexes(self.database, retention_seconds=retention_seconds)
 
     def ping(self) -> None:
         return None
@@ -211,14 +207,22 @@ def _conflicting_field(collection: Any, candidate: Mapping[str, Any], inserting:
         return "_id"
     for index in collection.index_information().values():
         fields = [field for field, _ in index["key"]]
-        if not index.get("unique") or not all(field in candidate for field in fields):
+        if not index.get("unique") or not _indexed(index, candidate, fields):
             continue
-        query: dict[str, Any] = {field: candidate[field] for field in fields}
+        # A missing field is indexed as null, as in MongoDB: {version: None} matches it.
+        query: dict[str, Any] = {field: candidate.get(field) for field in fields}
         if own_id is not None:
             query["_id"] = {"$ne": own_id}
         if collection.find_one(query) is not None:
             return str(fields[0])
     return "unknown"
+
+
+def _indexed(index: Mapping[str, Any], candidate: Mapping[str, Any], fields: list[str]) -> bool:
+    """Whether the index holds the candidate: a partial index only documents with its fields."""
+    if "partialFilterExpression" in index:
+        return all(field in candidate for field in fields)
+    return any(field in candidate for field in fields)
 
 
 def _ids(filter: Filter) -> dict[str, Any]:

@@ -1,8 +1,16 @@
-"""The indexes `outbox init` creates, shared by both stores."""
+"""The indexes `outbox init` creates, and how they are brought up to date, for both stores.
+
+Both stores hand over a pymongo-shaped database (pymongo's or mongomock's). Indexes are matched
+by their fields, not their names: nx-27017 names every index after its fields.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from outbox.errors import DuplicateEventVersions
 
 IndexSpec = tuple[str, tuple[tuple[str, int], ...], dict[str, Any]]
 
@@ -34,7 +42,12 @@ INDEXES: tuple[IndexSpec, ...] = (
     ("environments", (("gateway_id", 1), ("name", 1)), {"name": "by_gateway"}),
     # The relay's batch: unpublished events in commit order; and per-gateway order checks.
     ("outbox", (("published_at", 1), ("occurred_at", 1)), {"name": "unpublished_in_order"}),
-    ("outbox", (("aggregate_id", 1), ("version", 1)), {"name": "by_gateway_version"}),
+    # Two events of one gateway never share a version (a missing version counts as null).
+    (
+        "outbox",
+        (("aggregate_id", 1), ("version", 1)),
+        {"name": "by_gateway_version", "unique": True},
+    ),
     # The relay's order check: a gateway's unpublished versions below the batch's.
     (
         "outbox",
@@ -57,3 +70,113 @@ def ttl_index(retention_seconds: int) -> tuple[IndexSpec, ...]:
             {"name": TTL_INDEX_NAME, "expireAfterSeconds": retention_seconds},
         ),
     )
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One change to make: drop the existing index `drop` (if any), then create `spec` (if any)."""
+
+    collection: str
+    drop: str | None
+    spec: IndexSpec | None
+
+
+def ensure_indexes(database: Any, *, retention_seconds: int) -> list[str]:
+    """Create missing indexes, rebuild changed ones; returns every index the product wants.
+
+    Everything is checked before anything changes: if the outbox holds events of one gateway
+    that share a version, nothing is written and DuplicateEventVersions lists them.
+    """
+    wanted = (*INDEXES, *ttl_index(retention_seconds))
+    existing = {name: database[name].index_information() for name in {c for c, _, _ in wanted}}
+    steps = [step for spec in wanted if (step := _step(spec, existing[spec[0]])) is not None]
+    steps += _retired_ttl(existing["outbox"], retention_seconds)
+    if any(step.spec is not None and step.spec[2].get("unique") for step in steps):
+        _refuse_duplicates(database, steps)
+    for step in steps:
+        if step.drop is not None:
+            database[step.collection].drop_index(step.drop)
+        if step.spec is not None:
+            _, keys, options = step.spec
+            database[step.collection].create_index(list(keys), **options)
+    return [f"{collection}.{options['name']}" for collection, _, options in wanted]
+
+
+def is_initialised(database: Any) -> bool:
+    """Whether `outbox init` has run: the live-name index exists (it backs "name taken")."""
+    fields = ["live_name"]
+    return any(
+        _fields(info) == fields for info in database["gateways"].index_information().values()
+    )
+
+
+def _step(spec: IndexSpec, existing: Mapping[str, Mapping[str, Any]]) -> _Step | None:
+    collection, keys, options = spec
+    name, info = _by_fields(existing, [field for field, _ in keys])
+    if info is None:
+        return _Step(collection, None, spec)
+    same = bool(info.get("unique")) == bool(options.get("unique")) and info.get(
+        "expireAfterSeconds"
+    ) == options.get("expireAfterSeconds")
+    return None if same else _Step(collection, name, spec)
+
+
+def _retired_ttl(existing: Mapping[str, Mapping[str, Any]], retention_seconds: int) -> list[_Step]:
+    """Retention 0 keeps events forever: a TTL index left from before must go."""
+    name, info = _by_fields(existing, ["published_at"])
+    if retention_seconds > 0 or info is None or "expireAfterSeconds" not in info:
+        return []
+    return [_Step("outbox", name, None)]
+
+
+def _by_fields(
+    existing: Mapping[str, Mapping[str, Any]], fields: list[str]
+) -> tuple[str | None, Mapping[str, Any] | None]:
+    # Directions are ignored: nx-27017 reports every field ascending.
+    for name, info in existing.items():
+        if _fields(info) == fields:
+            return name, info
+    return None, None
+
+
+def _fields(info: Mapping[str, Any]) -> list[str]:
+    return [str(field) for field, _ in info.get("key", [])]
+
+
+def _refuse_duplicates(database: Any, steps: list[_Step]) -> None:
+    for step in steps:
+        if step.spec is None or not step.spec[2].get("unique"):
+            continue
+        fields = [field for field, _ in step.spec[1]]
+        if step.collection == "outbox" and fields == ["aggregate_id", "version"]:
+            documents = database["outbox"].find({}, {"aggregate_id": 1, "version": 1})
+            if duplicates := duplicate_versions(documents):
+                raise DuplicateEventVersions(duplicates)
+
+
+def duplicate_versions(
+    documents: Iterable[Mapping[str, Any]],
+) -> list[tuple[object, object, list[str]]]:
+    """(gateway id, version, event ids) for each version held by more than one event.
+
+    A missing gateway id or version counts as null, as it does in a MongoDB unique index, so two
+    version-less events of one gateway collide. Grouped here rather than by `$group`, which
+    nx-27017 cannot do on two fields; it runs only while the index is not yet unique.
+    """
+    groups: dict[tuple[object, object], list[str]] = {}
+    for document in documents:
+        key = (_hashable(document.get("aggregate_id")), _hashable(document.get("version")))
+        groups.setdefault(key, []).append(str(document["_id"]))
+    return [
+        (gateway, version, sorted(ids))
+        for (gateway, version), ids in sorted(groups.items(), key=lambda item: repr(item[0]))
+        if len(ids) > 1
+    ]
+
+
+def _hashable(value: object) -> object:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value

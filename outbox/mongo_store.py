@@ -3,24 +3,27 @@
 Transactions need a replica set (a single-node one is enough). Each unit of work runs in
 `ClientSession.with_transaction`, which retries the whole callback on TransientTransactionError
 and the commit on UnknownTransactionCommitResult, as the driver intends; writes use majority
-write concern so a committed change survives a primary failover.
+write concern so a committed change survives a primary failover. Every write runs under
+`pymongo.timeout(timeout_seconds)`, so those retries stop at the deadline instead of after the
+driver's 120 s: a write commits or fails within the timeout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pymongo
 from pymongo import MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
-from pymongo.errors import OperationFailure
+from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from outbox.mongo_errors import translate_errors
-from outbox.mongo_indexes import INDEXES, TTL_INDEX_NAME, ttl_index
+from outbox.errors import NotInitialised
+from outbox.mongo_errors import commit_failure, translate_errors
+from outbox.mongo_indexes import ensure_indexes, is_initialised
 from outbox.store import Collection, Collections, Document, Filter, Sort, Store, T
 
 
@@ -88,18 +91,30 @@ class _MongoCollection:
         )
 
 
-class _TranslatedCollection:
-    """Outside transactions every call translates driver errors into ours."""
+_WRITES = frozenset(
+    {"insert_one", "insert_many", "replace_one", "update_one", "update_many", "delete_many"}
+    | {"find_one_and_update"}
+)
 
-    def __init__(self, inner: _MongoCollection, where: str) -> None:
+
+class _TranslatedCollection:
+    """Outside transactions every call translates driver errors into ours.
+
+    Writes also get the deadline (the driver would retry one); reads keep only the server
+    selection timeout, so a slow but healthy scan is not cut short.
+    """
+
+    def __init__(self, inner: _MongoCollection, where: str, timeout: float) -> None:
         self._inner = inner
         self._where = where
+        self._timeout = timeout
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._inner, name)
+        timeout = self._timeout if name in _WRITES else None
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            with translate_errors(self._where):
+            with translate_errors(self._where), pymongo.timeout(timeout):
                 return method(*args, **kwargs)
 
         return call
@@ -125,6 +140,8 @@ class MongoStore(Store):
         client: MongoClient[Document] | None = None,
     ) -> None:
         self._where = redact(uri)
+        self._timeout = timeout_seconds
+        self._initialised = False
         timeout_ms = int(timeout_seconds * 1000)
         self.client: MongoClient[Document] = client or MongoClient(
             uri,
@@ -138,31 +155,54 @@ class MongoStore(Store):
         self._name = database
 
     def collection(self, name: str) -> Collection:
-        return _TranslatedCollection(_MongoCollection(self.database[name], None), self._where)
+        inner = _MongoCollection(self.database[name], None)
+        return _TranslatedCollection(inner, self._where, self._timeout)
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
-        with translate_errors(self._where), self.client.start_session() as session:
-            return session.with_transaction(
-                lambda s: work(_SessionCollections(self.database, s)),
-                read_concern=ReadConcern("majority"),
-                write_concern=WriteConcern("majority"),
-            )
+        returned = False  # whether the last run of `work` finished: a later failure is the commit
+
+        def callback(session: ClientSession) -> T:
+            nonlocal returned
+            returned = False
+            result = work(_SessionCollections(self.database, session))
+            returned = True
+            return result
+
+        with translate_errors(self._where), pymongo.timeout(self._timeout):
+            self._require_initialised()
+            with self.client.start_session() as session:
+                try:
+                    return session.with_transaction(
+                        callback,
+                        read_concern=ReadConcern("majority"),
+                        write_concern=WriteConcern("majority"),
+                    )
+                except PyMongoError as error:
+                    if returned:
+                        raise commit_failure(error, self._where) from error
+                    raise
+
+    def _require_initialised(self) -> None:
+        """Refuse to write into a database `outbox init` never saw.
+
+        Without its unique indexes two gateways could share a name. (nx-27017 also ignores a
+        transaction whose first read finds no collection: its writes would commit one by one.)
+        Checked once per store.
+        """
+        if not self._initialised:
+            if not is_initialised(self.database):
+                raise NotInitialised(
+                    f"{self.description} has no indexes: run `outbox init` first "
+                    "(nothing was written)"
+                )
+            self._initialised = True
 
     def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        created = []
+        # No deadline: building a unique index over a large outbox may take a while.
         with translate_errors(self._where):
-            self._drop_changed_ttl(retention_seconds)
-            for collection, keys, options in (*INDEXES, *ttl_index(retention_seconds)):
-                self.database[collection].create_index(list(keys), **options)
-                created.append(f"{collection}.{options['name']}")
+            created = ensure_indexes(self.database, retention_seconds=retention_seconds)
+        self._initialised = True
         return created
-
-    def _drop_changed_ttl(self, retention_seconds: int) -> None:
-        """A retention change replaces the TTL index; 0 removes it."""
-        existing = self.database["outbox"].index_information().get(TTL_INDEX_NAME)
-        if existing is not None and existing.get("expireAfterSeconds") != retention_seconds:
-            with suppress(OperationFailure):  # another `outbox init` dropped it first
-                self.database["outbox"].drop_index(TTL_INDEX_NAME)
 
     def ping(self) -> None:
         with translate_errors(self._where):

@@ -18,7 +18,14 @@ from pydantic import ValidationError
 
 from outbox import transitions
 from outbox.clock import Clock, utcnow
-from outbox.errors import InvalidInput, NameTaken, StaleWrite, VersionConflict
+from outbox.errors import (
+    CommitOutcomeUnknown,
+    EventVersionTaken,
+    InvalidInput,
+    NameTaken,
+    StaleWrite,
+    VersionConflict,
+)
 from outbox.events import OutboxEvent
 from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
 from outbox.repository import UnitOfWork
@@ -66,7 +73,7 @@ class Writer:
             return change.gateway
 
         try:
-            gateway = self._commit(work)
+            gateway = self._commit(work, name)
         except NameTaken:
             # Refused and rolled back; look up the holder only to say who it is.
             _require_free(UnitOfWork(self._store), gateway_id, name=name, host=spec.host)
@@ -157,15 +164,17 @@ class Writer:
             uow.events.add(_event(change))
             return gateway
 
+        lost: StaleWrite | None = None
         for attempt in range(1, self._attempts + 1):
             try:
-                gateway = self._commit(work)
-            except StaleWrite:
-                if expected_version is not None:
+                gateway = self._commit(work, ref)
+            except StaleWrite as error:
+                if expected_version is not None and not isinstance(error, EventVersionTaken):
                     # Lost to a commit after our read: report the version stored now, not a guess.
                     current = self.get(ref)
                     raise VersionConflict(current.id, expected_version, current.version) from None
-                log.debug("compare-and-set lost on %s (attempt %d), re-reading", ref, attempt)
+                log.debug("%s on %s (attempt %d), re-reading", error, ref, attempt)
+                lost = error
                 continue
             log.debug(
                 "gateway %s (%s) v%d state=%s",
@@ -175,15 +184,17 @@ class Writer:
                 gateway.state,
             )
             return gateway
+        if isinstance(lost, EventVersionTaken):
+            raise EventVersionTaken(f"{lost}; gave up after {self._attempts} attempts")
         raise StaleWrite(f"gateway {ref} kept changing; gave up after {self._attempts} attempts")
 
-    def _commit(self, work: Callable[[Collections], Gateway]) -> Gateway:
+    def _commit(self, work: Callable[[Collections], Gateway], ref: str) -> Gateway:
         try:
             return self._store.transaction(work)
+        except CommitOutcomeUnknown as error:
+            raise error.checked_with(f"check with `outbox gateway get {ref}`") from error
         except DuplicateKey as error:
-            # The unique index caught a race the read-time check could not see.
-            what = "host" if error.key == "live_host" else "name"
-            raise NameTaken(f"that {what} is already used by another live gateway") from error
+            raise _refused_by_index(error, ref) from error
 
 
 def parse_spec(values: Mapping[str, Any]) -> GatewaySpec:
@@ -221,6 +232,19 @@ def _require_free(
     holder = uow.gateways.by_live_host(host) if host is not None else None
     if holder is not None and holder.id != gateway_id:
         raise NameTaken(f"host {host!r} is used by gateway {holder.name} ({holder.id})")
+
+
+def _refused_by_index(error: DuplicateKey, ref: str) -> StaleWrite | NameTaken:
+    """The unique index caught a race the read-time checks could not see; say which one."""
+    if error.key in ("live_name", "live_host"):
+        what = "host" if error.key == "live_host" else "name"
+        return NameTaken(f"that {what} is already used by another live gateway")
+    if error.key in ("aggregate_id", "version"):
+        return EventVersionTaken(
+            f"the outbox already holds an event of gateway {ref} at the version being written"
+        )
+    # `_id`: a gateway or event id collided (or a store that cannot name the index).
+    return StaleWrite(f"a unique index ({error.key}) refused the write to gateway {ref}")
 
 
 def _event(change: transitions.Change) -> OutboxEvent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,11 @@ class OutboxGroup(click.Group):
             sys.exit(error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader left (`| head`); what was asked is done (a write committed before its
+            # output), so end quietly, as Unix tools do.
+            _discard_stdout()
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -60,6 +66,15 @@ class OutboxGroup(click.Group):
             log.debug("unexpected error", exc_info=True)
             click.echo(f"error: unexpected {type(error).__name__}: {error}", err=True)
             sys.exit(1)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (click's test runner)
+        pass
 
 
 pass_app = click.make_pass_decorator(App)

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from outbox import transitions
-from outbox.errors import StaleWrite
+from outbox.errors import DuplicateEventVersions, EventVersionTaken, StaleWrite
 from outbox.events import EventType, OutboxEvent
+from outbox.memory_store import MemoryStore
 from outbox.model import EnvironmentState, Gateway, GatewaySpec, LastError, Phase, Retry, State
 from outbox.mongo_store import MongoStore
 from outbox.repository import UnitOfWork
@@ -166,26 +167,26 @@ def test_an_inserted_document_reads_back_as_written(any_store: Store) -> None:
 
 
 def test_find_filters_sorts_limits_and_projects(any_store: Store) -> None:
-    outbox = any_store.collection(OUTBOX)
-    outbox.insert_many([{"_id": f"e{n}", "n": n, "odd": n % 2 == 1} for n in range(6)])
+    leases = any_store.collection(LEASES)
+    leases.insert_many([{"_id": f"e{n}", "n": n, "odd": n % 2 == 1} for n in range(6)])
 
-    assert [d["_id"] for d in outbox.find({"odd": True}, sort=[("n", -1)])] == ["e5", "e3", "e1"]
-    assert [d["n"] for d in outbox.find({}, sort=[("n", 1)], limit=2)] == [0, 1]
-    projected = outbox.find({"_id": "e4"}, projection={"n": 1})
+    assert [d["_id"] for d in leases.find({"odd": True}, sort=[("n", -1)])] == ["e5", "e3", "e1"]
+    assert [d["n"] for d in leases.find({}, sort=[("n", 1)], limit=2)] == [0, 1]
+    projected = leases.find({"_id": "e4"}, projection={"n": 1})
     assert projected == [{"_id": "e4", "n": 4}]
-    assert outbox.find_one({"n": {"$gte": 1}}, sort=[("n", -1)]) == {
+    assert leases.find_one({"n": {"$gte": 1}}, sort=[("n", -1)]) == {
         "_id": "e5",
         "n": 5,
         "odd": True,
     }
-    assert outbox.count_documents({"n": {"$in": [1, 2, 9]}}) == 2
+    assert leases.count_documents({"n": {"$in": [1, 2, 9]}}) == 2
 
 
 def test_aggregate_returns_a_list(any_store: Store) -> None:
-    outbox = any_store.collection(OUTBOX)
-    outbox.insert_many([{"_id": f"e{n}", "n": n} for n in range(4)])
+    leases = any_store.collection(LEASES)
+    leases.insert_many([{"_id": f"e{n}", "n": n} for n in range(4)])
 
-    result = outbox.aggregate(
+    result = leases.aggregate(
         [{"$match": {"n": {"$gte": 1}}}, {"$group": {"_id": None, "t": {"$sum": "$n"}}}]
     )
 
@@ -530,7 +531,14 @@ def test_a_range_query_on_dates_selects_and_orders_by_instant(any_store: Store) 
     outbox = any_store.collection(OUTBOX)
     # Inserted out of order, so the sort has to work for the result to come out right.
     for n in (3, 0, 4, 1, 2):
-        outbox.insert_one({"_id": f"e{n}", "occurred_at": NOW + timedelta(seconds=n)})
+        outbox.insert_one(
+            {
+                "_id": f"e{n}",
+                "aggregate_id": "g",
+                "version": n,
+                "occurred_at": NOW + timedelta(seconds=n),
+            }
+        )
 
     window = {"$gte": NOW + timedelta(seconds=1), "$lt": NOW + timedelta(seconds=4)}
     found = outbox.find({"occurred_at": window}, sort=[("occurred_at", -1)])
@@ -551,3 +559,107 @@ def test_a_datetime_set_by_an_update_stays_a_date(
     outbox.update_one({"_id": "e"}, {"$set": {"published_at": NOW}})
 
     assert outbox.find_one({"_id": "e"}) == {"_id": "e", "published_at": NOW.replace(tzinfo=None)}
+
+
+# -- indexes: `outbox init` ----------------------------------------------------------------------
+
+
+def indexes(store: MongoStore | MemoryStore, collection: str) -> dict[tuple[str, ...], Any]:
+    """The collection's indexes by their fields (nx-27017 renames every index after them)."""
+    return {
+        tuple(field for field, _ in info["key"]): info
+        for info in store.database[collection].index_information().values()
+    }
+
+
+def as_before_unique_versions(store: MongoStore | MemoryStore) -> None:
+    """Given: a database from before the version index was unique."""
+    outbox = store.database[OUTBOX]
+    for name, info in outbox.index_information().items():
+        if [field for field, _ in info["key"]] == ["aggregate_id", "version"]:
+            outbox.drop_index(name)
+    outbox.create_index([("aggregate_id", 1), ("version", 1)], name="by_gateway_version")
+
+
+def test_two_events_of_one_gateway_never_share_a_version(any_store: Store) -> None:
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_one({"_id": "ev_1", "aggregate_id": "gw_1", "version": 1})
+    outbox.insert_one({"_id": "ev_2", "aggregate_id": "gw_2", "version": 1})
+
+    with pytest.raises(DuplicateKey) as refused:
+        outbox.insert_one({"_id": "ev_3", "aggregate_id": "gw_1", "version": 1})
+
+    assert refused.value.key == "aggregate_id"
+    assert outbox.count_documents({}) == 2
+
+
+def test_init_lists_shared_versions_and_changes_nothing(
+    any_store: MongoStore | MemoryStore,
+) -> None:
+    # Two events without a version share one too (null): MongoDB's unique index refuses them,
+    # so the product must find them before building it, whatever this store would accept.
+    as_before_unique_versions(any_store)
+    any_store.collection(OUTBOX).insert_many(
+        [
+            {"_id": "ev_1", "aggregate_id": "gw_1", "version": 1},
+            {"_id": "ev_2", "aggregate_id": "gw_1", "version": 1},
+            {"_id": "ev_3", "aggregate_id": "gw_1", "version": 2},
+            {"_id": "ev_4", "aggregate_id": "gw_2"},
+            {"_id": "ev_5", "aggregate_id": "gw_2"},
+        ]
+    )
+    before = {name: indexes(any_store, name) for name in ALL}
+
+    with pytest.raises(DuplicateEventVersions) as refused:
+        any_store.ensure_indexes(retention_seconds=3600)
+
+    assert refused.value.duplicates == [
+        ("gw_1", 1, ["ev_1", "ev_2"]),
+        ("gw_2", None, ["ev_4", "ev_5"]),
+    ]
+    assert refused.value.exit_code == 3
+    assert {name: indexes(any_store, name) for name in ALL} == before
+
+
+def test_init_makes_the_old_version_index_unique_once_the_duplicates_are_gone(
+    any_store: MongoStore | MemoryStore,
+) -> None:
+    as_before_unique_versions(any_store)
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_one({"_id": "ev_1", "aggregate_id": "gw_1", "version": 1})
+
+    any_store.ensure_indexes(retention_seconds=0)
+
+    assert indexes(any_store, OUTBOX)[("aggregate_id", "version")].get("unique") is True
+    with pytest.raises(DuplicateKey):
+        outbox.insert_one({"_id": "ev_2", "aggregate_id": "gw_1", "version": 1})
+
+
+@pytest.mark.parametrize("retention", [[3600], [3600, 60], [3600, 0], [0, 600]], ids=str)
+def test_the_retention_index_expires_published_events_after_the_retention(
+    any_store: MongoStore | MemoryStore, retention: list[int]
+) -> None:
+    for seconds in retention:  # `outbox init` run again with a new OUTBOX_RETENTION
+        any_store.ensure_indexes(retention_seconds=seconds)
+
+    ttl = indexes(any_store, OUTBOX).get(("published_at",))
+    if retention[-1] == 0:
+        assert ttl is None
+    else:
+        assert ttl is not None and ttl["expireAfterSeconds"] == retention[-1]
+
+
+def test_a_writer_that_meets_a_taken_event_version_never_says_name_taken(
+    any_store: Store, clock: FakeClock
+) -> None:
+    writer = Writer(any_store, clock=clock, attempts=2)
+    gateway = writer.create("edge", {"image": "nginx:1.27"})
+    # A stray event already holds the version the next write would give its event.
+    any_store.collection(OUTBOX).insert_one(
+        {"_id": "ev_stray", "aggregate_id": gateway.id, "version": 2}
+    )
+
+    with pytest.raises(EventVersionTaken, match="already holds an event of gateway edge"):
+        writer.stop("edge")
+
+    assert writer.get("edge").version == 1
