@@ -282,7 +282,7 @@ def _first_start_failed(
     message = f"the start did not complete within {int(config.start_timeout)}s: {blocker}"
     error = LastError(reason=START_TIMEOUT, message=message, at=now)
     phase = Phase.STOPPING if teardown else Phase.STOPPED
-    degraded = _phase(gateway, phase, now, state=State.STOPPED, last_error=error, retry=None)
+    degraded = _move(gateway, phase, now, state=State.STOPPED, last_error=error, retry=None)
     return Step(
         Action.NONE,
         "first start timed out",
@@ -311,11 +311,7 @@ def _later_rollout_failed(gateway: Gateway, now: datetime, config: Config, block
         "applied_spec_version": gateway.spec_version,
         "applied_restart_stamp": gateway.restart_stamp,
     }
-    kept = (
-        _next(gateway, now, **changes)  # never left Started: the clock stays
-        if gateway.phase == Phase.STARTED
-        else _phase(gateway, Phase.STARTED, now, **changes)
-    )
+    kept = _move(gateway, Phase.STARTED, now, **changes)
     return Step(
         Action.NONE,
         "rollout timed out",
@@ -368,6 +364,13 @@ def _phase(gateway: Gateway, phase: Phase, now: datetime, **changes: Any) -> Gat
     return _next(gateway, now, phase=phase, phase_changed_at=now, **changes)
 
 
+def _move(gateway: Gateway, phase: Phase, now: datetime, **changes: Any) -> Gateway:
+    """To `phase`, restarting its clock only if the phase really changes."""
+    if phase == gateway.phase:
+        return _next(gateway, now, **changes)
+    return _phase(gateway, phase, now, **changes)
+
+
 def _keeps_error(gateway: Gateway) -> bool:
     # A timeout stays visible until the next successful start; other errors clear on progress.
     return gateway.last_error is not None and gateway.last_error.reason in _TIMEOUT_REASONS
@@ -397,7 +400,10 @@ def failed_step(
     attempts = (gateway.retry.attempts if gateway.retry is not None else 0) + 1
     next_at = now + timedelta(seconds=delay(attempts))
     if start_timeout is not None and _start_pending(gateway):
-        next_at = min(next_at, max(now, start_deadline(gateway, start_timeout)))
+        # Past the deadline the next look ends the start without an apply; a failure then (the
+        # cluster cannot even be read) keeps its full back-off instead of retrying every sweep.
+        deadline = start_deadline(gateway, start_timeout)
+        next_at = min(next_at, deadline) if deadline > now else next_at
     retry = Retry(attempts=attempts, next_at=next_at)
     previous = gateway.last_error
     if not permanent and previous is not None and previous.reason in _DEADLINE_REASONS:

@@ -631,18 +631,20 @@ def test_a_retry_while_starting_is_never_scheduled_past_the_start_deadline() -> 
         assert step.commit is not None
         assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=10))
 
+    # Past the deadline the next look ends the start without touching the cluster; a failure
+    # then (the cluster cannot even be read) keeps its back-off rather than retry every sweep.
     overdue = gateway(State.RUNNING, Phase.CREATED, start_requested_at=PAST)
     step = failed_step(
         overdue,
-        reason="ForeignObject",
-        message="held",
-        permanent=True,
+        reason="ClusterUnavailable",
+        message="503",
+        permanent=False,
         now=NOW,
         delay=lambda n: 64.0,
         start_timeout=300,
     )
-    assert step.commit is not None and step.commit.retry is not None
-    assert step.commit.retry.next_at == NOW  # due at once: the next look ends the start
+    assert step.commit is not None
+    assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=64))
 
 
 @pytest.mark.parametrize(
