@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -199,6 +199,9 @@ class Gateway(BaseModel):
     phase: Phase
     version: int
     phase_changed_at: UtcDatetime
+    # When the writer last asked for a start (create, start, restart, spec update): the start
+    # timeout counts from here. Documents written before it existed lack it.
+    start_requested_at: UtcDatetime | None = None
     ever_started: bool = False
     last_error: LastError | None = None
     retry: Retry | None = None
@@ -250,6 +253,16 @@ class Gateway(BaseModel):
             case (State.STOPPED, Phase.STOPPED) | (State.DELETED, Phase.DELETED):
                 return True
         return False
+
+
+def start_deadline(gateway: Gateway, timeout: float) -> datetime:
+    """When the current start attempt must have ended, whatever blocks it.
+
+    The clock is the writer's request, which nothing else resets; documents older than that field
+    fall back to the phase change.
+    """
+    requested = gateway.start_requested_at or gateway.phase_changed_at
+    return requested + timedelta(seconds=timeout)
 
 
 class Environment(BaseModel):

@@ -3,6 +3,8 @@
 Each function checks that the transition is allowed, returns the new document (version + 1) and
 the single event to record with it, or raises TransitionRefused. No I/O, no clock of its own.
 New intent clears a pending retry: the provisioner acts on it now instead of after a back-off.
+Intent that asks for a start (create without --stopped, start, restart, a spec update of a running
+gateway) records `start_requested_at`: the start timeout counts from there.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def create(
         phase=Phase.CREATED,
         version=1,
         phase_changed_at=now,
+        start_requested_at=None if stopped else now,
         created_at=now,
         updated_at=now,
     )
@@ -53,7 +56,7 @@ def start(gateway: Gateway, *, now: datetime) -> Change:
         raise TransitionRefused(
             "start", gateway.state, gateway.phase, "state is Stopped and phase Stopped or Created"
         )
-    return _intent(gateway, State.RUNNING, EventType.START_REQUESTED, now)
+    return _intent(gateway, State.RUNNING, EventType.START_REQUESTED, now, start_requested_at=now)
 
 
 def stop(gateway: Gateway, *, now: datetime) -> Change:
@@ -79,7 +82,12 @@ def restart(gateway: Gateway, *, now: datetime) -> Change:
     # The stamp is the version that asked for it: a retried apply renders the same pod template,
     # so it can never start a second rollout.
     changed = gateway.evolve(
-        state=State.RESTARTING, restart_stamp=version, version=version, updated_at=now, retry=None
+        state=State.RESTARTING,
+        restart_stamp=version,
+        version=version,
+        updated_at=now,
+        retry=None,
+        start_requested_at=now,
     )
     return Change(changed, EventType.RESTART_REQUESTED, {"restart_stamp": version})
 
@@ -89,6 +97,8 @@ def update(gateway: Gateway, spec: GatewaySpec, *, now: datetime) -> Change:
         raise TransitionRefused("update", gateway.state, gateway.phase, "state is not Deleted")
     if spec == gateway.spec:
         raise InvalidInput(f"nothing to update: gateway {gateway.name} already has that spec")
+    # A stopped gateway only takes the spec for its next start; a running one rolls it out now.
+    starts = gateway.state in (State.RUNNING, State.RESTARTING)
     changed = gateway.evolve(
         spec=spec,
         host=spec.host,
@@ -97,6 +107,7 @@ def update(gateway: Gateway, spec: GatewaySpec, *, now: datetime) -> Change:
         version=gateway.version + 1,
         updated_at=now,
         retry=None,
+        start_requested_at=now if starts else gateway.start_requested_at,
     )
     payload = {"spec": _spec_payload(spec), "spec_version": changed.spec_version}
     return Change(changed, EventType.SPEC_UPDATED, payload)
@@ -108,8 +119,12 @@ def delete(gateway: Gateway, *, now: datetime) -> Change:
     return _intent(gateway, State.DELETED, EventType.DELETE_REQUESTED, now)
 
 
-def _intent(gateway: Gateway, state: State, event_type: EventType, now: datetime) -> Change:
-    changed = gateway.evolve(state=state, version=gateway.version + 1, updated_at=now, retry=None)
+def _intent(
+    gateway: Gateway, state: State, event_type: EventType, now: datetime, **changes: Any
+) -> Change:
+    changed = gateway.evolve(
+        state=state, version=gateway.version + 1, updated_at=now, retry=None, **changes
+    )
     return Change(changed, event_type, {"state": str(state)})
 
 

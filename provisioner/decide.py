@@ -14,9 +14,17 @@ from enum import StrEnum
 from typing import Any
 
 from outbox.events import EventType
-from outbox.model import EnvironmentState, Gateway, LastError, Phase, Retry, State
+from outbox.model import (
+    EnvironmentState,
+    Gateway,
+    LastError,
+    Phase,
+    Retry,
+    State,
+    start_deadline,
+)
 from provisioner.cluster import Manifest
-from provisioner.manifests import desired_objects, drifted, undesired_kinds
+from provisioner.manifests import desired_objects, drifted, object_names, undesired_kinds
 from provisioner.rollout import RolloutState, rollout_status
 
 START_TIMEOUT = "StartTimeout"
@@ -147,29 +155,41 @@ def _toward_started(gateway: Gateway, observed: Observed, now: datetime, config:
     desired = desired_objects(
         gateway, namespace=config.namespace, start_timeout_seconds=int(config.start_timeout)
     )
-    outdated = (
-        gateway.applied_spec_version < gateway.spec_version
-        or gateway.applied_restart_stamp < gateway.restart_stamp
-    )
     match gateway.phase:
         case Phase.CREATED | Phase.STOPPED:
-            return _start(gateway, now, "starting")
-        case Phase.STARTED if gateway.state == State.RESTARTING or outdated:
-            return _start(gateway, now, "rolling out a new spec or restart")
+            return _begin(gateway, observed, desired, now, config)
+        case Phase.STARTED if gateway.state == State.RESTARTING or _outdated(gateway):
+            return _begin(gateway, observed, desired, now, config)
         case Phase.STARTED:
             return _check_drift(gateway, observed, desired, now)
-        case Phase.STARTING if outdated:
-            # A newer spec while starting: apply it, and keep the timeout clock running.
-            newer = _next(
-                gateway,
-                now,
-                applied_spec_version=gateway.spec_version,
-                applied_restart_stamp=gateway.restart_stamp,
-            )
-            return Step(Action.APPLY, "applying a newer spec while starting", newer)
         case Phase.STARTING:
             return _watch_rollout(gateway, observed, desired, now, config)
     return Step(Action.NONE, f"nothing to do in phase {gateway.phase}")
+
+
+def _begin(
+    gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime, config: Config
+) -> Step:
+    """Enter Starting by applying; once the start deadline has passed, end the start instead.
+
+    The deadline is checked before the apply: an apply that keeps failing (a foreign object,
+    a rejected manifest) must not keep the start going past it.
+    """
+    if now < start_deadline(gateway, config.start_timeout):
+        rollout = gateway.phase == Phase.STARTED
+        return _start(gateway, now, "rolling out a new spec or restart" if rollout else "starting")
+    if gateway.phase == Phase.STARTED:
+        blocker = _blocker(gateway, observed, desired, "the new objects could not be applied")
+        return _later_rollout_failed(gateway, now, config, blocker)
+    blocker = _blocker(gateway, observed, desired, "nothing could be applied")
+    return _first_start_failed(gateway, now, config, blocker, teardown=bool(observed.owned))
+
+
+def _outdated(gateway: Gateway) -> bool:
+    return (
+        gateway.applied_spec_version < gateway.spec_version
+        or gateway.applied_restart_stamp < gateway.restart_stamp
+    )
 
 
 def _start(gateway: Gateway, now: datetime, note: str) -> Step:
@@ -188,10 +208,10 @@ def _start(gateway: Gateway, now: datetime, note: str) -> Step:
 def _watch_rollout(
     gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime, config: Config
 ) -> Step:
-    if _missing_or_unwanted(gateway, observed, desired):
-        return Step(Action.APPLY, "objects missing while starting: applying again")
+    outdated = _outdated(gateway)
+    incomplete = _missing_or_unwanted(gateway, observed, desired)
     status = rollout_status(observed.owned.get("Deployment"))
-    if status.state is RolloutState.COMPLETE:
+    if status.state is RolloutState.COMPLETE and not (outdated or incomplete):
         started = _phase(
             gateway,
             Phase.STARTED,
@@ -208,36 +228,90 @@ def _watch_rollout(
             EventType.STARTED,
             environments=EnvironmentState.ACTIVE,
         )
-    timed_out = now - gateway.phase_changed_at > timedelta(seconds=config.start_timeout)
-    if status.state is RolloutState.FAILED or timed_out:
+    if now >= start_deadline(gateway, config.start_timeout):
         return _rollout_failed(
-            gateway, now, status.message if status.state is RolloutState.FAILED else ""
+            gateway, now, config, _blocker(gateway, observed, desired, status.message)
         )
+    if outdated:
+        # A newer spec while starting: apply it (the writer moved the start deadline with it).
+        newer = _next(
+            gateway,
+            now,
+            applied_spec_version=gateway.spec_version,
+            applied_restart_stamp=gateway.restart_stamp,
+        )
+        return Step(Action.APPLY, "applying a newer spec while starting", newer)
+    if incomplete:
+        return Step(Action.APPLY, "objects missing while starting: applying again")
+    if status.state is RolloutState.FAILED:
+        return _rollout_failed(gateway, now, config, status.message)
     return Step(Action.NONE, f"rollout in progress: {status.message}")
 
 
-def _rollout_failed(gateway: Gateway, now: datetime, detail: str) -> Step:
-    if not gateway.ever_started:
-        # Graceful degradation: a first start that cannot finish is stopped; the user may retry.
-        message = "the first rollout did not complete in time" + (f": {detail}" if detail else "")
-        error = LastError(reason=START_TIMEOUT, message=message, at=now)
-        degraded = _phase(
-            gateway, Phase.STOPPING, now, state=State.STOPPED, last_error=error, retry=None
-        )
-        return Step(
-            Action.NONE,
-            "first start timed out",
-            degraded,
-            EventType.START_TIMED_OUT,
-            {"reason": START_TIMEOUT, "message": message},
-            environments=EnvironmentState.INACTIVE,
-        )
-    # A later rollout: the old pods keep serving, so the gateway stays Started and says why.
-    message = "the rollout did not complete in time; the previous pods keep serving" + (
-        f": {detail}" if detail else ""
+def _blocker(gateway: Gateway, observed: Observed, desired: list[Manifest], otherwise: str) -> str:
+    """What kept the start from finishing, as a person would want it named."""
+    names = object_names(gateway.name)
+    held = [f"{kind} {names[kind]} is held by another owner" for kind in sorted(observed.foreign)]
+    if held:
+        return "; ".join(held)
+    starting = gateway.phase == Phase.STARTING
+    missing = [m["kind"] for m in desired if m["kind"] not in observed.owned] if starting else []
+    # The last error explains an apply that was needed; once applied, the rollout says more.
+    applying = not starting or bool(missing) or _outdated(gateway)
+    error = gateway.last_error
+    if applying and error is not None and error.reason not in _TIMEOUT_REASONS + _DEADLINE_REASONS:
+        return f"{error.reason}: {error.message}"
+    if missing:
+        return "; ".join(f"{kind} {names[kind]} is missing" for kind in missing)
+    return otherwise
+
+
+def _rollout_failed(gateway: Gateway, now: datetime, config: Config, blocker: str) -> Step:
+    if gateway.ever_started:
+        return _later_rollout_failed(gateway, now, config, blocker)
+    return _first_start_failed(gateway, now, config, blocker, teardown=True)
+
+
+def _first_start_failed(
+    gateway: Gateway, now: datetime, config: Config, blocker: str, *, teardown: bool
+) -> Step:
+    """Graceful degradation: a first start that cannot finish is stopped; the user may retry.
+
+    With nothing of ours in the cluster there is nothing to tear down: straight to Stopped.
+    """
+    message = f"the start did not complete within {int(config.start_timeout)}s: {blocker}"
+    error = LastError(reason=START_TIMEOUT, message=message, at=now)
+    phase = Phase.STOPPING if teardown else Phase.STOPPED
+    degraded = _move(gateway, phase, now, state=State.STOPPED, last_error=error, retry=None)
+    return Step(
+        Action.NONE,
+        "first start timed out",
+        degraded,
+        EventType.START_TIMED_OUT,
+        {"reason": START_TIMEOUT, "message": message},
+        environments=EnvironmentState.INACTIVE,
+    )
+
+
+def _later_rollout_failed(gateway: Gateway, now: datetime, config: Config, blocker: str) -> Step:
+    """The old pods keep serving, so the gateway stays Started and says why.
+
+    The rollout is given up (applied = asked for), so the gateway rests; the drift check keeps
+    bringing the objects to the spec from there.
+    """
+    message = (
+        f"the rollout did not complete within {int(config.start_timeout)}s; "
+        f"the previous pods keep serving: {blocker}"
     )
     error = LastError(reason=ROLLOUT_TIMEOUT, message=message, at=now)
-    kept = _phase(gateway, Phase.STARTED, now, state=State.RUNNING, last_error=error, retry=None)
+    changes: dict[str, Any] = {
+        "state": State.RUNNING,
+        "last_error": error,
+        "retry": None,
+        "applied_spec_version": gateway.spec_version,
+        "applied_restart_stamp": gateway.restart_stamp,
+    }
+    kept = _move(gateway, Phase.STARTED, now, **changes)
     return Step(
         Action.NONE,
         "rollout timed out",
@@ -275,12 +349,26 @@ def _missing_or_unwanted(gateway: Gateway, observed: Observed, desired: list[Man
     return missing or any(kind in observed.owned for kind in undesired_kinds(gateway))
 
 
+def _start_pending(gateway: Gateway) -> bool:
+    """A start or rollout was asked for and has not ended: its deadline applies."""
+    starts = gateway.phase in (Phase.CREATED, Phase.STOPPED, Phase.STARTING, Phase.STARTED)
+    running = gateway.state in (State.RUNNING, State.RESTARTING)
+    return running and starts and not gateway.at_rest
+
+
 def _phase(gateway: Gateway, phase: Phase, now: datetime, **changes: Any) -> Gateway:
     """The next document in a new phase: the timeout clock restarts only here."""
     if "last_error" not in changes and _keeps_error(gateway) is False:
         changes["last_error"] = None
     changes.setdefault("retry", None)
     return _next(gateway, now, phase=phase, phase_changed_at=now, **changes)
+
+
+def _move(gateway: Gateway, phase: Phase, now: datetime, **changes: Any) -> Gateway:
+    """To `phase`, restarting its clock only if the phase really changes."""
+    if phase == gateway.phase:
+        return _next(gateway, now, **changes)
+    return _phase(gateway, phase, now, **changes)
 
 
 def _keeps_error(gateway: Gateway) -> bool:
@@ -300,14 +388,23 @@ def failed_step(
     permanent: bool,
     now: datetime,
     delay: Callable[[int], float],
+    start_timeout: float | None = None,
 ) -> Step:
     """A step that could not be taken: record why and when to try again.
 
     Temporary failures are quiet (the sweeper retries when due); a permanent one also emits
     GatewayFailed, once per distinct error, so a person is told without being flooded.
+    While a start is pending, no retry is scheduled past its deadline: the look at the deadline
+    must not wait out a back-off.
     """
     attempts = (gateway.retry.attempts if gateway.retry is not None else 0) + 1
-    retry = Retry(attempts=attempts, next_at=now + timedelta(seconds=delay(attempts)))
+    next_at = now + timedelta(seconds=delay(attempts))
+    if start_timeout is not None and _start_pending(gateway):
+        # Past the deadline the next look ends the start without an apply; a failure then (the
+        # cluster cannot even be read) keeps its full back-off instead of retrying every sweep.
+        deadline = start_deadline(gateway, start_timeout)
+        next_at = min(next_at, deadline) if deadline > now else next_at
+    retry = Retry(attempts=attempts, next_at=next_at)
     previous = gateway.last_error
     if not permanent and previous is not None and previous.reason in _DEADLINE_REASONS:
         # An overdue teardown says more than the hiccup that keeps it overdue: keep it shown

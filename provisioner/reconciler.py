@@ -118,6 +118,7 @@ class Reconciler:
                 permanent=permanent,
                 now=now,
                 delay=self._delay,
+                start_timeout=self._config.start_timeout,
             )
             return step, True
         return step, False

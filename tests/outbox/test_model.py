@@ -22,6 +22,7 @@ from outbox.model import (
     check_host,
     check_image,
     check_name,
+    start_deadline,
 )
 from outbox.writer import parse_spec
 
@@ -250,6 +251,27 @@ def test_a_gone_live_name_and_host_are_left_out_of_the_document_not_null() -> No
     assert "live_name" not in document
     assert "live_host" not in document
     assert Gateway.from_document(document) == gateway
+
+
+def test_the_start_deadline_counts_from_the_request_for_a_start() -> None:
+    gateway = a_gateway(
+        phase=Phase.STARTING,
+        phase_changed_at=NOW + timedelta(seconds=30),
+        start_requested_at=NOW,
+    )
+
+    assert start_deadline(gateway, 60) == NOW + timedelta(seconds=60)
+    assert Gateway.from_document(gateway.to_document()) == gateway
+
+
+def test_a_document_older_than_the_start_request_counts_from_its_phase_change() -> None:
+    document = a_gateway(phase=Phase.STARTING).to_document()
+    del document["start_requested_at"]  # written before the field existed
+
+    gateway = Gateway.from_document(document)
+
+    assert gateway.start_requested_at is None
+    assert start_deadline(gateway, 60) == NOW + timedelta(seconds=60)
 
 
 def test_the_host_must_follow_the_spec() -> None:

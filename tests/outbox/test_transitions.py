@@ -198,3 +198,51 @@ def test_intent_payloads_carry_the_new_state(action: str, state: State, phase: P
     change = decide(action, gateway_in(state, phase))
 
     assert change.payload == {"state": str(change.gateway.state)}
+
+
+# -- the start clock --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "phase"),
+    [
+        ("start", State.STOPPED, Phase.STOPPED),
+        ("start", State.STOPPED, Phase.CREATED),
+        ("restart", State.RUNNING, Phase.STARTED),
+        ("update", State.RUNNING, Phase.STARTED),
+        ("update", State.RUNNING, Phase.STARTING),
+        ("update", State.RESTARTING, Phase.STARTING),
+    ],
+)
+def test_every_request_for_a_start_records_when_it_was_asked(
+    action: str, state: State, phase: Phase
+) -> None:
+    change = decide(action, gateway_in(state, phase))
+
+    # The start timeout counts from here, whatever the phase did meanwhile.
+    assert change.gateway.start_requested_at == NOW
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "phase"),
+    [
+        ("stop", State.RUNNING, Phase.STARTING),
+        ("delete", State.RUNNING, Phase.STARTED),
+        ("update", State.STOPPED, Phase.STOPPED),  # taken at the next start, not now
+    ],
+)
+def test_intent_that_asks_for_no_start_leaves_the_start_clock_alone(
+    action: str, state: State, phase: Phase
+) -> None:
+    before = gateway_in(state, phase)
+
+    change = decide(action, before)
+
+    assert change.gateway.start_requested_at == before.start_requested_at == THEN
+
+
+@pytest.mark.parametrize(("stopped", "requested"), [(False, NOW), (True, None)])
+def test_create_asks_for_a_start_unless_stopped(stopped: bool, requested: datetime | None) -> None:
+    change = transitions.create("gw_1", "edge", SPEC, stopped=stopped, now=NOW)
+
+    assert change.gateway.start_requested_at == requested

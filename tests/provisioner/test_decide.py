@@ -394,3 +394,274 @@ def test_a_failing_delete_keeps_an_overdue_teardown_shown_and_reports_nothing_mo
     assert step.event is None and step.commit is not None
     assert step.commit.last_error == overdue
     assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=4))
+
+
+# -- the start deadline -----------------------------------------------------------------------
+# DESIGN.md's rows for a start that cannot finish: the clock is `start_requested_at` (the
+# writer's request), the deadline is checked before any apply, and whatever blocks the start
+# (a foreign object, a rejected or failing apply, a rollout that never completes) is named.
+
+PAST = NOW - timedelta(seconds=301)  # asked for more than the 300 s start timeout ago
+REJECTED = LastError(reason="ClusterRejected", message="422 spec.replicas invalid", at=PAST)
+UNAVAILABLE = LastError(reason="ClusterUnavailable", message="503 from the API server", at=PAST)
+
+
+def seen(gw: Gateway, *, ours: tuple[str, ...], foreign: tuple[str, ...] = ()) -> Observed:
+    """Some of our objects (rolling out, never complete) and kinds held by another owner."""
+    objects = observed(gw, "progressing").owned
+    return Observed(owned={kind: objects[kind] for kind in ours}, foreign=frozenset(foreign))
+
+
+DEADLINE_ROWS = {
+    "Created, foreign Deployment, nothing applied: straight to Stopped": (
+        State.RUNNING,
+        Phase.CREATED,
+        {"start_requested_at": PAST, "applied_spec_version": 0},
+        {"ours": (), "foreign": ("Deployment",)},
+        (State.STOPPED, Phase.STOPPED, E.START_TIMED_OUT, "StartTimeout"),
+        "Deployment edge-gateway is held by another owner",
+    ),
+    "Created, apply rejected, nothing applied: straight to Stopped": (
+        State.RUNNING,
+        Phase.CREATED,
+        {"start_requested_at": PAST, "last_error": REJECTED},
+        {"ours": ()},
+        (State.STOPPED, Phase.STOPPED, E.START_TIMED_OUT, "StartTimeout"),
+        "ClusterRejected: 422 spec.replicas invalid",
+    ),
+    "Created, apply failing for a while, nothing applied: straight to Stopped": (
+        State.RUNNING,
+        Phase.CREATED,
+        {"start_requested_at": PAST, "last_error": UNAVAILABLE},
+        {"ours": ()},
+        (State.STOPPED, Phase.STOPPED, E.START_TIMED_OUT, "StartTimeout"),
+        "ClusterUnavailable: 503 from the API server",
+    ),
+    "Created, part applied before a foreign Service: torn down": (
+        State.RUNNING,
+        Phase.CREATED,
+        {"start_requested_at": PAST},
+        {"ours": ("Deployment",), "foreign": ("Service",)},
+        (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
+        "Service edge-gateway is held by another owner",
+    ),
+    "Stopped, start asked, apply rejected: back to Stopped": (
+        State.RUNNING,
+        Phase.STOPPED,
+        {"start_requested_at": PAST, "last_error": REJECTED, "ever_started": True},
+        {"ours": ()},
+        (State.STOPPED, Phase.STOPPED, E.START_TIMED_OUT, "StartTimeout"),
+        "ClusterRejected",
+    ),
+    "Starting, first start, a foreign Deployment took the name": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"start_requested_at": PAST},
+        {"ours": ("Service",), "foreign": ("Deployment",)},
+        (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
+        "Deployment edge-gateway is held by another owner",
+    ),
+    "Starting, first start, objects gone and re-applies failing": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"start_requested_at": PAST, "last_error": UNAVAILABLE},
+        {"ours": ()},
+        (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
+        "ClusterUnavailable: 503 from the API server",
+    ),
+    "Starting, first start, an object gone": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"start_requested_at": PAST},
+        {"ours": ("Deployment",)},
+        (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
+        "Service edge-gateway is missing",
+    ),
+    "Starting, first start, a newer spec that could not be applied": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"start_requested_at": PAST, "spec_version": 2, "last_error": REJECTED},
+        {"ours": ("Deployment", "Service")},
+        (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
+        "ClusterRejected: 422",
+    ),
+    "Starting, first start, rollout never completes": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"start_requested_at": PAST},
+        {"ours": ("Deployment", "Service")},
+        (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
+        "0 out of 1 new replicas have been updated",
+    ),
+    "Starting, later rollout, a foreign Deployment took the name": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"start_requested_at": PAST, "ever_started": True},
+        {"ours": ("Service",), "foreign": ("Deployment",)},
+        (State.RUNNING, Phase.STARTED, E.FAILED, "RolloutTimeout"),
+        "Deployment edge-gateway is held by another owner",
+    ),
+    "Starting, later rollout, a newer spec that could not be applied": (
+        State.RESTARTING,
+        Phase.STARTING,
+        {
+            "start_requested_at": PAST,
+            "ever_started": True,
+            "spec_version": 2,
+            "last_error": REJECTED,
+        },
+        {"ours": ("Deployment", "Service")},
+        (State.RUNNING, Phase.STARTED, E.FAILED, "RolloutTimeout"),
+        "ClusterRejected: 422",
+    ),
+    "Started, restart asked, its apply never went through": (
+        State.RESTARTING,
+        Phase.STARTED,
+        {
+            "start_requested_at": PAST,
+            "ever_started": True,
+            "restart_stamp": 4,
+            "last_error": REJECTED,
+        },
+        {"ours": ("Deployment", "Service")},
+        (State.RUNNING, Phase.STARTED, E.FAILED, "RolloutTimeout"),
+        "ClusterRejected: 422",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "phase", "changes", "cluster", "after", "blocker"),
+    DEADLINE_ROWS.values(),
+    ids=DEADLINE_ROWS.keys(),
+)
+def test_a_start_ends_by_its_deadline_whatever_blocks_it(
+    state: State,
+    phase: Phase,
+    changes: dict[str, Any],
+    cluster: dict[str, tuple[str, ...]],
+    after: tuple[State, Phase, E, str],
+    blocker: str,
+) -> None:
+    gw = gateway(state, phase, **changes)
+    step = next_step(gw, seen(gw, **cluster), NOW, CONFIG)
+
+    # Nothing more is applied: the step only records the end, and a teardown (if any) follows.
+    assert step.action is Action.NONE
+    assert step.commit is not None and step.commit.last_error is not None
+    state_after, phase_after, event, reason = after
+    assert (step.commit.state, step.commit.phase, step.event) == (state_after, phase_after, event)
+    assert (step.commit.last_error.reason, step.payload["reason"]) == (reason, reason)
+    assert blocker in step.commit.last_error.message == step.payload["message"]
+    assert step.commit.retry is None
+    # The timeout clock moves with the phase, and only with it.
+    assert (step.commit.phase_changed_at == NOW) == (step.commit.phase != gw.phase)
+
+
+def test_a_later_rollout_that_timed_out_rests_and_leaves_the_rest_to_the_drift_check() -> None:
+    gw = gateway(
+        State.RESTARTING,
+        Phase.STARTING,
+        start_requested_at=PAST,
+        ever_started=True,
+        spec_version=2,
+        restart_stamp=4,
+    )
+    step = next_step(gw, seen(gw, ours=("Deployment", "Service")), NOW, CONFIG)
+    assert step.commit is not None and step.commit.at_rest
+
+
+def test_the_start_clock_is_the_request_not_the_phase_change() -> None:
+    # Entered Starting just now, but asked for long ago: the start is over.
+    late = gateway(State.RUNNING, Phase.STARTING, phase_changed_at=NOW, start_requested_at=PAST)
+    assert next_step(late, observed(late, "progressing"), NOW, CONFIG).event is E.START_TIMED_OUT
+    # In Starting for long, but a spec update asked again a moment ago: the newer spec applies.
+    asked_again = gateway(
+        State.RUNNING,
+        Phase.STARTING,
+        phase_changed_at=PAST,
+        start_requested_at=NOW - timedelta(seconds=5),
+        spec_version=2,
+    )
+    step = next_step(asked_again, observed(asked_again, "progressing"), NOW, CONFIG)
+    assert (step.action, step.event) == (Action.APPLY, None)
+
+
+@pytest.mark.parametrize(
+    ("phase", "changes"),
+    [
+        (Phase.CREATED, {}),
+        (Phase.STARTING, {"spec_version": 2}),
+        (Phase.STARTED, {"spec_version": 2}),
+    ],
+)
+def test_before_the_deadline_a_blocked_start_keeps_applying(
+    phase: Phase, changes: dict[str, Any]
+) -> None:
+    gw = gateway(
+        State.RUNNING,
+        phase,
+        start_requested_at=NOW - timedelta(seconds=299),
+        last_error=REJECTED,
+        **changes,
+    )
+    step = next_step(gw, seen(gw, ours=(), foreign=("Deployment",)), NOW, CONFIG)
+    assert step.action is Action.APPLY
+
+
+def test_a_rollout_that_completes_late_still_counts_as_started() -> None:
+    gw = gateway(State.RUNNING, Phase.STARTING, start_requested_at=PAST)
+    step = next_step(gw, observed(gw, "complete"), NOW, CONFIG)
+    assert step.event is E.STARTED
+
+
+def test_a_retry_while_starting_is_never_scheduled_past_the_start_deadline() -> None:
+    asked = NOW - timedelta(seconds=290)  # the deadline is 10 s away
+    for phase in (Phase.CREATED, Phase.STARTING):
+        gw = gateway(State.RUNNING, phase, start_requested_at=asked)
+        step = failed_step(
+            gw,
+            reason="ClusterUnavailable",
+            message="503",
+            permanent=False,
+            now=NOW,
+            delay=lambda n: 64.0,
+            start_timeout=300,
+        )
+        assert step.commit is not None
+        assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=10))
+
+    # Past the deadline the next look ends the start without touching the cluster; a failure
+    # then (the cluster cannot even be read) keeps its back-off rather than retry every sweep.
+    overdue = gateway(State.RUNNING, Phase.CREATED, start_requested_at=PAST)
+    step = failed_step(
+        overdue,
+        reason="ClusterUnavailable",
+        message="503",
+        permanent=False,
+        now=NOW,
+        delay=lambda n: 64.0,
+        start_timeout=300,
+    )
+    assert step.commit is not None
+    assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=64))
+
+
+@pytest.mark.parametrize(
+    ("state", "phase"),
+    [(State.RUNNING, Phase.STARTED), (State.STOPPED, Phase.STOPPING)],
+    ids=["drift repair", "teardown"],
+)
+def test_a_retry_outside_a_start_keeps_its_full_back_off(state: State, phase: Phase) -> None:
+    gw = gateway(state, phase, start_requested_at=PAST)
+    step = failed_step(
+        gw,
+        reason="ClusterUnavailable",
+        message="503",
+        permanent=False,
+        now=NOW,
+        delay=lambda n: 64.0,
+        start_timeout=300,
+    )
+    assert step.commit is not None
+    assert step.commit.retry == Retry(attempts=1, next_at=NOW + timedelta(seconds=64))

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import redis
 
 from outbox.events import EventType as E
-from outbox.model import Phase, State
+from outbox.model import Gateway, Phase, State
 from provisioner.cluster import ForeignObject, PermanentClusterError, TemporaryClusterError
 from provisioner.manifests import desired_objects, object_names
 from tests.conftest import FakeClock
@@ -98,6 +98,172 @@ def test_a_stop_that_cannot_finish_reports_once_and_keeps_trying(world: World) -
     assert world.gateway("edge").phase == Phase.STOPPED
     assert world.cluster.names() == []
     assert event_counts(world, "edge")[E.FAILED] == 1
+
+
+# -- the start deadline: a start ends by it, whatever blocks it ------------------------------
+
+START_TIMEOUT = 60  # the World's provisioner setting
+
+
+def foreign(kind: str) -> dict[str, Any]:
+    """An object of somebody else's that happens to have the gateway's object name."""
+    name = object_names("edge")[kind]
+    if kind == "Service":
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "labels": {"team": "someone-else"}},
+            "spec": {"ports": [{"port": 80}]},
+        }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"team": "someone-else"}},
+        "spec": {
+            "replicas": 7,
+            "template": {"spec": {"containers": [{"name": "x", "image": "theirs:1"}]}},
+        },
+    }
+
+
+def seconds_until(world: World, done: Callable[[Gateway], bool], *, limit: float = 200) -> float:
+    """Turn by turn, one fake second apart, until `done(gateway)`: how long it took."""
+    began = world.clock()
+    while True:
+        world.step()
+        took = (world.clock() - began).total_seconds()
+        if done(world.gateway("edge")):
+            return took
+        assert took < limit, f"still {world.gateway('edge').phase} after {took:.0f}s"
+        world.clock.advance(1)
+
+
+def stopped(gateway: Gateway) -> bool:
+    return gateway.phase == Phase.STOPPED
+
+
+def test_a_foreign_object_taking_the_name_while_starting_degrades_by_the_deadline(
+    world: World,
+) -> None:
+    world.cluster.stall_rollouts("edge")
+    world.writer.create("edge", {"image": "nginx:1.27", "environments": ["prod"]})
+    world.step()
+    assert world.gateway("edge").phase == Phase.STARTING
+    # Somebody else's Deployment takes the name: every re-apply is refused from now on.
+    world.cluster.remove("Deployment", object_names("edge")["Deployment"])
+    world.cluster.put_foreign(foreign("Deployment"))
+
+    took = seconds_until(world, stopped)
+
+    assert START_TIMEOUT - 1 <= took <= START_TIMEOUT + 1  # counted from the create, one step
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.STOPPED, Phase.STOPPED)
+    assert gateway.last_error is not None and gateway.last_error.reason == "StartTimeout"
+    assert "Deployment edge-gateway is held by another owner" in gateway.last_error.message
+    assert world.events("edge")[-2:] == [E.START_TIMED_OUT, E.STOPPED]
+    assert world.environments("edge") == {"prod": "Inactive"}
+    # Our Service is torn down; theirs is left exactly as it was.
+    assert world.cluster.names() == [("Deployment", object_names("edge")["Deployment"])]
+    assert (
+        world.cluster.get("Deployment", object_names("edge")["Deployment"])["spec"]["replicas"] == 7
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "events"),
+    [
+        # Nothing could be applied at all: nothing to tear down, straight to Stopped.
+        ("Deployment", [E.CREATED, E.FAILED, E.START_TIMED_OUT]),
+        # Our Deployment went in before the foreign Service stopped the apply: torn down.
+        ("Service", [E.CREATED, E.FAILED, E.START_TIMED_OUT, E.STOPPED]),
+    ],
+)
+def test_a_created_gateway_blocked_by_a_foreign_object_ends_stopped_by_the_deadline(
+    world: World, kind: str, events: list[E]
+) -> None:
+    world.cluster.put_foreign(foreign(kind))
+    world.writer.create("edge", {"image": "nginx:1.27"})
+
+    took = seconds_until(world, stopped)
+
+    assert took <= START_TIMEOUT + 1
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.STOPPED, Phase.STOPPED)
+    assert gateway.last_error is not None and gateway.last_error.reason == "StartTimeout"
+    assert f"{kind} edge-gateway is held by another owner" in gateway.last_error.message
+    assert world.events("edge") == events
+    assert world.cluster.names() == [(kind, object_names("edge")[kind])]
+
+
+def test_a_failing_apply_with_temporary_errors_ends_by_the_deadline_despite_the_back_off(
+    world: World,
+) -> None:
+    # A back-off that would grow far past the deadline: the deadline must not wait for it.
+    world.provisioner(backoff_cap=300)
+    world.cluster.fail_next(
+        "apply", TemporaryClusterError("503 from the API server", status=503), times=10_000
+    )
+    world.writer.create("edge", {"image": "nginx:1.27"})
+
+    took = seconds_until(world, stopped)
+
+    assert took <= START_TIMEOUT + 1
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.STOPPED, Phase.STOPPED)
+    assert gateway.last_error is not None and gateway.last_error.reason == "StartTimeout"
+    assert "ClusterUnavailable: 503 from the API server" in gateway.last_error.message
+    assert world.events("edge") == [E.CREATED, E.START_TIMED_OUT]  # temporary errors: quiet
+
+
+def rollout_timed_out(world: World) -> dict[str, Any] | None:
+    for event in world.writer.events("edge"):
+        if event.type is E.FAILED and event.payload.get("reason") == "RolloutTimeout":
+            return dict(event.payload)
+    return None
+
+
+def test_a_later_rollout_whose_newer_spec_cannot_be_applied_ends_started(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle()
+    world.cluster.stall_rollouts("edge")
+    world.writer.update("edge", image="nginx:1.28")
+    world.step()
+    assert world.gateway("edge").phase == Phase.STARTING
+    world.cluster.fail_next(
+        "apply", PermanentClusterError("422 Unprocessable Entity", status=422), times=10_000
+    )
+    world.writer.update("edge", image="nginx:1.29")  # asks again: the clock starts here
+
+    took = seconds_until(world, lambda gateway: gateway.phase == Phase.STARTED)
+
+    assert START_TIMEOUT - 1 <= took <= START_TIMEOUT + 1
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.RUNNING, Phase.STARTED)
+    assert gateway.at_rest  # the rollout is given up; the drift check takes it from here
+    report = rollout_timed_out(world)
+    assert report is not None and "ClusterRejected: 422" in report["message"]
+    live = world.cluster.get("Deployment", object_names("edge")["Deployment"])
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+
+
+def test_a_restart_whose_apply_never_goes_through_ends_started_with_a_rollout_timeout(
+    world: World,
+) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    world.settle()
+    world.cluster.fail_next(
+        "apply", TemporaryClusterError("503 from the API server", status=503), times=10_000
+    )
+    world.writer.restart("edge")
+
+    took = seconds_until(world, lambda gateway: rollout_timed_out(world) is not None)
+
+    assert took <= START_TIMEOUT + 1
+    gateway = world.gateway("edge")
+    assert (gateway.state, gateway.phase) == (State.RUNNING, Phase.STARTED)
+    assert gateway.at_rest
+    report = rollout_timed_out(world)
+    assert report is not None and "ClusterUnavailable: 503" in report["message"]
 
 
 # -- crashes between the steps ----------------------------------------------------------------

@@ -122,7 +122,7 @@ def test_update_while_started_rolls_out_the_new_image(world: World) -> None:
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
 
 
-def test_update_while_starting_applies_the_newer_spec_without_resetting_the_timeout_clock(
+def test_update_while_starting_applies_the_newer_spec_and_asks_for_a_start_again(
     world: World,
 ) -> None:
     world.writer.create("edge", {"image": "nginx:1.27"})
@@ -130,11 +130,13 @@ def test_update_while_starting_applies_the_newer_spec_without_resetting_the_time
     starting = world.gateway("edge")
     assert starting.phase == Phase.STARTING
 
+    world.clock.advance(10)
     world.writer.update("edge", image="nginx:1.28")
     world.step()
     gateway = world.gateway("edge")
     assert gateway.phase == Phase.STARTING
-    assert gateway.phase_changed_at == starting.phase_changed_at
+    assert gateway.phase_changed_at == starting.phase_changed_at  # the phase clock stays
+    assert gateway.start_requested_at == world.clock()  # the start deadline counts from here
     live = world.cluster.get("Deployment", object_names("edge")["Deployment"])
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
 
