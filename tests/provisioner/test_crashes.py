@@ -18,10 +18,13 @@ from outbox.model import Phase, State
 from provisioner.cluster import KINDS
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
+from provisioner.kube_cluster import KubernetesCluster
 from provisioner.manifests import object_names
 from tests.conftest import FakeClock
+from tests.provisioner.conftest import NAMESPACE
 from tests.provisioner_support import STREAM, World, provisioner_settings
 from tests.support.crashes import CrashingCluster, CrashPoint, Life, MortalStore
+from tests.support.k8s_emulator import ApiServerEmulator
 
 # The teardown of a gateway with a host: commit the new phase, delete the Deployment, the Service
 # and the Ingress (in that order), commit the end phase. Each point is one place to die.
@@ -34,11 +37,20 @@ CRASH_POINTS = [
 ]
 
 
-@pytest.fixture
-def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
+@pytest.fixture(params=["memory", "kubernetes-emulator"])
+def world(
+    request: pytest.FixtureRequest, redis_client: redis.Redis, clock: FakeClock
+) -> Iterator[World]:
+    """The in-memory cluster, or the Kubernetes adapter over HTTP on the API server emulator."""
     world = World(redis=redis_client, clock=clock, rollout_seconds=5)
+    emulator = None
+    if request.param == "kubernetes-emulator":
+        emulator = ApiServerEmulator(auto_complete_rollouts=True).start()
+        world.cluster = KubernetesCluster(NAMESPACE, emulator.api_client(), read_timeout=5)
     yield world
     world.close()
+    if emulator is not None:
+        emulator.stop()
 
 
 def started_gateway(world: World) -> str:
