@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +17,18 @@ from tests.support.emulator_process import EmulatorProcess
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    process = EmulatorProcess(tmp_path).start()
+@pytest.fixture(scope="module")
+def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    process = EmulatorProcess(tmp_path_factory.mktemp("emulator")).start()
     yield process
     process.close()
+
+
+@pytest.fixture
+def emulator(emulator_process: EmulatorProcess) -> EmulatorProcess:
+    """One process for the module, emptied for each test."""
+    emulator_process.reset()
+    return emulator_process
 
 
 @pytest.fixture

@@ -54,6 +54,10 @@ class EmulatorProcess:
 
     # -- admin endpoints ------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """No objects, no request log, no faults, nothing held: as good as a new process."""
+        self._call("POST", "reset")
+
     def hold_applies(self, *, after: int = 0) -> None:
         """After `after` more applies, hold every apply open until `release()`."""
         self._call("POST", "hold-applies", {"after": after})

@@ -186,6 +186,14 @@ class ApiServerEmulator:
         """The next matching request is answered normally, but only after `seconds`."""
         self._add(Fault("delay", method, kind, seconds=seconds))
 
+    def reset(self) -> None:
+        """Back to empty: no objects, no request log, no faults; held applies go ahead."""
+        self.release()
+        with self._lock:
+            self._objects.clear()
+            self.requests.clear()
+            self._faults.clear()
+
     def hold_applies(self, *, after: int = 0) -> None:
         """Let `after` more applies through, then hold every apply (PATCH) open: recorded, but
         neither carried out nor answered until `release()`. A client process can be killed
@@ -447,7 +455,13 @@ def _admin_respond_next(emulator: ApiServerEmulator, body: Any) -> _Answer:
     return 200, {"armed": True}
 
 
+def _admin_reset(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.reset()
+    return 200, {"reset": True}
+
+
 ADMIN_ROUTES: dict[tuple[str, str], Callable[[ApiServerEmulator, Any], _Answer]] = {
+    ("POST", "/_admin/reset"): _admin_reset,  # empty again, for the next test
     ("POST", "/_admin/hold-applies"): _admin_hold_applies,  # body: {"after": N} (optional)
     ("POST", "/_admin/release"): _admin_release,
     ("GET", "/_admin/held"): _admin_held,  # {"held": number of applies held open now}
