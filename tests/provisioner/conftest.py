@@ -20,8 +20,8 @@ from provisioner.kube_cluster import KubernetesCluster
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import rollout_status
 from tests.conftest import FakeClock
-from tests.k8s_emulator import ApiServerEmulator
 from tests.provisioner_support import World, provisioner_settings
+from tests.support.k8s_emulator import ApiServerEmulator
 
 NAMESPACE = "gateways"
 REAL_KUBECONFIG = os.environ.get("OUTBOX_TEST_KUBECONFIG")

@@ -27,8 +27,8 @@ from provisioner.manifests import RESTART_STAMP_ANNOTATION, desired_objects, dri
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import RolloutState, rollout_status
 from tests.conftest import FakeClock
-from tests.k8s_emulator import ApiServerEmulator
 from tests.provisioner.conftest import NAMESPACE, Harness, make_gateway
+from tests.support.k8s_emulator import ApiServerEmulator
 
 NAME = "edge-gateway"
 

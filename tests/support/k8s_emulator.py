@@ -3,20 +3,31 @@
 It serves GET, PATCH (server-side apply only, with apply-creates semantics: `kmock` answers 404
 to an apply of a missing object, the real server creates it) and DELETE for namespaced
 Deployments, Services and Ingresses. It records every request, injects faults per request (a
-status, a connection reset, a slow answer) and lets tests drive Deployment status (rollouts).
+status, a connection reset, a slow answer, an apply held open) and lets tests drive Deployment
+status (rollouts).
+
+In a test's own process it is `ApiServerEmulator().start()`. Shared by provisioner processes it
+runs as `python -m tests.support.k8s_emulator PORT --kubeconfig PATH` (see `main`), and tests
+drive it through the admin endpoints under `/_admin/` (`ADMIN_ROUTES`; the client side is
+`tests.support.emulator_process`). Kubernetes paths go through `_route`; new kinds of request
+(watches, lists) are one more branch in `_Handler._serve`.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
+import signal
 import socket
 import struct
 import threading
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -97,20 +108,24 @@ class ApiServerEmulator:
         self._objects: dict[tuple[str, str, str], _Stored] = {}  # (namespace, kind, name)
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._hold: _Hold | None = None  # applies are being held open
+        self._held = 0
         self._resource_version = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> ApiServerEmulator:
+    def start(self, port: int = 0) -> ApiServerEmulator:
+        """Serve on 127.0.0.1:`port` (0: a free one) from a background thread."""
         emulator = self
 
         class Handler(_Handler):
             server_emulator = emulator
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -120,6 +135,7 @@ class ApiServerEmulator:
 
     def stop(self) -> None:
         self._stopping.set()  # releases slow answers at once
+        self.release()  # and held applies
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -127,10 +143,19 @@ class ApiServerEmulator:
             self._thread.join(5)
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None, "start() the emulator first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def write_kubeconfig(self, path: Path, namespace: str = "gateways") -> Path:
+        """A kubeconfig whose current context is this emulator, for the client of another
+        process (`KUBECONFIG`)."""
+        path.write_text(yaml.safe_dump(kubeconfig(self.url, namespace)))
+        return path
 
     def api_client(self) -> client.ApiClient:
         """A client of the official library pointed at this emulator, with our transport policy."""
@@ -160,6 +185,33 @@ class ApiServerEmulator:
     ) -> None:
         """The next matching request is answered normally, but only after `seconds`."""
         self._add(Fault("delay", method, kind, seconds=seconds))
+
+    def reset(self) -> None:
+        """Back to empty: no objects, no request log, no faults; held applies go ahead."""
+        self.release()
+        with self._lock:
+            self._objects.clear()
+            self.requests.clear()
+            self._faults.clear()
+
+    def hold_applies(self, *, after: int = 0) -> None:
+        """Let `after` more applies through, then hold every apply (PATCH) open: recorded, but
+        neither carried out nor answered until `release()`. A client process can be killed
+        while it waits for one, at a point where it has nothing else in hand."""
+        with self._lock:
+            self._hold = _Hold(let_through=after)
+
+    def release(self) -> None:
+        """Held applies go ahead (carried out and answered); new ones are no longer held."""
+        with self._lock:
+            self._hold = None
+            self._released.notify_all()
+
+    @property
+    def held(self) -> int:
+        """Applies held open right now."""
+        with self._lock:
+            return self._held
 
     def complete_rollout(self, name: str, namespace: str) -> None:
         """The Deployment's controller reports the current generation fully rolled out."""
@@ -211,6 +263,16 @@ class ApiServerEmulator:
         with self._lock:
             return [r for r in self.requests if r.method == method and kind in (None, r.kind)]
 
+    def request_log(self) -> list[RecordedRequest]:
+        """Every Kubernetes request so far, in the order they came (admin requests are not)."""
+        with self._lock:
+            return list(self.requests)
+
+    def objects(self) -> list[Manifest]:
+        """Every stored object, as the API would answer a GET of it."""
+        with self._lock:
+            return [copy.deepcopy(stored.live) for stored in self._objects.values()]
+
     # -- request handling (called by the handler threads) ------------------------------------
 
     def record(self, request: RecordedRequest) -> Fault | None:
@@ -224,6 +286,19 @@ class ApiServerEmulator:
 
     def wait(self, seconds: float) -> None:
         self._stopping.wait(seconds)
+
+    def wait_if_held(self, request: RecordedRequest) -> None:
+        """Block a held apply until `release()` (or until the emulator stops)."""
+        with self._lock:
+            hold = self._hold
+            if request.method != "PATCH" or hold is None or hold.lets_through():
+                return
+            self._held += 1
+            try:
+                while self._hold is hold and not self._stopping.is_set():
+                    self._released.wait(0.1)
+            finally:
+                self._held -= 1
 
     def handle(self, namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer:
         with self._lock:
@@ -316,6 +391,87 @@ class ApiServerEmulator:
             self._faults.append(fault)
 
 
+@dataclass
+class _Hold:
+    let_through: int
+
+    def lets_through(self) -> bool:
+        if self.let_through > 0:
+            self.let_through -= 1
+            return True
+        return False
+
+
+def kubeconfig(server: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+        "users": [{"name": "emulator", "user": {"token": "emulator"}}],
+        "contexts": [
+            {
+                "name": "emulator",
+                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
+            }
+        ],
+        "current-context": "emulator",
+    }
+
+
+# -- admin endpoints: how a test drives an emulator that runs in another process ---------------
+
+
+def _admin_hold_applies(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.hold_applies(after=int((body or {}).get("after", 0)))
+    return 200, {"holding": True}
+
+
+def _admin_release(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.release()
+    return 200, {"holding": False}
+
+
+def _admin_held(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    return 200, {"held": emulator.held}
+
+
+def _admin_requests(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    return 200, {"requests": [asdict(request) for request in emulator.request_log()]}
+
+
+def _admin_objects(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    return 200, {"objects": emulator.objects()}
+
+
+def _admin_respond_next(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    options = body or {}
+    emulator.respond_next(
+        int(options["status"]),
+        method=options.get("method"),
+        kind=options.get("kind"),
+        message=options.get("message", "injected fault"),
+        times=int(options.get("times", 1)),
+    )
+    return 200, {"armed": True}
+
+
+def _admin_reset(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.reset()
+    return 200, {"reset": True}
+
+
+ADMIN_ROUTES: dict[tuple[str, str], Callable[[ApiServerEmulator, Any], _Answer]] = {
+    ("POST", "/_admin/reset"): _admin_reset,  # empty again, for the next test
+    ("POST", "/_admin/hold-applies"): _admin_hold_applies,  # body: {"after": N} (optional)
+    ("POST", "/_admin/release"): _admin_release,
+    ("GET", "/_admin/held"): _admin_held,  # {"held": number of applies held open now}
+    ("GET", "/_admin/requests"): _admin_requests,  # every Kubernetes request so far, in order
+    ("GET", "/_admin/objects"): _admin_objects,
+    ("POST", "/_admin/respond-next"): _admin_respond_next,  # {"status", "method", "kind", ...}
+}
+ADMIN_PREFIX = "/_admin/"
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_emulator: ApiServerEmulator
     protocol_version = "HTTP/1.1"
@@ -332,15 +488,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
+    def do_POST(self) -> None:
+        self._serve("POST")
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read `requests` instead
 
     def _serve(self, method: str) -> None:
         emulator = self.server_emulator
         url = urlsplit(self.path)
-        route = _route(url.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if url.path.startswith(ADMIN_PREFIX):
+            self._serve_admin(method, url.path, raw)
+            return
+        route = _route(url.path)
         request = RecordedRequest(
             method=method,
             path=url.path,
@@ -356,12 +518,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.action == "delay":
             emulator.wait(fault.seconds)
+        emulator.wait_if_held(request)
         if fault is not None and fault.action == "status":
             self._answer(*_status(fault.status, fault.message))
         elif route is None:
             self._answer(*_status(404, f"the emulator does not serve {url.path}"))
         else:
             self._answer(*emulator.handle(*route, request))
+
+    def _serve_admin(self, method: str, path: str, raw: bytes) -> None:
+        admin = ADMIN_ROUTES.get((method, path))
+        if admin is None:
+            self._answer(*_status(404, f"no admin endpoint {method} {path}"))
+        else:
+            self._answer(*admin(self.server_emulator, json.loads(raw) if raw else None))
 
     def _answer(self, status: int, document: Any) -> None:
         payload = json.dumps(document).encode()
@@ -458,3 +628,36 @@ def _terminating(live: Manifest) -> bool:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- as a process -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT. Prints `port N` (and `kubeconfig PATH`) on stdout first,
+    so that whoever started it knows where it listens once the line is there."""
+    parser = argparse.ArgumentParser(prog="python -m tests.support.k8s_emulator")
+    parser.add_argument("port", type=int, help="port on 127.0.0.1 (0: pick a free one)")
+    parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for it here")
+    parser.add_argument("--namespace", default="gateways", help="the kubeconfig's namespace")
+    parser.add_argument(
+        "--complete-rollouts",
+        action="store_true",
+        help="every Deployment reports its rollout complete as soon as it is applied",
+    )
+    options = parser.parse_args(argv)
+    emulator = ApiServerEmulator(auto_complete_rollouts=options.complete_rollouts)
+    emulator.start(options.port)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    print(f"port {emulator.port}", flush=True)
+    if options.kubeconfig is not None:
+        emulator.write_kubeconfig(options.kubeconfig, options.namespace)
+        print(f"kubeconfig {options.kubeconfig}", flush=True)
+    stopped.wait()
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
