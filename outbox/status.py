@@ -12,7 +12,7 @@ from typing import Any
 
 from outbox.clock import as_utc
 from outbox.event_documents import Read, Unreadable, read_event
-from outbox.model import Gateway, LastError, Phase, Retry, State
+from outbox.model import Gateway, LastError, Phase, Retry, State, start_deadline
 from outbox.store import GATEWAYS, LEASES, OUTBOX, Store
 
 # Some servers (nx-27017) count `{field: None}` wrongly; `$in: [None]` means the same.
@@ -166,7 +166,13 @@ def overdue_seconds(gateway: Gateway, *, now: datetime, timeouts: Timeouts) -> f
     timeout = timeouts.of(gateway.phase)
     if timeout is None:
         return None
-    late = now - gateway.phase_changed_at - timedelta(seconds=timeout)
+    # A start is timed from the request for it (the provisioner's own rule), a teardown from
+    # the phase change.
+    if gateway.phase == Phase.STARTING:
+        deadline = start_deadline(gateway, timeout)
+    else:
+        deadline = gateway.phase_changed_at + timedelta(seconds=timeout)
+    late = now - deadline
     return late.total_seconds() if late > timedelta(0) else None
 
 

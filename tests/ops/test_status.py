@@ -59,6 +59,7 @@ def given_gateway(
         phase=phase,
         state=state,
         phase_changed_at=clock.now - timedelta(seconds=in_phase_for),
+        start_requested_at=clock.now - timedelta(seconds=in_phase_for),
         version=created.version + 1,
         retry=retry,
         last_error=last_error,
@@ -193,6 +194,16 @@ def test_a_deadline_counts_from_the_phase_change_with_that_phase_timeout(
     gateway = given_gateway(memory_store, clock, "gw", phase, in_phase_for=in_phase_for)
 
     assert overdue_seconds(gateway, now=clock.now, timeouts=TIMEOUTS) == overdue
+
+
+def test_a_start_is_late_by_the_time_since_it_was_requested_not_since_it_began_starting(
+    memory_store: MemoryStore, clock: FakeClock
+) -> None:
+    # Asked for 350 s ago, but the cluster let it leave Created only 100 s ago.
+    gateway = given_gateway(memory_store, clock, "gw", Phase.STARTING, in_phase_for=100)
+    asked_long_ago = gateway.evolve(start_requested_at=clock.now - timedelta(seconds=350))
+
+    assert overdue_seconds(asked_long_ago, now=clock.now, timeouts=TIMEOUTS) == 50.0
 
 
 def test_gateways_needing_care_are_the_late_the_retrying_and_the_failed(
