@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner, Result
+
+from outbox.memory_store import MemoryStore
+from outbox.mongo_store import MongoStore
 from outbox.settings import CommonSettings
+from outbox.store import Collections, Store, T
+from outbox_cli.app import App
+from outbox_cli.main import cli
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -27,3 +37,62 @@ def test_the_quick_start_commands_are_the_ones_ci_runs() -> None:
     assert "make demo" in README and "make test" in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+class _BrokenStore(MemoryStore):
+    """A store with a fault no adapter translates: the command line's last line of defence."""
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        raise RuntimeError("disk on fire")
+
+
+def _documented_exit_codes() -> dict[int, str]:
+    sentence = README.split("Exit codes:", 1)[1].split("\n\n", 1)[0]
+    found = re.findall(r"(\d+) ([^;.]+)", " ".join(sentence.split()))
+    return {int(code): meaning.strip() for code, meaning in found}
+
+
+def _unreachable_store() -> MongoStore:
+    return MongoStore(f"mongodb://127.0.0.1:{free_port()}/", timeout_seconds=0.3)
+
+
+IMAGE = ("--image", "nginx:1.27")
+# For each documented exit code: a store, what happened before, and the command that ends so.
+EXIT_CODE_CASES: dict[int, tuple[Callable[[], Store], list[list[str]], list[str]]] = {
+    0: (MemoryStore, [], ["gateway", "create", "edge", *IMAGE]),
+    1: (_BrokenStore, [], ["gateway", "create", "edge", *IMAGE]),
+    2: (MemoryStore, [], ["gateway", "create", "Not_A_Name", *IMAGE]),
+    3: (MemoryStore, [["gateway", "create", "edge", *IMAGE]], ["gateway", "restart", "edge"]),
+    4: (
+        MemoryStore,
+        [["gateway", "create", "edge", *IMAGE]],
+        ["gateway", "create", "edge", *IMAGE],
+    ),
+    5: (MemoryStore, [], ["gateway", "get", "nowhere"]),
+    6: (_unreachable_store, [], ["gateway", "create", "edge", *IMAGE]),
+}
+
+
+def test_every_documented_exit_code_is_tested() -> None:
+    assert sorted(_documented_exit_codes()) == sorted(EXIT_CODE_CASES)
+
+
+@pytest.mark.parametrize("code", sorted(EXIT_CODE_CASES))
+def test_each_documented_exit_code_ends_with_at_most_one_line_on_stderr(code: int) -> None:
+    make_store, before, command = EXIT_CODE_CASES[code]
+    store = make_store()
+    runner = CliRunner()
+
+    def invoke(args: list[str]) -> Result:
+        app = App(env_file=None)
+        app._store = store
+        return runner.invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
+
+    for args in before:
+        assert invoke(args).exit_code == 0
+    result = invoke(command)
+
+    assert result.exit_code == code, result.output
+    errors = result.stderr.splitlines()
+    assert errors == [] if code == 0 else len(errors) == 1 and errors[0].startswith("error: ")
+    assert "Traceback" not in result.output
