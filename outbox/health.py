@@ -132,7 +132,7 @@ def serving(
         yield None
         return
     # No `*_created` series: one per labelled child doubles the scrape, and no alert reads them.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     ProcessCollector(registry=registry)  # RSS, CPU seconds, open files of this process
     server = HealthServer(port=port, registry=registry, checks=checks, alive=alive).start()
     try:

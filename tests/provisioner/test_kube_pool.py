@@ -19,6 +19,7 @@ POOL_FULL = "Connection pool is full"
 
 def kubeconfig_for(emulator: ApiServerEmulator, path: Path) -> str:
     cluster = {"server": emulator.url}
+    context = {"cluster": "emulator", "user": "tester"}
     path.write_text(
         yaml.safe_dump(
             {
@@ -26,7 +27,7 @@ def kubeconfig_for(emulator: ApiServerEmulator, path: Path) -> str:
                 "kind": "Config",
                 "clusters": [{"name": "emulator", "cluster": cluster}],
                 "users": [{"name": "tester", "user": {"token": "not-a-secret"}}],
-                "contexts": [{"name": "test", "context": {"cluster": "emulator", "user": "tester"}}],
+                "contexts": [{"name": "test", "context": context}],
                 "current-context": "test",
             }
         )
