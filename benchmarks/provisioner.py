@@ -208,9 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     report("baseline", single)
     ratio = pool.rate / single.rate
     passed = ratio >= TARGET
-    print(
-        f"pool / single worker: {ratio:.1f}x (target >= {TARGET:.0f}x) {'PASS' if passed else 'MISS'}"
-    )
+    result = "PASS" if passed else "MISS"
+    print(f"pool / single worker: {ratio:.1f}x (target >= {TARGET:.0f}x) {result}")
     if options.quick:
         print("quick run: it ran; the sizes are too small for the target to mean anything")
         return 0
