@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -250,17 +251,23 @@ def peak_rss(
         store.ensure_indexes(retention_seconds=0)
         write_events(store, size)
         client.flushall()
-        process = subprocess.Popen(
-            [*RELAY_COMMAND, "--once"],
-            env=relay_env(nx, database, redis_server),
-            cwd="/tmp",
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started = time.perf_counter()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        assert process.returncode == 0 and client.xlen(STREAM) == size
+        with tempfile.TemporaryFile("w+") as log:  # the relay's own account, if it fails
+            process = subprocess.Popen(
+                [*RELAY_COMMAND, "--once"],
+                # The default lease: on a loaded machine one batch over the whole backlog can
+                # outlast the short lease the latency run uses, and the drain stops there.
+                env=relay_env(nx, database, redis_server, OUTBOX_LEASE_SECONDS="15"),
+                cwd="/tmp",
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            started = time.perf_counter()
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            log.seek(0)
+            failure = log.read()[-2000:]
+        assert process.returncode == 0, f"relay exit {process.returncode}: {failure}"
+        assert client.xlen(STREAM) == size, f"{client.xlen(STREAM)} in the stream, not {size}"
         rss_mb = usage.ru_maxrss / 1024
         results.append(rss_mb)
         print(
