@@ -1,7 +1,7 @@
 """Gateway creates per second through the writer, next to a raw baseline on the same store.
 
     python -m benchmarks.writer [--stores memory nx-27017] [--gateways 300] [--environments 2]
-                                [--rounds 5] [--profile]
+                                [--rounds 5] [--profile] [--quick]
 
 Each store gets the same documents (gateway, its environments, one outbox event), with the same
 indexes. On nx-27017 the baseline is raw pymongo inserting them in a bare transaction; in memory
@@ -9,6 +9,8 @@ it is raw mongomock inserting them without one. The writer additionally validate
 name and host, and commits with its compare-and-set machinery. Targets: the writer costs at most
 1.5x the baseline on nx-27017 and at most 2x in memory. Each round times the baseline and then
 the writer on fresh collections; rates are the best round, the ratio the median of the rounds.
+Exit status 1 when a target is missed; `--quick` (tiny sizes, one round) only checks that the
+benchmark runs, not its timing.
 """
 
 from __future__ import annotations
@@ -114,9 +116,9 @@ def mongomock_baseline(sizes: Sizes) -> Callable[[], None]:
     return run
 
 
-def pymongo_baseline(uri: str, sizes: Sizes) -> Callable[[], None]:
+def pymongo_baseline(uri: str, database_name: str, sizes: Sizes) -> Callable[[], None]:
     client: MongoClient[dict[str, Any]] = MongoClient(uri)
-    database = client["baseline"]
+    database = client[database_name]
     batches = [documents_of(n, sizes) for n in range(sizes.gateways)]
     gateways, environments, outbox = database[GATEWAYS], database[ENVIRONMENTS], database[OUTBOX]
 
@@ -195,6 +197,9 @@ def nx_server() -> Iterator[NxServer]:
         server.close()
 
 
+BENCH_DATABASE = "bench"
+
+
 def nx_result(sizes: Sizes, rounds: int, profile: cProfile.Profile | None) -> Result:
     with nx_server() as server:
         admin: MongoClient[dict[str, Any]] = MongoClient(server.uri)
@@ -203,15 +208,16 @@ def nx_result(sizes: Sizes, rounds: int, profile: cProfile.Profile | None) -> Re
         def fresh_collections() -> MongoStore:
             # nx-27017 shares collections between databases: empty them, then index as `init` does.
             for name in (GATEWAYS, ENVIRONMENTS, OUTBOX):
-                admin["bench"][name].drop()
-            store = MongoStore(server.uri, database="bench")
+                admin[BENCH_DATABASE][name].drop()
+            store = MongoStore(server.uri, database=BENCH_DATABASE)
             store.ensure_indexes(retention_seconds=0)
             stores.append(store)
             return store
 
         def fresh_baseline() -> Callable[[], None]:
+            # Into the collections just emptied: a round must not find the last round's rows.
             fresh_collections()
-            return pymongo_baseline(server.uri, sizes)
+            return pymongo_baseline(server.uri, BENCH_DATABASE, sizes)
 
         try:
             sides = (lambda: writer_run(fresh_collections(), sizes), fresh_baseline)
@@ -240,24 +246,32 @@ def report(results: list[Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", nargs="+", choices=list(TARGETS), default=list(TARGETS))
-    parser.add_argument("--gateways", type=int, default=300, help="creates per round")
+    parser.add_argument("--gateways", type=int, help="creates per round (300; quick: 10)")
     parser.add_argument("--environments", type=int, default=2, help="environments per gateway")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (each: baseline, writer)")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds, each baseline then writer (5; quick: 1)"
+    )
     parser.add_argument("--profile", action="store_true", help="print where the writer spends time")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one round: check it runs, not its timing"
+    )
     args = parser.parse_args(argv)
-    sizes = Sizes(args.gateways, args.environments)
+    sizes = Sizes(args.gateways or (10 if args.quick else 300), args.environments)
+    rounds = args.rounds or (1 if args.quick else 5)
 
     results = []
     for store in args.stores:
         profile = cProfile.Profile() if args.profile else None
         run = memory_result if store == "memory" else nx_result
-        results.append(run(sizes, args.rounds, profile))
+        results.append(run(sizes, rounds, profile))
         if profile is not None:
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
             print(f"--- writer profile, {store} (last round) ---\n{out.getvalue()}")
     print(report(results))
-    return 0
+    if args.quick:
+        print("quick run: it ran; the sizes are too small for the targets to mean anything")
+    return 0 if args.quick or all(result.passed for result in results) else 1
 
 
 if __name__ == "__main__":

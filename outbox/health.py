@@ -1,19 +1,28 @@
 """The metrics and health server each daemon runs on its own port.
 
-`/metrics` serves the daemon's Prometheus registry, `/healthz` answers while the process loop is
-alive, `/readyz` runs the readiness checks (MongoDB and Redis reachable) and answers 503 with
-the failing check's message otherwise.
+`/metrics` serves the daemon's Prometheus registry (with the process's own RSS, CPU and open
+files), `/healthz` answers while the process loop is alive, `/readyz` runs the readiness checks
+(MongoDB and Redis reachable) and answers 503 with the failing check's message otherwise.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from outbox.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +42,7 @@ class HealthServer:
         self._registry = registry
         self._checks = dict(checks)
         self._alive = alive
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server = _listen(host, port, self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health", daemon=True
@@ -90,6 +99,23 @@ class HealthServer:
         return Handler
 
 
+def _listen(host: str, port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    try:
+        return ThreadingHTTPServer((host, port), handler)
+    except OSError as error:
+        # Typically a second daemon on one host with the same default port: say which port and
+        # how to choose another, instead of a bare errno.
+        problem = (
+            "is already in use (another daemon on this host?)"
+            if error.errno == errno.EADDRINUSE
+            else f"cannot be opened: {error.strerror or error}"
+        )
+        raise InvalidInput(
+            f"metrics port {port} {problem}; choose another with OUTBOX_METRICS_PORT or "
+            "--metrics-port (0: no metrics server)"
+        ) from None
+
+
 @contextmanager
 def serving(
     *,
@@ -98,10 +124,16 @@ def serving(
     checks: Mapping[str, Check],
     alive: Callable[[], bool],
 ) -> Iterator[HealthServer | None]:
-    """The health server for the duration of a daemon's run; port 0 means none."""
+    """The health server for the duration of a daemon's run; port 0 means none.
+
+    Call it once per registry: it adds the process collector to `registry`.
+    """
     if not port:
         yield None
         return
+    # No `*_created` series: one per labelled child doubles the scrape, and no alert reads them.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    ProcessCollector(registry=registry)  # RSS, CPU seconds, open files of this process
     server = HealthServer(port=port, registry=registry, checks=checks, alive=alive).start()
     try:
         yield server

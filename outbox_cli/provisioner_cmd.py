@@ -30,9 +30,18 @@ def provisioner() -> None:
     help="Cluster adapter (default: $OUTBOX_CLUSTER or kubernetes).",
 )
 @click.option("--workers", type=int, help="Worker pool size (default: $OUTBOX_WORKERS or 32).")
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Port of /metrics, /healthz, /readyz (default: $OUTBOX_METRICS_PORT or 9102; 0: none).",
+)
 @pass_app
-def run(app: App, once: bool, cluster: str | None, workers: int | None) -> None:
+def run(
+    app: App, once: bool, cluster: str | None, workers: int | None, metrics_port: int | None
+) -> None:
     """Consume gateway events and drive every gateway to its desired phase."""
+    if metrics_port is not None:  # validated with the settings, as OUTBOX_METRICS_PORT is
+        app.overrides["metrics_port"] = metrics_port
     overrides = {
         key: value for key, value in {"cluster": cluster, "workers": workers}.items() if value
     }
@@ -67,4 +76,4 @@ def open_cluster(settings: ProvisionerSettings) -> Cluster:
         return MemoryCluster(namespace=settings.namespace, rollout_seconds=settings.memory_rollout)
     from provisioner.kube_cluster import KubernetesCluster
 
-    return KubernetesCluster.from_config(settings.namespace)
+    return KubernetesCluster.from_config(settings.namespace, workers=settings.workers)

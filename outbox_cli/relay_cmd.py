@@ -38,9 +38,16 @@ def relay() -> None:
     type=click.IntRange(1, 10_000),
     help="Events per batch (default: $OUTBOX_BATCH_SIZE or 2000).",
 )
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Port of /metrics, /healthz, /readyz (default: $OUTBOX_METRICS_PORT or 9101; 0: none).",
+)
 @pass_app
-def run(app: App, once: bool, batch_size: int | None) -> None:
+def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) -> None:
     """Publish outbox events to the stream, once each, in order per gateway."""
+    if metrics_port is not None:  # validated with the settings, as OUTBOX_METRICS_PORT is
+        app.overrides["metrics_port"] = metrics_port
     settings = app.settings(RelaySettings)
     if batch_size is not None:
         settings = settings.model_copy(update={"batch_size": batch_size})

@@ -37,10 +37,19 @@ TRANSPORT_RETRIES = urllib3.util.Retry(
     total=2, connect=2, read=0, status=0, other=0, redirect=0, raise_on_status=False
 )
 
+# Connections kept beside one per worker, for watches and the sweeper's calls: a smaller pool
+# makes urllib3 discard connections ("Connection pool is full") and open new ones under load.
+SPARE_CONNECTIONS = 4
+DEFAULT_WORKERS = 32
 
-def tune(configuration: client.Configuration) -> client.Configuration:
-    """Our transport policy on a client configuration (see TRANSPORT_RETRIES)."""
+
+def tune(configuration: client.Configuration, *, workers: int = 1) -> client.Configuration:
+    """Our transport policy on a client configuration (see TRANSPORT_RETRIES), with a
+    connection pool for `workers` concurrent calls."""
     configuration.retries = TRANSPORT_RETRIES
+    configuration.connection_pool_maxsize = max(
+        configuration.connection_pool_maxsize, workers + SPARE_CONNECTIONS
+    )
     return configuration
 
 
@@ -54,9 +63,10 @@ class KubernetesCluster:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
         self._namespace = namespace
-        self._client = api_client if api_client is not None else _api_client(None, None)
+        self._client = api_client if api_client is not None else _api_client(None, None, workers)
         self._timeout = (connect_timeout, read_timeout)
         apps = client.AppsV1Api(self._client)
         core = client.CoreV1Api(self._client)
@@ -88,12 +98,13 @@ class KubernetesCluster:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        workers: int = DEFAULT_WORKERS,
     ) -> KubernetesCluster:
         """From a kubeconfig (the path given, else $KUBECONFIG), else the in-cluster service
-        account when running in a pod, else ~/.kube/config."""
+        account when running in a pod, else ~/.kube/config; pooled for `workers` threads."""
         return cls(
             namespace,
-            _api_client(kubeconfig, context),
+            _api_client(kubeconfig, context, workers),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
@@ -189,7 +200,7 @@ class KubernetesCluster:
         return document
 
 
-def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
+def _api_client(kubeconfig: str | None, context: str | None, workers: int) -> client.ApiClient:
     configuration = client.Configuration()
     path = kubeconfig or os.environ.get("KUBECONFIG")
     try:
@@ -208,7 +219,7 @@ def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient
         raise ClusterConfigError(
             f"no usable Kubernetes configuration in {where}: {error}"
         ) from error
-    return client.ApiClient(tune(configuration))
+    return client.ApiClient(tune(configuration, workers=workers))
 
 
 def _api_message(error: ApiException) -> str:

@@ -1,4 +1,6 @@
-"""The README documents every setting and the two quick-start commands the CI and users run."""
+"""The README documents every setting and the two quick-start commands the CI and users run, and
+its example alert rules can fire (the names they use are checked against the running daemons in
+tests/ops/test_daemon_endpoints.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from outbox_cli.app import App
 from outbox_cli.main import cli
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
+from tests.support.readme import METRIC, alert_rules, metric_kinds
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +99,40 @@ def test_each_documented_exit_code_ends_with_at_most_one_line_on_stderr(code: in
     errors = result.stderr.splitlines()
     assert errors == [] if code == 0 else len(errors) == 1 and errors[0].startswith("error: ")
     assert "Traceback" not in result.output
+
+
+# Gauges whose value is this process's own (the lease holder's 1, its queue): summing them over
+# the replicas means something. Every other gauge is computed from the shared data by each
+# replica alike, so a sum multiplies it by the number of replicas: alerts take the max.
+PER_PROCESS_GAUGES = {"outbox_relay_lease_holder", "outbox_provisioner_in_flight"}
+SUMMED = re.compile(r"\b(?:sum|avg)\s*(?:by\s*\([^)]*\)\s*)?\(\s*([a-z_:][a-z0-9_:]*)")
+
+
+def test_the_alert_rules_name_only_metrics_of_the_table() -> None:
+    named = {name for expr in alert_rules().values() for name in METRIC.findall(expr)}
+
+    assert named and named <= set(metric_kinds())
+
+
+def test_alerts_over_a_gauge_every_replica_exports_take_the_max_not_the_sum() -> None:
+    kinds = metric_kinds()
+    summed_gauges = {
+        alert: name
+        for alert, expr in alert_rules().items()
+        for name in SUMMED.findall(expr)
+        if kinds.get(name) == "gauge" and name not in PER_PROCESS_GAUGES
+    }
+
+    assert summed_gauges == {}
+
+
+def test_alerts_aggregate_counters_before_comparing_them() -> None:
+    # `increase(x[15m]) > 0` fires once per replica and label set, and `a and increase(...)`
+    # matches nothing when `a` is an aggregate without labels: sum the increase first.
+    bare = {
+        alert: expr
+        for alert, expr in alert_rules().items()
+        if re.search(r"(?<!sum\()increase\(", expr)
+    }
+
+    assert bare == {}

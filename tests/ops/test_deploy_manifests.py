@@ -1,8 +1,9 @@
 """deploy/: manifests the API server would accept, and the promises the README makes about them.
 
 Every document validates strictly (no unknown fields) against the Kubernetes schemas of the
-oldest and newest versions we support; the provisioner's Role grants only what it applies, in
-its own namespace; probes, ports and grace periods agree with the daemons' settings.
+oldest and newest versions we support; the provisioner's Role grants exactly the verbs its
+Kubernetes adapter sends (recorded while the adapter runs against the API emulator), in its own
+namespace; probes, ports and grace periods agree with the daemons' settings.
 """
 
 from __future__ import annotations
@@ -12,19 +13,27 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes import client
 
 from outbox.settings import CommonSettings
+from provisioner.cluster import Cluster
+from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster, tune
+from provisioner.manifests import desired_objects
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
+from tests.k8s_emulator import ApiServerEmulator
+from tests.provisioner.conftest import make_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
-VERBS = {"get", "list", "watch", "create", "patch", "update", "delete"}
+NAMESPACE = "gateways"
+PORT_OPERATIONS = {"get", "apply", "delete"}
 SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings)
 
 
@@ -107,20 +116,84 @@ def test_nothing_is_granted_cluster_wide() -> None:
     assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
 
 
-def test_the_provisioner_role_allows_only_its_three_kinds_and_their_verbs() -> None:
+class RecordingApiClient(client.ApiClient):
+    """The official client, noting every request it sends: what the API server authorises."""
+
+    def __init__(self, configuration: client.Configuration) -> None:
+        super().__init__(configuration)
+        self.sent: list[tuple[str, str, str | None]] = []  # method, URL, content type
+
+    def call_api(
+        self, method: str, url: str, header_params: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        self.sent.append((method, url, (header_params or {}).get("Content-Type")))
+        return super().call_api(method, url, header_params, *args, **kwargs)
+
+
+def authorised_as(method: str, url: str, content_type: str | None) -> tuple[str, str, set[str]]:
+    """(API group, resource, RBAC verbs) a request needs. A server-side apply may create the
+    object, so the API server also checks `create` for it."""
+    address = urlsplit(url)
+    parts = address.path.strip("/").split("/")
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    assert rest[0] == "namespaces", f"a request outside a namespace: {url}"
+    resource, named = "/".join([rest[2], *rest[4:]]), len(rest) > 3
+    watch = dict(parse_qsl(address.query)).get("watch") in ("true", "1")
+    verbs = {
+        "GET": {"watch"} if watch else {"get"} if named else {"list"},
+        "PATCH": {"patch", "create"} if content_type == APPLY_PATCH else {"patch"},
+        "PUT": {"update"},
+        "POST": {"create"},
+        "DELETE": {"delete"} if named else {"deletecollection"},
+    }[method]
+    return group, resource, verbs
+
+
+def verbs_the_adapter_uses() -> dict[tuple[str, str], set[str]]:
+    """Every port operation on every kind, through the Kubernetes adapter against the API server
+    emulator: missing and present objects, creating and changing applies, deletes."""
+    assert {
+        name for name in dir(Cluster) if not name.startswith("_") and name != "namespace"
+    } == PORT_OPERATIONS, "the cluster port changed: exercise its new operations here"
+    emulator = ApiServerEmulator().start()
+    api = RecordingApiClient(tune(client.Configuration(host=emulator.url, no_proxy="127.0.0.1")))
+    cluster = KubernetesCluster(NAMESPACE, api)
+    try:
+        for manifest in desired_objects(
+            make_gateway("edge", host="edge.example.com"),
+            namespace=NAMESPACE,
+            start_timeout_seconds=60,
+        ):
+            kind, name = manifest["kind"], manifest["metadata"]["name"]
+            assert cluster.get(kind, name) is None
+            cluster.apply(manifest)
+            live = cluster.apply(
+                {
+                    **manifest,
+                    "metadata": {**manifest["metadata"], "annotations": {"changed": "yes"}},
+                }
+            )
+            cluster.delete(kind, name, uid=live["metadata"]["uid"])
+            cluster.delete(kind, name)
+    finally:
+        cluster.close()
+        emulator.stop()
+    needed: dict[tuple[str, str], set[str]] = {}
+    for request in api.sent:
+        group, resource, verbs = authorised_as(*request)
+        needed.setdefault((group, resource), set()).update(verbs)
+    return needed
+
+
+def test_the_provisioner_role_grants_exactly_the_verbs_the_adapter_uses() -> None:
     (role,) = of_kind("Role")
 
-    granted = {
-        (group, resource): set(rule["verbs"])
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-    }
-    assert granted == {
-        ("apps", "deployments"): VERBS,
-        ("", "services"): VERBS,
-        ("networking.k8s.io", "ingresses"): VERBS,
-    }
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    assert granted == verbs_the_adapter_uses()
     assert all(
         "resourceNames" not in rule and "nonResourceURLs" not in rule for rule in role["rules"]
     )

@@ -2,10 +2,13 @@
 
 Readiness is wired to a private redis-server of this module's own, which the test stops and
 starts: /readyz must follow it, /healthz must not (a Redis outage is no reason to restart us).
+A daemon's server adds the process's own metrics and drops the `*_created` series; a port that
+is taken is refused with a message that says how to choose another.
 """
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,8 +17,9 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry, Counter
 
-from outbox.health import HealthServer
-from tests.support.servers import RedisServer
+from outbox.errors import InvalidInput
+from outbox.health import HealthServer, serving
+from tests.support.servers import RedisServer, free_port
 
 
 def get(url: str) -> tuple[int, str]:
@@ -101,3 +105,34 @@ def test_liveness_fails_when_the_loop_reports_it_stalled() -> None:
 
 def test_unknown_paths_are_404(health: str) -> None:
     assert get(f"{health}/") == (404, "not found\n")
+
+
+def test_a_port_in_use_is_refused_naming_the_port_and_how_to_choose_another() -> None:
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+
+        with pytest.raises(InvalidInput) as refused:
+            HealthServer(port=port, registry=CollectorRegistry(), checks={})
+
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        f"metrics port {port} is already in use (another daemon on this host?); "
+        "choose another with OUTBOX_METRICS_PORT or --metrics-port (0: no metrics server)"
+    )
+
+
+def test_a_daemon_serves_its_process_metrics_and_no_created_series() -> None:
+    registry = CollectorRegistry()
+    Counter("outbox_test_steps", "Steps", ["phase"], registry=registry).labels("Started").inc()
+    port = free_port()
+
+    with serving(port=port, registry=registry, checks={}, alive=lambda: True):
+        status, body = get(f"http://127.0.0.1:{port}/metrics")
+
+    assert status == 200
+    assert 'outbox_test_steps_total{phase="Started"} 1.0' in body
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert f"\n{name} " in body
+    assert "_created" not in body
