@@ -26,8 +26,8 @@ from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster, tune
 from provisioner.manifests import desired_objects
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
-from tests.k8s_emulator import ApiServerEmulator
 from tests.provisioner.conftest import make_gateway
+from tests.support.k8s_emulator import ApiServerEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from provisioner.kube_cluster import KubernetesCluster
-from tests.k8s_emulator import ApiServerEmulator
 from tests.provisioner.conftest import NAMESPACE
+from tests.support.k8s_emulator import ApiServerEmulator
 
 POOL_FULL = "Connection pool is full"
 
