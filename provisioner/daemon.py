@@ -24,6 +24,7 @@ from outbox.errors import BackendUnavailable
 from outbox.membership import Membership
 from provisioner.entries import GatewayEvent, Poison, parse_entry
 from provisioner.metrics import DELIVERIES, UNKNOWN_GATEWAY, UNPARSABLE, ProvisionerMetrics
+from provisioner.outages import Outages
 from provisioner.pool import KeyedPool
 from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
@@ -48,35 +49,6 @@ class Tally:
     acked: int = 0
     failed: int = 0
     dead_lettered: int = 0
-
-
-class Outages:
-    """Which backends are down: each outage is logged once when it starts and once when it
-    ends (not once per retry), and counted per backend."""
-
-    def __init__(self, metrics: ProvisionerMetrics, monotonic: Callable[[], float]) -> None:
-        self._metrics = metrics
-        self._monotonic = monotonic
-        self._since: dict[str, float] = {}
-
-    def down(self, backend: str) -> bool:
-        return backend in self._since
-
-    @property
-    def any(self) -> bool:
-        return bool(self._since)
-
-    def failed(self, backend: str, error: BackendUnavailable) -> None:
-        if backend in self._since:
-            return
-        self._since[backend] = self._monotonic()
-        self._metrics.backend_outages.labels(backend).inc()
-        log.warning("%s unavailable, retrying until it is back: %s", backend, error)
-
-    def answered(self, backend: str) -> None:
-        since = self._since.pop(backend, None)
-        if since is not None:
-            log.info("%s reachable again after %.1fs", backend, self._monotonic() - since)
 
 
 class Provisioner:

@@ -133,7 +133,7 @@ def test_while_redis_is_down_rollouts_complete_and_start_timeouts_fire(
     assert stuck.last_error is not None and stuck.last_error.reason == "StartTimeout"
     assert own_redis.process is None
 
-    with caplog.at_level(logging.INFO, logger="provisioner.daemon"):
+    with caplog.at_level(logging.INFO, logger="provisioner"):
         own_redis.start()
         turn(daemon, world, 1)
         turn(daemon, world, 1)
@@ -152,7 +152,7 @@ def test_a_provisioner_started_while_redis_is_down_sweeps_and_joins_its_group_on
     waits.at[10] = own_redis.start
     daemon = fake_time_provisioner(world, waits=waits, probe_interval=2)
 
-    with caplog.at_level(logging.INFO, logger="provisioner.daemon"):
+    with caplog.at_level(logging.INFO, logger="provisioner"):
         daemon.run()
 
     assert world.events("edge")[-2:] == ["GatewayStarting", "GatewayStarted"]
@@ -196,7 +196,7 @@ def test_while_mongodb_is_down_nothing_is_read_and_everything_is_handled_once_it
     waits.at[6] = lambda: setattr(store, "down", False)
     daemon = fake_time_provisioner(world, waits=waits, probe_interval=1.5)
 
-    with caplog.at_level(logging.INFO, logger="provisioner.daemon"):
+    with caplog.at_level(logging.INFO, logger="provisioner"):
         daemon.run()
 
     # While MongoDB was down the entry stayed in the stream, unread: no delivery was wasted.
