@@ -25,9 +25,10 @@ from pymongo.errors import (
 from outbox.errors import BackendUnavailable, CommitOutcomeUnknown, NotInitialised
 from outbox.mongo_errors import commit_failure, translate_errors
 from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX, Collection, Collections, Store, T
+from outbox.store import GATEWAYS, OUTBOX, Collections, Store, T
 from outbox.writer import Writer
 from tests.support.servers import NxServer, free_port
+from tests.support.stores import DelegatingStore
 
 TIMEOUT = 1.0
 GRACE = 3.0  # what the issue allows beyond the timeout
@@ -120,31 +121,12 @@ def test_a_write_to_a_database_without_init_is_refused_and_writes_nothing(
 # -- the writer names what to check --------------------------------------------------------------
 
 
-class CommitUnknownStore(Store):
+class CommitUnknownStore(DelegatingStore):
     """Every transaction runs its work, then fails the way a lost commit does."""
 
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-
     def transaction(self, work: Callable[[Collections], T]) -> T:
-        self._inner.transaction(work)
+        self.inner.transaction(work)
         raise CommitOutcomeUnknown("MongoDB at mongodb://db: the commit failed: timed out")
-
-    def collection(self, name: str) -> Collection:
-        return self._inner.collection(name)
-
-    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        return self._inner.ensure_indexes(retention_seconds=retention_seconds)
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    @property
-    def description(self) -> str:
-        return self._inner.description
 
 
 def test_an_unknown_commit_outcome_tells_the_user_how_to_check(any_store: Store) -> None:

@@ -34,6 +34,7 @@ from outbox.store import (
 )
 from outbox.writer import Writer
 from tests.conftest import FakeClock
+from tests.support.stores import DelegatingStore
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
 ALL = (GATEWAYS, ENVIRONMENTS, OUTBOX, LEASES)
@@ -118,33 +119,21 @@ class FaultyCollections:
         return FaultyOutbox(inner, when=self._when) if name == OUTBOX else inner
 
 
-class FaultyStore(Store):
+class FaultyStore(DelegatingStore):
     """A store whose transactions hand out a failing outbox collection; all else delegates."""
 
     def __init__(self, inner: Store, *, when: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._when = when
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
-        return self._inner.transaction(
+        return self.inner.transaction(
             lambda collections: work(FaultyCollections(collections, when=self._when))
         )
 
-    def collection(self, name: str) -> Collection:
-        return self._inner.collection(name)
-
-    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        return self._inner.ensure_indexes(retention_seconds=retention_seconds)
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def close(self) -> None:
-        self._inner.close()
-
     @property
     def description(self) -> str:
-        return "faulty " + self._inner.description
+        return "faulty " + self.inner.description
 
 
 FAILURE_POINTS = ["before the outbox insert", "after the outbox insert"]

@@ -27,6 +27,7 @@ from outbox.repository import UnitOfWork
 from outbox.store import GATEWAYS, Collection, Collections, Store, T
 from outbox.writer import Writer
 from tests.conftest import FakeClock
+from tests.support.stores import DelegatingStore
 
 THREADS = 8
 CALLS_PER_THREAD = 15
@@ -231,30 +232,18 @@ class RacedCollections:
         return RacedGateways(inner, self._interloper)
 
 
-class RacedStore(Store):
+class RacedStore(DelegatingStore):
     """The in-memory store, with an interloper between the writer's read and its compare-and-set.
 
     The interloper writes to `inner` directly, so it is not raced itself.
     """
 
     def __init__(self) -> None:
-        self.inner = MemoryStore()
+        super().__init__(MemoryStore())
         self.interloper: Interloper | None = None
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         return self.inner.transaction(lambda c: work(RacedCollections(c, self.interloper)))
-
-    def collection(self, name: str) -> Collection:
-        return self.inner.collection(name)
-
-    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        return self.inner.ensure_indexes(retention_seconds=retention_seconds)
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def close(self) -> None:
-        self.inner.close()
 
     @property
     def description(self) -> str:

@@ -19,12 +19,13 @@ import redis
 from outbox.errors import BackendUnavailable
 from outbox.memory_store import MemoryStore
 from outbox.model import Phase, State
-from outbox.store import Collection, Collections, Store, T
+from outbox.store import Collection, Collections, T
 from provisioner.daemon import Provisioner
 from tests.conftest import FakeClock
 from tests.provisioner.conftest import Waits, fake_time_provisioner
 from tests.provisioner_support import STREAM, World
 from tests.support.servers import RedisServer
+from tests.support.stores import DelegatingStore
 
 
 @pytest.fixture
@@ -45,11 +46,11 @@ def world(own_redis: RedisServer, clock: FakeClock) -> Iterator[World]:
     client.close()
 
 
-class SwitchableStore(Store):
+class SwitchableStore(DelegatingStore):
     """The in-memory store with a switch: while `down`, every call fails as an outage would."""
 
     def __init__(self) -> None:
-        self.inner = MemoryStore()
+        super().__init__(MemoryStore())
         self.down = False
 
     def collection(self, name: str) -> Collection:
@@ -59,14 +60,8 @@ class SwitchableStore(Store):
         self.check()
         return self.inner.transaction(work)
 
-    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        return self.inner.ensure_indexes(retention_seconds=retention_seconds)
-
     def ping(self) -> None:
         self.check()
-
-    def close(self) -> None:
-        self.inner.close()
 
     @property
     def description(self) -> str:

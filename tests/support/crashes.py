@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from outbox.store import Collection, Collections, Store
+from outbox.store import Collections, Store
 from provisioner.cluster import Cluster, Manifest
 from tests.provisioner_support import Crash
+from tests.support.stores import DelegatingStore
 
 T = TypeVar("T")
 Port = Literal["delete", "commit"]
@@ -80,32 +81,19 @@ class CrashingCluster:
         self._life.count("delete")
 
 
-class MortalStore(Store):
-    """The store port of a mortal process: dies right before the chosen commit."""
+class MortalStore(DelegatingStore):
+    """The store port of a mortal process: dies right before the chosen commit.
+
+    Reads and single writes outside a step go through: they are harmless.
+    """
 
     def __init__(self, inner: Store, life: Life) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._life = life
-
-    def collection(self, name: str) -> Collection:
-        return self._inner.collection(name)  # reads and single writes outside a step: harmless
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         self._life.count("commit")
-        return self._inner.transaction(work)
-
-    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
-        return self._inner.ensure_indexes(retention_seconds=retention_seconds)
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    @property
-    def description(self) -> str:
-        return self._inner.description
+        return self.inner.transaction(work)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return getattr(self.inner, name)

@@ -1,0 +1,31 @@
+"""A store that hands every call to another: fault injectors override only what they change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from outbox.store import Collection, Collections, Store, T
+
+
+class DelegatingStore(Store):
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def collection(self, name: str) -> Collection:
+        return self.inner.collection(name)
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        return self.inner.transaction(work)
+
+    def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
+        return self.inner.ensure_indexes(retention_seconds=retention_seconds)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
