@@ -20,7 +20,8 @@ redis-server:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
 test: $(STAMP) redis-server
-	$(BIN)/pytest -rs -q
+	# Two workers: one per core here. Every test starts its own servers on free ports or sockets.
+	$(BIN)/pytest -rs -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
