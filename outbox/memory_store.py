@@ -16,19 +16,94 @@ import mongomock
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from outbox.mongo_indexes import ensure_indexes
-from outbox.store import Collection, Collections, Document, DuplicateKey, Filter, Sort, Store, T
+from outbox.mongo_indexes import EVENT_VERSIONS, ensure_indexes
+from outbox.store import (
+    OUTBOX,
+    Collection,
+    Collections,
+    Document,
+    DuplicateKey,
+    Filter,
+    Sort,
+    Store,
+    T,
+)
 
 # (collection, _id, document before the transaction touched it, or None if it did not exist)
 _Undo = tuple[Any, Any, Document | None]
 
 
+class _EventVersions:
+    """The outbox's unique (aggregate_id, version) index, kept by the store itself.
+
+    mongomock checks a unique index by scanning every document on every write: each event
+    insert cost time in proportion to the whole outbox. Here a set holds every key that may be
+    present (inserts add to it; a deleted or undone event leaves a stale key that a hit checks
+    against the collection), so an insert costs one set look-up. The product never changes an
+    event's gateway or version; an update that does drops the set, rebuilt on the next insert.
+    """
+
+    def __init__(self, outbox: Any) -> None:
+        self._outbox = outbox
+        self._keys: set[tuple[Any, Any]] | None = None
+
+    def insert(self, document: Document) -> None:
+        """Insert the event, or raise DuplicateKey if another event holds its version."""
+        key = _version_key(document)
+        keys = self._known()
+        if key in keys and self._holder(key, document.get("_id")) is not None:
+            raise DuplicateKey(
+                "aggregate_id",
+                f"E11000 duplicate key error index: {EVENT_VERSIONS} dup key: {key}",
+            )
+        self._outbox.insert_one(dict(document))
+        keys.add(key)
+
+    def forget(self) -> None:
+        self._keys = None
+
+    def _known(self) -> set[tuple[Any, Any]]:
+        if self._keys is None:
+            fields = {"aggregate_id": 1, "version": 1}
+            self._keys = {_version_key(d) for d in self._outbox.find({}, projection=fields)}
+        return self._keys
+
+    def _holder(self, key: tuple[Any, Any], own_id: Any) -> Document | None:
+        gateway, version = key
+        query = {"aggregate_id": gateway, "version": version, "_id": {"$ne": own_id}}
+        return self._outbox.find_one(query, projection={"_id": 1})  # type: ignore[no-any-return]
+
+
+def _version_key(document: Mapping[str, Any]) -> tuple[Any, Any]:
+    # A missing field counts as null, as it does in a MongoDB unique index.
+    return (document.get("aggregate_id"), document.get("version"))
+
+
+_KEY_FIELDS = ("aggregate_id", "version")
+
+
+def _touches_key(update: Mapping[str, Any]) -> bool:
+    return any(
+        field in fields
+        for fields in update.values()
+        if isinstance(fields, Mapping)
+        for field in _KEY_FIELDS
+    ) or any(field in update for field in _KEY_FIELDS)
+
+
 class _LockedCollection:
     """A mongomock collection whose every call holds the store's lock."""
 
-    def __init__(self, collection: Any, lock: threading.RLock) -> None:
+    def __init__(
+        self, collection: Any, lock: threading.RLock, versions: _EventVersions | None = None
+    ) -> None:
         self._collection = collection
         self._lock = lock
+        self._versions = versions  # the outbox only
+
+    def _changing(self, update: Mapping[str, Any]) -> None:
+        if self._versions is not None and _touches_key(update):
+            self._versions.forget()
 
     def find_one(self, filter: Filter, *, sort: Sort | None = None) -> Document | None:
         with self._lock:
@@ -57,7 +132,10 @@ class _LockedCollection:
 
     def insert_one(self, document: Document) -> None:
         with self._lock, _translated(self._collection, document, inserting=True):
-            self._collection.insert_one(dict(document))
+            if self._versions is not None:
+                self._versions.insert(document)
+            else:
+                self._collection.insert_one(dict(document))
             # Journalled only once written: undoing a refused duplicate would delete the original.
             self._inserted(document["_id"])
 
@@ -69,6 +147,7 @@ class _LockedCollection:
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
         with self._lock, _translated(self._collection, {**_ids(filter), **document}):
+            self._changing(document)
             self._journal_matches(filter, limit=1)
             result = self._collection.replace_one(dict(filter), dict(document), upsert=upsert)
             if result.upserted_id is not None:
@@ -77,11 +156,13 @@ class _LockedCollection:
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
         with self._lock, _translated(self._collection, _candidate(filter, update)):
+            self._changing(update)
             result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
             return int(result.matched_count)
 
     def update_many(self, filter: Filter, update: Mapping[str, Any]) -> int:
         with self._lock, _translated(self._collection, _candidate(filter, update)):
+            self._changing(update)
             self._journal_matches(filter)
             return int(self._collection.update_many(dict(filter), dict(update)).matched_count)
 
@@ -94,6 +175,7 @@ class _LockedCollection:
         self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
     ) -> Document | None:
         with self._lock, _translated(self._collection, _candidate(filter, update)):
+            self._changing(update)
             return self._collection.find_one_and_update(  # type: ignore[no-any-return]
                 dict(filter), dict(update), upsert=upsert, return_document=ReturnDocument.AFTER
             )
@@ -109,12 +191,19 @@ class _LockedCollection:
 class _JournalledCollection(_LockedCollection):
     """Inside a transaction: remembers each touched document as it was, for the undo."""
 
-    def __init__(self, collection: Any, lock: threading.RLock, journal: list[_Undo]) -> None:
-        super().__init__(collection, lock)
+    def __init__(
+        self,
+        collection: Any,
+        lock: threading.RLock,
+        journal: list[_Undo],
+        versions: _EventVersions | None = None,
+    ) -> None:
+        super().__init__(collection, lock, versions)
         self._journal = journal
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
         with self._lock, _translated(self._collection, _candidate(filter, update)):
+            self._changing(update)
             self._journal_matches(filter, limit=1)
             result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
             if result.upserted_id is not None:
@@ -146,7 +235,9 @@ class _TransactionCollections:
         self._journal = journal
 
     def collection(self, name: str) -> Collection:
-        return _JournalledCollection(self._store.database[name], self._store.lock, self._journal)
+        return _JournalledCollection(
+            self._store.database[name], self._store.lock, self._journal, self._store.versions(name)
+        )
 
 
 class MemoryStore(Store):
@@ -156,11 +247,16 @@ class MemoryStore(Store):
         self.lock = threading.RLock()
         self.database: Any = mongomock.MongoClient(tz_aware=False)[database]
         self._name = database
+        self._event_versions = _EventVersions(self.database[OUTBOX])
         # Nothing persists, so the unique indexes are made at once (TTL means nothing here).
         self.ensure_indexes(retention_seconds=0)
 
     def collection(self, name: str) -> Collection:
-        return _LockedCollection(self.database[name], self.lock)
+        return _LockedCollection(self.database[name], self.lock, self.versions(name))
+
+    def versions(self, name: str) -> _EventVersions | None:
+        """The store-kept unique index of `name`, if it has one."""
+        return self._event_versions if name == OUTBOX else None
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         with self.lock:
@@ -169,11 +265,18 @@ class MemoryStore(Store):
                 return work(_TransactionCollections(self, journal))
             except BaseException:
                 _undo(journal)
+                # An undone change may bring back an event the set no longer lists.
+                if any(prior is not None and c.name == OUTBOX for c, _, prior in journal):
+                    self._event_versions.forget()
                 raise
 
     def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
         with self.lock:
-            return ensure_indexes(self.database, retention_seconds=retention_seconds)
+            return ensure_indexes(
+                self.database,
+                retention_seconds=retention_seconds,
+                kept_unique_elsewhere=frozenset({EVENT_VERSIONS}),
+            )
 
     def ping(self) -> None:
         return None

@@ -14,6 +14,8 @@ from outbox.errors import DuplicateEventVersions
 
 IndexSpec = tuple[str, tuple[tuple[str, int], ...], dict[str, Any]]
 
+EVENT_VERSIONS = "by_gateway_version"  # unique: two events of one gateway never share a version
+
 INDEXES: tuple[IndexSpec, ...] = (
     # Two live gateways never share a name or a host; deleted ones drop out of the index.
     (
@@ -46,7 +48,7 @@ INDEXES: tuple[IndexSpec, ...] = (
     (
         "outbox",
         (("aggregate_id", 1), ("version", 1)),
-        {"name": "by_gateway_version", "unique": True},
+        {"name": EVENT_VERSIONS, "unique": True},
     ),
     # The relay's order check: a gateway's unpublished versions below the batch's.
     (
@@ -81,13 +83,19 @@ class _Step:
     spec: IndexSpec | None
 
 
-def ensure_indexes(database: Any, *, retention_seconds: int) -> list[str]:
+def ensure_indexes(
+    database: Any, *, retention_seconds: int, kept_unique_elsewhere: frozenset[str] = frozenset()
+) -> list[str]:
     """Create missing indexes, rebuild changed ones; returns every index the product wants.
 
     Everything is checked before anything changes: if the outbox holds events of one gateway
-    that share a version, nothing is written and DuplicateEventVersions lists them.
+    that share a version, nothing is written and DuplicateEventVersions lists them. Indexes
+    named in `kept_unique_elsewhere` are made plain: their caller enforces the uniqueness.
     """
-    wanted = (*INDEXES, *ttl_index(retention_seconds))
+    wanted = tuple(
+        (collection, keys, _plain(options) if options["name"] in kept_unique_elsewhere else options)
+        for collection, keys, options in (*INDEXES, *ttl_index(retention_seconds))
+    )
     existing = {name: database[name].index_information() for name in {c for c, _, _ in wanted}}
     steps = [step for spec in wanted if (step := _step(spec, existing[spec[0]])) is not None]
     steps += _retired_ttl(existing["outbox"], retention_seconds)
@@ -100,6 +108,10 @@ def ensure_indexes(database: Any, *, retention_seconds: int) -> list[str]:
             _, keys, options = step.spec
             database[step.collection].create_index(list(keys), **options)
     return [f"{collection}.{options['name']}" for collection, _, options in wanted]
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if key != "unique"}
 
 
 def is_initialised(database: Any) -> bool:

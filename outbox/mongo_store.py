@@ -3,7 +3,7 @@
 Transactions need a replica set (a single-node one is enough). Each unit of work runs in
 `ClientSession.with_transaction`, which retries the whole callback on TransientTransactionError
 and the commit on UnknownTransactionCommitResult, as the driver intends; writes use majority
-write concern so a committed change survives a primary failover. Every write runs under
+write concern so a committed change survives a primary failover. Every transaction runs under
 `pymongo.timeout(timeout_seconds)`, so those retries stop at the deadline instead of after the
 driver's 120 s: a write commits or fails within the timeout.
 """
@@ -91,30 +91,23 @@ class _MongoCollection:
         )
 
 
-_WRITES = frozenset(
-    {"insert_one", "insert_many", "replace_one", "update_one", "update_many", "delete_many"}
-    | {"find_one_and_update"}
-)
-
-
 class _TranslatedCollection:
     """Outside transactions every call translates driver errors into ours.
 
-    Writes also get the deadline (the driver would retry one); reads keep only the server
-    selection timeout, so a slow but healthy scan is not cut short.
+    No deadline here: an unreachable server fails within the server selection timeout, and a
+    slow but healthy bulk write (the relay marking a batch) must not be cut short, or it would
+    be retried forever. The deadline belongs to transactions, whose retry loop it stops.
     """
 
-    def __init__(self, inner: _MongoCollection, where: str, timeout: float) -> None:
+    def __init__(self, inner: _MongoCollection, where: str) -> None:
         self._inner = inner
         self._where = where
-        self._timeout = timeout
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._inner, name)
-        timeout = self._timeout if name in _WRITES else None
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            with translate_errors(self._where), pymongo.timeout(timeout):
+            with translate_errors(self._where):
                 return method(*args, **kwargs)
 
         return call
@@ -155,8 +148,7 @@ class MongoStore(Store):
         self._name = database
 
     def collection(self, name: str) -> Collection:
-        inner = _MongoCollection(self.database[name], None)
-        return _TranslatedCollection(inner, self._where, self._timeout)
+        return _TranslatedCollection(_MongoCollection(self.database[name], None), self._where)
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         returned = False  # whether the last run of `work` finished: a later failure is the commit

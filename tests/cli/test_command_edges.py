@@ -130,8 +130,12 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly_with_exit_0(
 # -- outbox init -----------------------------------------------------------------------------------
 
 
-def test_init_over_events_that_share_a_version_exits_3_lists_them_and_changes_nothing() -> None:
-    store = MemoryStore()
+def test_init_over_events_that_share_a_version_exits_3_lists_them_and_changes_nothing(
+    nx_server: NxServer, nx_store: MongoStore
+) -> None:
+    # A database from an earlier version (the in-memory store never has one).
+    store = nx_store
+    store.database[OUTBOX].delete_many({})
     as_before_unique_versions(store)
     store.collection(OUTBOX).insert_many(
         [
@@ -142,7 +146,8 @@ def test_init_over_events_that_share_a_version_exits_3_lists_them_and_changes_no
         ]
     )
 
-    result = outbox(store, "init")
+    # The command closes the store it is given: it gets its own client.
+    result = outbox(MongoStore(nx_server.uri, database=store.database.name), "init")
 
     assert result.exit_code == 3
     assert result.stdout.splitlines() == [

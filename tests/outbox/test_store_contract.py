@@ -561,7 +561,37 @@ def indexes(store: MongoStore | MemoryStore, collection: str) -> dict[tuple[str,
     }
 
 
-def as_before_unique_versions(store: MongoStore | MemoryStore) -> None:
+def test_a_version_freed_by_a_deleted_or_rolled_back_event_can_be_taken_again(
+    any_store: Store,
+) -> None:
+    outbox = any_store.collection(OUTBOX)
+    outbox.insert_one({"_id": "ev_1", "aggregate_id": "gw_1", "version": 1})
+    outbox.delete_many({"_id": "ev_1"})
+
+    def insert_then_fail(collections: Collections) -> None:
+        collections.collection(OUTBOX).insert_one(
+            {"_id": "ev_2", "aggregate_id": "gw_1", "version": 2}
+        )
+        raise InjectedFailure
+
+    with pytest.raises(InjectedFailure):
+        any_store.transaction(insert_then_fail)
+
+    outbox.insert_one({"_id": "ev_3", "aggregate_id": "gw_1", "version": 1})
+    outbox.insert_one({"_id": "ev_4", "aggregate_id": "gw_1", "version": 2})
+    assert [d["_id"] for d in outbox.find({}, sort=[("_id", 1)])] == ["ev_3", "ev_4"]
+    with pytest.raises(DuplicateKey):
+        outbox.insert_one({"_id": "ev_5", "aggregate_id": "gw_1", "version": 2})
+
+
+@pytest.fixture(params=["nx-27017", "replica-set"])
+def upgraded_store(request: pytest.FixtureRequest) -> MongoStore:
+    """A database that outlives versions of the product (the in-memory store starts anew)."""
+    name = {"nx-27017": "nx_store", "replica-set": "replica_set_store"}[request.param]
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+def as_before_unique_versions(store: MongoStore) -> None:
     """Given: a database from before the version index was unique."""
     outbox = store.database[OUTBOX]
     for name, info in outbox.index_information().items():
@@ -583,12 +613,12 @@ def test_two_events_of_one_gateway_never_share_a_version(any_store: Store) -> No
 
 
 def test_init_lists_shared_versions_and_changes_nothing(
-    any_store: MongoStore | MemoryStore,
+    upgraded_store: MongoStore,
 ) -> None:
     # Two events without a version share one too (null): MongoDB's unique index refuses them,
     # so the product must find them before building it, whatever this store would accept.
-    as_before_unique_versions(any_store)
-    any_store.collection(OUTBOX).insert_many(
+    as_before_unique_versions(upgraded_store)
+    upgraded_store.collection(OUTBOX).insert_many(
         [
             {"_id": "ev_1", "aggregate_id": "gw_1", "version": 1},
             {"_id": "ev_2", "aggregate_id": "gw_1", "version": 1},
@@ -597,29 +627,29 @@ def test_init_lists_shared_versions_and_changes_nothing(
             {"_id": "ev_5", "aggregate_id": "gw_2"},
         ]
     )
-    before = {name: indexes(any_store, name) for name in ALL}
+    before = {name: indexes(upgraded_store, name) for name in ALL}
 
     with pytest.raises(DuplicateEventVersions) as refused:
-        any_store.ensure_indexes(retention_seconds=3600)
+        upgraded_store.ensure_indexes(retention_seconds=3600)
 
     assert refused.value.duplicates == [
         ("gw_1", 1, ["ev_1", "ev_2"]),
         ("gw_2", None, ["ev_4", "ev_5"]),
     ]
     assert refused.value.exit_code == 3
-    assert {name: indexes(any_store, name) for name in ALL} == before
+    assert {name: indexes(upgraded_store, name) for name in ALL} == before
 
 
 def test_init_makes_the_old_version_index_unique_once_the_duplicates_are_gone(
-    any_store: MongoStore | MemoryStore,
+    upgraded_store: MongoStore,
 ) -> None:
-    as_before_unique_versions(any_store)
-    outbox = any_store.collection(OUTBOX)
+    as_before_unique_versions(upgraded_store)
+    outbox = upgraded_store.collection(OUTBOX)
     outbox.insert_one({"_id": "ev_1", "aggregate_id": "gw_1", "version": 1})
 
-    any_store.ensure_indexes(retention_seconds=0)
+    upgraded_store.ensure_indexes(retention_seconds=0)
 
-    assert indexes(any_store, OUTBOX)[("aggregate_id", "version")].get("unique") is True
+    assert indexes(upgraded_store, OUTBOX)[("aggregate_id", "version")].get("unique") is True
     with pytest.raises(DuplicateKey):
         outbox.insert_one({"_id": "ev_2", "aggregate_id": "gw_1", "version": 1})
 
