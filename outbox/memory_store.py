@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import mongomock
@@ -277,6 +278,10 @@ class MemoryStore(Store):
                 retention_seconds=retention_seconds,
                 kept_unique_elsewhere=frozenset({EVENT_VERSIONS}),
             )
+
+    def purge_published(self, *, before: datetime) -> int:
+        # No TTL index here: the relay calls this now and then to keep memory bounded.
+        return self.collection(OUTBOX).delete_many({"published_at": {"$lt": before}})
 
     def ping(self) -> None:
         return None

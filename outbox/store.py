@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from outbox.errors import Conflict
@@ -101,6 +102,13 @@ class Store(ABC):
     @abstractmethod
     def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
         """Create the indexes the product relies on; returns their descriptions."""
+
+    @abstractmethod
+    def purge_published(self, *, before: datetime) -> int:
+        """Delete outbox events published before `before`; returns how many went.
+
+        A no-op (0) where the database expires them itself (MongoDB's TTL index).
+        """
 
     @abstractmethod
     def ping(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from outbox.store import Collection, Collections, Store, T
 
@@ -19,6 +20,9 @@ class DelegatingStore(Store):
 
     def ensure_indexes(self, *, retention_seconds: int) -> list[str]:
         return self.inner.ensure_indexes(retention_seconds=retention_seconds)
+
+    def purge_published(self, *, before: datetime) -> int:
+        return self.inner.purge_published(before=before)
 
     def ping(self) -> None:
         self.inner.ping()
