@@ -53,12 +53,12 @@ def write_events(store: Store, count: int, *, gateways: int = 1000) -> None:
     chunk: list[dict[str, Any]] = []
     for n in range(count):
         chunk.append(
-            OutboxEvent(
-                type=EventType.SPEC_UPDATED,
-                aggregate_id=f"gw_{n % gateways:06d}",
+            OutboxEvent.for_gateway(
+                f"gw_{n % gateways:06d}",
+                EventType.SPEC_UPDATED,
                 version=n // gateways + 1,
+                at=base + timedelta(milliseconds=n),
                 payload={"spec_version": n // gateways + 1, "image": "nginx:1.27"},
-                occurred_at=base + timedelta(milliseconds=n),
             ).to_document()
         )
         if len(chunk) == 5000:
@@ -229,11 +229,8 @@ def offer(store: Store, rate: int, seconds: float, kind: EventType) -> int:
         if now < due:
             time.sleep(due - now)
         outbox.insert_one(
-            OutboxEvent(
-                type=kind,
-                aggregate_id=f"gw_{kind.name.lower()}_{n % 50:03d}",
-                version=n // 50 + 1,
-                occurred_at=utcnow(),
+            OutboxEvent.for_gateway(
+                f"gw_{kind.name.lower()}_{n % 50:03d}", kind, version=n // 50 + 1, at=utcnow()
             ).to_document()
         )
         n += 1

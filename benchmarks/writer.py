@@ -75,12 +75,8 @@ def documents_of(
         ).model_dump(by_alias=True)
         for name in spec.environments
     ]
-    event = OutboxEvent(
-        type=change.event_type,
-        aggregate_id=gateway_id,
-        version=1,
-        payload=change.payload,
-        occurred_at=NOW,
+    event = OutboxEvent.for_gateway(
+        gateway_id, change.event_type, version=1, at=NOW, payload=change.payload
     )
     return change.gateway.to_document(), environments, event.to_document()
 

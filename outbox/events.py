@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -69,6 +71,28 @@ class OutboxEvent(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     parked: bool = False
+
+    @classmethod
+    def for_gateway(
+        cls,
+        gateway_id: str,
+        event_type: EventType,
+        *,
+        version: int,
+        at: datetime,
+        payload: Mapping[str, Any] | None = None,
+    ) -> OutboxEvent:
+        """A new, unpublished event: what happened to the gateway at `version`, at time `at`.
+
+        The one way events are made; the id and the publishing fields start from their defaults.
+        """
+        return cls(
+            type=event_type,
+            aggregate_id=gateway_id,
+            version=version,
+            occurred_at=at,
+            payload=dict(payload or {}),
+        )
 
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="python")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -175,9 +175,17 @@ class Retry(BaseModel):
     next_at: UtcDatetime
 
 
+# The underscore keeps ids and names apart: no DNS label contains one.
+GATEWAY_ID_PREFIX = "gw_"
+
+
 def new_gateway_id() -> str:
-    # The underscore keeps ids and names apart: no DNS label contains one.
-    return "gw_" + secrets.token_hex(8)
+    return GATEWAY_ID_PREFIX + secrets.token_hex(8)
+
+
+def is_gateway_id(value: str) -> bool:
+    """Whether `value` has the form of a gateway id (not whether such a gateway exists)."""
+    return value.startswith(GATEWAY_ID_PREFIX)
 
 
 class Gateway(BaseModel):
@@ -253,16 +261,6 @@ class Gateway(BaseModel):
             case (State.STOPPED, Phase.STOPPED) | (State.DELETED, Phase.DELETED):
                 return True
         return False
-
-
-def start_deadline(gateway: Gateway, timeout: float) -> datetime:
-    """When the current start attempt must have ended, whatever blocks it.
-
-    The clock is the writer's request, which nothing else resets; documents older than that field
-    fall back to the phase change.
-    """
-    requested = gateway.start_requested_at or gateway.phase_changed_at
-    return requested + timedelta(seconds=timeout)
 
 
 class Environment(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 from outbox.errors import NotFound, StaleWrite
 from outbox.event_documents import Read, read_event
 from outbox.events import OutboxEvent
-from outbox.model import Environment, EnvironmentState, Gateway, Phase, State
+from outbox.model import Environment, EnvironmentState, Gateway, Phase, State, is_gateway_id
 from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections
 
 
@@ -33,9 +33,10 @@ class Gateways:
 
     def resolve(self, id_or_name: str) -> Gateway:
         """By id (`gw_…`), else by the name of a live gateway, else the latest with that name."""
-        gateway = self.get(id_or_name) if id_or_name.startswith("gw_") else None
+        by_id = is_gateway_id(id_or_name)
+        gateway = self.get(id_or_name) if by_id else None
         gateway = gateway or self.by_live_name(id_or_name)
-        if gateway is None and not id_or_name.startswith("gw_"):
+        if gateway is None and not by_id:
             latest = self._gateways.find({"name": id_or_name}, sort=[("created_at", -1)], limit=1)
             gateway = Gateway.from_document(latest[0]) if latest else None
         if gateway is None:

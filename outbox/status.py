@@ -7,34 +7,19 @@ in, so a report is a function of the data and `now`. The Redis half lives with t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from outbox.clock import as_utc
+from outbox.deadlines import Timeouts, phase_deadline
 from outbox.event_documents import Read, Unreadable, read_event
-from outbox.model import Gateway, LastError, Phase, Retry, State, start_deadline
+from outbox.model import Gateway, LastError, Phase, Retry, State
 from outbox.store import GATEWAYS, LEASES, OUTBOX, Store
 
 # Some servers (nx-27017) count `{field: None}` wrongly; `$in: [None]` means the same.
 _UNPUBLISHED: dict[str, Any] = {"published_at": {"$in": [None]}}
 _NOT_PARKED: dict[str, Any] = {"parked": {"$ne": True}}
 _TIMED_PHASES = (Phase.STARTING, Phase.STOPPING, Phase.DELETING)
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds a gateway may stay in a transient phase (the provisioner's settings)."""
-
-    start: float
-    stop: float
-    delete: float
-
-    def of(self, phase: Phase) -> float | None:
-        return {
-            Phase.STARTING: self.start,
-            Phase.STOPPING: self.stop,
-            Phase.DELETING: self.delete,
-        }.get(phase)
 
 
 @dataclass(frozen=True)
@@ -163,17 +148,10 @@ def gateways_status(
 
 def overdue_seconds(gateway: Gateway, *, now: datetime, timeouts: Timeouts) -> float | None:
     """How far past its phase's deadline the gateway is, or None when it is not."""
-    timeout = timeouts.of(gateway.phase)
-    if timeout is None:
+    deadline = phase_deadline(gateway, timeouts)
+    if deadline is None or now <= deadline:
         return None
-    # A start is timed from the request for it (the provisioner's own rule), a teardown from
-    # the phase change.
-    if gateway.phase == Phase.STARTING:
-        deadline = start_deadline(gateway, timeout)
-    else:
-        deadline = gateway.phase_changed_at + timedelta(seconds=timeout)
-    late = now - deadline
-    return late.total_seconds() if late > timedelta(0) else None
+    return (now - deadline).total_seconds()
 
 
 def needs_attention(

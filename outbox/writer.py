@@ -248,10 +248,11 @@ def _refused_by_index(error: DuplicateKey, ref: str) -> StaleWrite | NameTaken:
 
 
 def _event(change: transitions.Change) -> OutboxEvent:
-    return OutboxEvent(
-        type=change.event_type,
-        aggregate_id=change.gateway.id,
-        version=change.gateway.version,
+    gateway = change.gateway
+    return OutboxEvent.for_gateway(
+        gateway.id,
+        change.event_type,
+        version=gateway.version,
+        at=gateway.updated_at,
         payload=change.payload,
-        occurred_at=change.gateway.updated_at,
     )

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from outbox.clock import utcnow
+from outbox.deadlines import Timeouts
 from outbox.errors import BackendUnavailable
 from outbox.mongo_store import redact
 from outbox.status import (
@@ -21,7 +22,6 @@ from outbox.status import (
     GatewaysStatus,
     OutboxStatus,
     ParkedEvent,
-    Timeouts,
     gateways_status,
     outbox_status,
 )

@@ -13,16 +13,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from outbox.deadlines import Timeouts, phase_deadline, start_deadline
 from outbox.events import EventType
-from outbox.model import (
-    EnvironmentState,
-    Gateway,
-    LastError,
-    Phase,
-    Retry,
-    State,
-    start_deadline,
-)
+from outbox.model import EnvironmentState, Gateway, LastError, Phase, Retry, State
 from provisioner.cluster import Manifest
 from provisioner.manifests import desired_objects, drifted, object_names, undesired_kinds
 from provisioner.rollout import RolloutState, rollout_status
@@ -34,6 +27,8 @@ DELETE_TIMEOUT = "DeleteTimeout"
 _TIMEOUT_REASONS = (START_TIMEOUT, ROLLOUT_TIMEOUT)
 _DEADLINE_REASONS = (STOP_TIMEOUT, DELETE_TIMEOUT)
 
+Desired = tuple[Manifest, ...]  # the rendered objects, in the order they are applied
+
 
 class Action(StrEnum):
     NONE = "none"
@@ -44,9 +39,7 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Config:
     namespace: str
-    start_timeout: float
-    stop_timeout: float
-    delete_timeout: float
+    timeouts: Timeouts
 
 
 @dataclass(frozen=True)
@@ -66,10 +59,10 @@ class Step:
     payload: Mapping[str, Any] = field(default_factory=dict)
     environments: EnvironmentState | None = None
     remove_environments: bool = False
-
-    @property
-    def idle(self) -> bool:
-        return self.action is Action.NONE and self.commit is None
+    # What an APPLY step applies, rendered once by the decision; the gateway's other objects go.
+    desired: Desired = ()
+    # The deadline that passed (START_TIMEOUT, ROLLOUT_TIMEOUT, ...) when the step reports one.
+    timed_out: str | None = None
 
 
 def next_step(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
@@ -98,7 +91,7 @@ def _toward_deleted(gateway: Gateway, observed: Observed, now: datetime, config:
         return Step(
             Action.NONE, "all objects gone", done, EventType.DELETED, remove_environments=True
         )
-    return _teardown_overdue(gateway, now, config.delete_timeout, DELETE_TIMEOUT, "delete")
+    return _teardown_overdue(gateway, now, config, DELETE_TIMEOUT, "delete")
 
 
 def _toward_stopped(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
@@ -124,23 +117,25 @@ def _toward_stopped(gateway: Gateway, observed: Observed, now: datetime, config:
                 EventType.STOPPED,
             )
         case Phase.STOPPING:
-            return _teardown_overdue(gateway, now, config.stop_timeout, STOP_TIMEOUT, "stop")
+            return _teardown_overdue(gateway, now, config, STOP_TIMEOUT, "stop")
     return Step(Action.NONE, "stopped")
 
 
 def _teardown_overdue(
-    gateway: Gateway, now: datetime, timeout: float, reason: str, what: str
+    gateway: Gateway, now: datetime, config: Config, reason: str, what: str
 ) -> Step:
     """Objects are still there: delete again; past the deadline, say so once and keep trying.
 
     The report is a step of its own (nothing in the cluster), so it is recorded even while the
     deletes themselves keep failing; the next step deletes again.
     """
-    overdue = now - gateway.phase_changed_at > timedelta(seconds=timeout)
+    deadline = phase_deadline(gateway, config.timeouts)
+    assert deadline is not None, "Stopping and Deleting have deadlines"
     already_reported = gateway.last_error is not None and gateway.last_error.reason == reason
-    if not overdue or already_reported:
+    if now <= deadline or already_reported:
         return Step(Action.DELETE, f"waiting for objects to go ({what})")
-    message = f"objects still present {int(timeout)}s after the {what} began; still deleting"
+    waited = int((deadline - gateway.phase_changed_at).total_seconds())
+    message = f"objects still present {waited}s after the {what} began; still deleting"
     failed = _next(gateway, now, last_error=LastError(reason=reason, message=message, at=now))
     return Step(
         Action.NONE,
@@ -148,12 +143,15 @@ def _teardown_overdue(
         failed,
         EventType.FAILED,
         {"reason": reason, "message": message},
+        timed_out=reason,
     )
 
 
 def _toward_started(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
-    desired = desired_objects(
-        gateway, namespace=config.namespace, start_timeout_seconds=int(config.start_timeout)
+    desired = tuple(
+        desired_objects(
+            gateway, namespace=config.namespace, start_timeout_seconds=int(config.timeouts.start)
+        )
     )
     match gateway.phase:
         case Phase.CREATED | Phase.STOPPED:
@@ -168,16 +166,17 @@ def _toward_started(gateway: Gateway, observed: Observed, now: datetime, config:
 
 
 def _begin(
-    gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime, config: Config
+    gateway: Gateway, observed: Observed, desired: Desired, now: datetime, config: Config
 ) -> Step:
     """Enter Starting by applying; once the start deadline has passed, end the start instead.
 
     The deadline is checked before the apply: an apply that keeps failing (a foreign object,
     a rejected manifest) must not keep the start going past it.
     """
-    if now < start_deadline(gateway, config.start_timeout):
+    if now < start_deadline(gateway, config.timeouts.start):
         rollout = gateway.phase == Phase.STARTED
-        return _start(gateway, now, "rolling out a new spec or restart" if rollout else "starting")
+        note = "rolling out a new spec or restart" if rollout else "starting"
+        return _start(gateway, desired, now, note)
     if gateway.phase == Phase.STARTED:
         blocker = _blocker(gateway, observed, desired, "the new objects could not be applied")
         return _later_rollout_failed(gateway, now, config, blocker)
@@ -192,7 +191,7 @@ def _outdated(gateway: Gateway) -> bool:
     )
 
 
-def _start(gateway: Gateway, now: datetime, note: str) -> Step:
+def _start(gateway: Gateway, desired: Desired, now: datetime, note: str) -> Step:
     starting = _phase(
         gateway,
         Phase.STARTING,
@@ -200,38 +199,23 @@ def _start(gateway: Gateway, now: datetime, note: str) -> Step:
         applied_spec_version=gateway.spec_version,
         applied_restart_stamp=gateway.restart_stamp,
     )
-    return Step(
-        Action.APPLY, note, starting, EventType.STARTING, {"spec_version": gateway.spec_version}
-    )
+    payload = {"spec_version": gateway.spec_version}
+    return Step(Action.APPLY, note, starting, EventType.STARTING, payload, desired=desired)
 
 
 def _watch_rollout(
-    gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime, config: Config
+    gateway: Gateway, observed: Observed, desired: Desired, now: datetime, config: Config
 ) -> Step:
+    """Starting: done once the rollout completes with every object as asked; until the start
+    deadline, apply again whatever is missing or newer."""
     outdated = _outdated(gateway)
     incomplete = _missing_or_unwanted(gateway, observed, desired)
     status = rollout_status(observed.owned.get("Deployment"))
     if status.state is RolloutState.COMPLETE and not (outdated or incomplete):
-        started = _phase(
-            gateway,
-            Phase.STARTED,
-            now,
-            state=State.RUNNING,
-            ever_started=True,
-            last_error=None,
-            retry=None,
-        )
-        return Step(
-            Action.NONE,
-            "rollout complete",
-            started,
-            EventType.STARTED,
-            environments=EnvironmentState.ACTIVE,
-        )
-    if now >= start_deadline(gateway, config.start_timeout):
-        return _rollout_failed(
-            gateway, now, config, _blocker(gateway, observed, desired, status.message)
-        )
+        return _started(gateway, now)
+    if now >= start_deadline(gateway, config.timeouts.start):
+        blocker = _blocker(gateway, observed, desired, status.message)
+        return _rollout_failed(gateway, now, config, blocker)
     if outdated:
         # A newer spec while starting: apply it (the writer moved the start deadline with it).
         newer = _next(
@@ -240,15 +224,36 @@ def _watch_rollout(
             applied_spec_version=gateway.spec_version,
             applied_restart_stamp=gateway.restart_stamp,
         )
-        return Step(Action.APPLY, "applying a newer spec while starting", newer)
+        return Step(Action.APPLY, "applying a newer spec while starting", newer, desired=desired)
     if incomplete:
-        return Step(Action.APPLY, "objects missing while starting: applying again")
+        note = "objects missing while starting: applying again"
+        return Step(Action.APPLY, note, desired=desired)
     if status.state is RolloutState.FAILED:
         return _rollout_failed(gateway, now, config, status.message)
     return Step(Action.NONE, f"rollout in progress: {status.message}")
 
 
-def _blocker(gateway: Gateway, observed: Observed, desired: list[Manifest], otherwise: str) -> str:
+def _started(gateway: Gateway, now: datetime) -> Step:
+    """The rollout completed: the gateway serves, and any earlier error is over."""
+    started = _phase(
+        gateway,
+        Phase.STARTED,
+        now,
+        state=State.RUNNING,
+        ever_started=True,
+        last_error=None,
+        retry=None,
+    )
+    return Step(
+        Action.NONE,
+        "rollout complete",
+        started,
+        EventType.STARTED,
+        environments=EnvironmentState.ACTIVE,
+    )
+
+
+def _blocker(gateway: Gateway, observed: Observed, desired: Desired, otherwise: str) -> str:
     """What kept the start from finishing, as a person would want it named."""
     names = object_names(gateway.name)
     held = [f"{kind} {names[kind]} is held by another owner" for kind in sorted(observed.foreign)]
@@ -279,7 +284,7 @@ def _first_start_failed(
 
     With nothing of ours in the cluster there is nothing to tear down: straight to Stopped.
     """
-    message = f"the start did not complete within {int(config.start_timeout)}s: {blocker}"
+    message = f"the start did not complete within {int(config.timeouts.start)}s: {blocker}"
     error = LastError(reason=START_TIMEOUT, message=message, at=now)
     phase = Phase.STOPPING if teardown else Phase.STOPPED
     degraded = _move(gateway, phase, now, state=State.STOPPED, last_error=error, retry=None)
@@ -290,6 +295,7 @@ def _first_start_failed(
         EventType.START_TIMED_OUT,
         {"reason": START_TIMEOUT, "message": message},
         environments=EnvironmentState.INACTIVE,
+        timed_out=START_TIMEOUT,
     )
 
 
@@ -300,7 +306,7 @@ def _later_rollout_failed(gateway: Gateway, now: datetime, config: Config, block
     bringing the objects to the spec from there.
     """
     message = (
-        f"the rollout did not complete within {int(config.start_timeout)}s; "
+        f"the rollout did not complete within {int(config.timeouts.start)}s; "
         f"the previous pods keep serving: {blocker}"
     )
     error = LastError(reason=ROLLOUT_TIMEOUT, message=message, at=now)
@@ -318,12 +324,11 @@ def _later_rollout_failed(gateway: Gateway, now: datetime, config: Config, block
         kept,
         EventType.FAILED,
         {"reason": ROLLOUT_TIMEOUT, "message": message},
+        timed_out=ROLLOUT_TIMEOUT,
     )
 
 
-def _check_drift(
-    gateway: Gateway, observed: Observed, desired: list[Manifest], now: datetime
-) -> Step:
+def _check_drift(gateway: Gateway, observed: Observed, desired: Desired, now: datetime) -> Step:
     drifted_kinds = [
         manifest["kind"]
         for manifest in desired
@@ -341,10 +346,11 @@ def _check_drift(
         repaired,
         EventType.DRIFT_REPAIRED,
         {"kinds": kinds},
+        desired=desired,
     )
 
 
-def _missing_or_unwanted(gateway: Gateway, observed: Observed, desired: list[Manifest]) -> bool:
+def _missing_or_unwanted(gateway: Gateway, observed: Observed, desired: Desired) -> bool:
     missing = any(manifest["kind"] not in observed.owned for manifest in desired)
     return missing or any(kind in observed.owned for kind in undesired_kinds(gateway))
 
@@ -394,23 +400,14 @@ def failed_step(
 
     Temporary failures are quiet (the sweeper retries when due); a permanent one also emits
     GatewayFailed, once per distinct error, so a person is told without being flooded.
-    While a start is pending, no retry is scheduled past its deadline: the look at the deadline
-    must not wait out a back-off.
     """
-    attempts = (gateway.retry.attempts if gateway.retry is not None else 0) + 1
-    next_at = now + timedelta(seconds=delay(attempts))
-    if start_timeout is not None and _start_pending(gateway):
-        # Past the deadline the next look ends the start without an apply; a failure then (the
-        # cluster cannot even be read) keeps its full back-off instead of retrying every sweep.
-        deadline = start_deadline(gateway, start_timeout)
-        next_at = min(next_at, deadline) if deadline > now else next_at
-    retry = Retry(attempts=attempts, next_at=next_at)
+    retry = _retry(gateway, now, delay, start_timeout)
+    note = f"{reason}: {message}"
     previous = gateway.last_error
     if not permanent and previous is not None and previous.reason in _DEADLINE_REASONS:
         # An overdue teardown says more than the hiccup that keeps it overdue: keep it shown
         # (and reported once), and only schedule the retry.
-        kept = _next(gateway, now, retry=retry)
-        return Step(Action.NONE, f"{reason}: {message}", kept)
+        return Step(Action.NONE, note, _next(gateway, now, retry=retry))
     repeated = previous is not None and (previous.reason, previous.message) == (reason, message)
     # Keep the timestamp of the first occurrence: it says how long this has been going on.
     error = (
@@ -420,6 +417,21 @@ def failed_step(
     )
     recorded = _next(gateway, now, last_error=error, retry=retry)
     event = EventType.FAILED if permanent and not repeated else None
-    return Step(
-        Action.NONE, f"{reason}: {message}", recorded, event, {"reason": reason, "message": message}
-    )
+    return Step(Action.NONE, note, recorded, event, {"reason": reason, "message": message})
+
+
+def _retry(
+    gateway: Gateway, now: datetime, delay: Callable[[int], float], start_timeout: float | None
+) -> Retry:
+    """The next attempt, after the back-off; while a start is pending, not past its deadline.
+
+    The look at the start deadline must not wait out a back-off.
+    """
+    attempts = (gateway.retry.attempts if gateway.retry is not None else 0) + 1
+    next_at = now + timedelta(seconds=delay(attempts))
+    if start_timeout is not None and _start_pending(gateway):
+        # Past the deadline the next look ends the start without an apply; a failure then (the
+        # cluster cannot even be read) keeps its full back-off instead of retrying every sweep.
+        deadline = start_deadline(gateway, start_timeout)
+        next_at = min(next_at, deadline) if deadline > now else next_at
+    return Retry(attempts=attempts, next_at=next_at)

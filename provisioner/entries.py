@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from outbox.events import AGGREGATE_TYPE, STREAM_FIELDS, EventType
+from outbox.model import is_gateway_id
 
 _KNOWN_TYPES = {event_type.value for event_type in EventType}
 
@@ -57,7 +58,7 @@ def _type(fields: dict[str, str]) -> str | None:
 
 
 def _aggregate(fields: dict[str, str]) -> str | None:
-    if not fields["aggregate_id"].startswith("gw_"):
+    if not is_gateway_id(fields["aggregate_id"]):
         return f"aggregate_id {fields['aggregate_id'][:80]!r} is not a gateway id"
     if not fields["version"].isdigit():
         return f"version {fields['version'][:80]!r} is not a number"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import redis
 
 from outbox.clock import Clock, utcnow
-from outbox.events import EventType
+from outbox.deadlines import Timeouts
 from outbox.membership import Membership
 from outbox.model import Gateway
 from outbox.store import Store
@@ -39,20 +39,17 @@ def build_provisioner(
     def count(gateway: Gateway, step: Step) -> None:
         if step.commit is not None:
             metrics.steps.labels(str(step.commit.phase)).inc()
-        if step.event is EventType.START_TIMED_OUT or (
-            step.event is EventType.FAILED
-            and str(step.payload.get("reason", "")).endswith("Timeout")
-        ):
-            metrics.timeouts.labels(str(step.payload.get("reason"))).inc()
+        if step.timed_out is not None:
+            metrics.timeouts.labels(step.timed_out).inc()
 
     reconciler = Reconciler(
         store=store,
         cluster=cluster,
         config=Config(
             namespace=cluster.namespace,
-            start_timeout=settings.start_timeout,
-            stop_timeout=settings.stop_timeout,
-            delete_timeout=settings.delete_timeout,
+            timeouts=Timeouts(
+                settings.start_timeout, settings.stop_timeout, settings.delete_timeout
+            ),
         ),
         delay=lambda attempt: backoff(
             attempt, base=settings.backoff_base, cap=settings.backoff_cap

@@ -28,7 +28,7 @@ from provisioner.cluster import (
     owned_by,
 )
 from provisioner.decide import Action, Config, Observed, Step, failed_step, next_step
-from provisioner.manifests import desired_objects, object_names
+from provisioner.manifests import object_names
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Reconciler:
                 permanent=permanent,
                 now=now,
                 delay=self._delay,
-                start_timeout=self._config.start_timeout,
+                start_timeout=self._config.timeouts.start,
             )
             return step, True
         return step, False
@@ -144,13 +144,7 @@ class Reconciler:
             for kind, live in observed.owned.items():
                 self._cluster.delete(kind, names[kind], uid=_uid(live))
         elif step.action is Action.APPLY:
-            target = step.commit or gateway
-            desired = desired_objects(
-                target,
-                namespace=self._config.namespace,
-                start_timeout_seconds=int(self._config.start_timeout),
-            )
-            for manifest in desired:
+            for manifest in step.desired:
                 kind = manifest["kind"]
                 if kind in observed.foreign:
                     raise ForeignObject(
@@ -159,7 +153,7 @@ class Reconciler:
                         "our labels for this gateway; it is left untouched"
                     )
                 self._cluster.apply(manifest)
-            wanted = {manifest["kind"] for manifest in desired}
+            wanted = {manifest["kind"] for manifest in step.desired}
             for kind, live in observed.owned.items():
                 if kind not in wanted:
                     self._cluster.delete(kind, names[kind], uid=_uid(live))
@@ -180,12 +174,12 @@ class Reconciler:
             if step.event is not None:
                 payload = {"state": str(after.state), "phase": str(after.phase), **step.payload}
                 uow.events.add(
-                    OutboxEvent(
-                        type=step.event,
-                        aggregate_id=after.id,
+                    OutboxEvent.for_gateway(
+                        after.id,
+                        step.event,
                         version=after.version,
+                        at=after.updated_at,
                         payload=payload,
-                        occurred_at=after.updated_at,
                     )
                 )
 

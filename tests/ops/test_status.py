@@ -17,11 +17,12 @@ from bson import ObjectId
 from click.testing import CliRunner, Result
 
 from outbox.clock import utcnow
+from outbox.deadlines import Timeouts
 from outbox.memory_store import MemoryStore
 from outbox.model import Gateway, LastError, Phase, Retry, State
 from outbox.mongo_store import MongoStore
 from outbox.repository import UnitOfWork
-from outbox.status import Timeouts, gateways_status, outbox_status, overdue_seconds
+from outbox.status import gateways_status, outbox_status, overdue_seconds
 from outbox.store import LEASES, OUTBOX, Store
 from outbox.writer import Writer
 from outbox_cli.app import App

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from outbox.deadlines import Timeouts
 from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.model import Phase
@@ -30,11 +31,11 @@ T0 = datetime.fromisoformat("2026-01-01T12:00:00+00:00")
 
 
 def event(version: int, seconds: float, type: EventType, phase: str | None = None) -> OutboxEvent:
-    return OutboxEvent(
-        type=type,
-        aggregate_id="gw_1",
+    return OutboxEvent.for_gateway(
+        "gw_1",
+        type,
         version=version,
-        occurred_at=T0 + timedelta(seconds=seconds),
+        at=T0 + timedelta(seconds=seconds),
         payload={} if phase is None else {"state": "Running", "phase": phase},
     )
 
@@ -158,7 +159,7 @@ def lived_gateway(memory_store: MemoryStore, clock: FakeClock) -> MemoryStore:
     reconciler = Reconciler(
         store=memory_store,
         cluster=cluster,
-        config=Config("gateways", start_timeout=300, stop_timeout=300, delete_timeout=300),
+        config=Config("gateways", Timeouts(start=300, stop=300, delete=300)),
         delay=lambda attempt: backoff(attempt, base=1, cap=8),
         clock=clock,
     )

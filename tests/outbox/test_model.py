@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from outbox.clock import as_utc
+from outbox.deadlines import Timeouts, phase_deadline, start_deadline
 from outbox.errors import InvalidInput
 from outbox.events import STREAM_FIELDS, EventType, OutboxEvent
 from outbox.model import (
@@ -22,7 +23,8 @@ from outbox.model import (
     check_host,
     check_image,
     check_name,
-    start_deadline,
+    is_gateway_id,
+    new_gateway_id,
 )
 from outbox.writer import parse_spec
 
@@ -274,6 +276,56 @@ def test_a_document_older_than_the_start_request_counts_from_its_phase_change() 
     assert start_deadline(gateway, 60) == NOW + timedelta(seconds=60)
 
 
+TIMEOUTS = Timeouts(start=300, stop=120, delete=60)
+LATER = NOW + timedelta(seconds=30)
+
+DEADLINE_ROWS = {
+    "Created: none yet": (Phase.CREATED, {}, None),
+    "Starting: from the request": (
+        Phase.STARTING,
+        {"phase_changed_at": LATER, "start_requested_at": NOW},
+        NOW + timedelta(seconds=300),
+    ),
+    "Starting, no request recorded: from the phase change": (
+        Phase.STARTING,
+        {"phase_changed_at": LATER},
+        LATER + timedelta(seconds=300),
+    ),
+    "Started: none": (Phase.STARTED, {"start_requested_at": NOW}, None),
+    "Stopping: from the phase change": (
+        Phase.STOPPING,
+        {"phase_changed_at": LATER, "start_requested_at": NOW},
+        LATER + timedelta(seconds=120),
+    ),
+    "Stopped: none": (Phase.STOPPED, {}, None),
+    "Deleting: from the phase change": (
+        Phase.DELETING,
+        {"phase_changed_at": LATER},
+        LATER + timedelta(seconds=60),
+    ),
+    "Deleted: none": (Phase.DELETED, {"live_name": None, "live_host": None}, None),
+}
+
+
+@pytest.mark.parametrize(
+    ("phase", "changes", "deadline"), DEADLINE_ROWS.values(), ids=DEADLINE_ROWS.keys()
+)
+def test_each_transient_phase_has_one_deadline(
+    phase: Phase, changes: dict[str, object], deadline: datetime | None
+) -> None:
+    assert phase_deadline(a_gateway(phase=phase, **changes), TIMEOUTS) == deadline
+
+
+def test_a_new_gateway_id_is_a_gateway_id_and_a_name_is_not() -> None:
+    ids = {new_gateway_id() for _ in range(100)}
+
+    assert len(ids) == 100
+    assert all(is_gateway_id(gateway_id) for gateway_id in ids)
+    assert not is_gateway_id("edge")
+    with pytest.raises(ValueError, match="is not a DNS-1035 label"):
+        check_name(new_gateway_id())
+
+
 def test_the_host_must_follow_the_spec() -> None:
     with pytest.raises(ValidationError, match=r"host must equal spec\.host"):
         a_gateway(host="other.example.com")
@@ -328,14 +380,13 @@ def test_at_rest_means_nothing_left_for_the_provisioner(
 
 
 def test_an_event_renders_the_flat_string_fields_of_the_stream_contract() -> None:
-    event = OutboxEvent(
-        _id="ev_1",
-        type=EventType.SPEC_UPDATED,
-        aggregate_id="gw_1",
+    event = OutboxEvent.for_gateway(
+        "gw_1",
+        EventType.SPEC_UPDATED,
         version=7,
+        at=NOW,
         payload={"spec_version": 2, "b": [1, "x"], "a": None},
-        occurred_at=NOW,
-    )
+    ).model_copy(update={"id": "ev_1"})
 
     fields = event.stream_fields()
 
@@ -353,9 +404,7 @@ def test_an_event_renders_the_flat_string_fields_of_the_stream_contract() -> Non
 
 
 def test_a_new_event_is_unpublished_and_round_trips_through_its_document() -> None:
-    event = OutboxEvent(
-        type=EventType.CREATED, aggregate_id="gw_1", version=1, payload={}, occurred_at=NOW
-    )
+    event = OutboxEvent.for_gateway("gw_1", EventType.CREATED, version=1, at=NOW)
 
     assert event.id.startswith("ev_")
     assert (event.published_at, event.attempts, event.last_error) == (None, 0, None)

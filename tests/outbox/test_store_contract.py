@@ -67,12 +67,12 @@ def a_gateway(name: str = "edge", *, host: str | None = "edge.example.com") -> t
 
 
 def event_of(change: transitions.Change) -> OutboxEvent:
-    return OutboxEvent(
-        type=change.event_type,
-        aggregate_id=change.gateway.id,
+    return OutboxEvent.for_gateway(
+        change.gateway.id,
+        change.event_type,
         version=change.gateway.version,
+        at=change.gateway.updated_at,
         payload=change.payload,
-        occurred_at=change.gateway.updated_at,
     )
 
 

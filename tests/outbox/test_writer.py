@@ -60,11 +60,9 @@ def provisioner_sets(store: Store, gateway_id: str, clock: FakeClock, **changes:
         )
         uow.gateways.replace(changed, expected_version=current.version)
         uow.events.add(
-            OutboxEvent(
-                type=EventType.FAILED,  # any provisioner event will do: the writer ignores them
-                aggregate_id=gateway_id,
-                version=changed.version,
-                occurred_at=clock(),
+            # Any provisioner event will do: the writer ignores them.
+            OutboxEvent.for_gateway(
+                gateway_id, EventType.FAILED, version=changed.version, at=clock()
             )
         )
         return changed

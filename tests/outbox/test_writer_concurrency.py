@@ -70,11 +70,8 @@ def provisioner_sets(store: Store, gateway_id: str, clock: FakeClock, **changes:
         changed = current.evolve(version=current.version + 1, updated_at=clock(), **changes)
         uow.gateways.replace(changed, expected_version=current.version)
         uow.events.add(
-            OutboxEvent(
-                type=EventType.STARTING,
-                aggregate_id=gateway_id,
-                version=changed.version,
-                occurred_at=clock(),
+            OutboxEvent.for_gateway(
+                gateway_id, EventType.STARTING, version=changed.version, at=clock()
             )
         )
         return changed

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from outbox.deadlines import Timeouts
 from outbox.events import EventType as E
 from outbox.model import EnvironmentState, Gateway, GatewaySpec, LastError, Phase, Retry, State
 from provisioner.decide import Action, Config, Observed, failed_step, next_step
 from provisioner.manifests import desired_objects
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-CONFIG = Config(namespace="gateways", start_timeout=300, stop_timeout=120, delete_timeout=120)
+CONFIG = Config(namespace="gateways", timeouts=Timeouts(start=300, stop=120, delete=120))
 
 
 def gateway(state: State, phase: Phase, **changes: Any) -> Gateway:
@@ -283,6 +284,9 @@ def test_the_provisioner_table(
     step = next_step(gw, observed(gw, cluster), NOW, CONFIG)
     assert step.action is action
     assert step.event is event
+    # An apply carries the objects it applies, rendered once; other steps carry none.
+    rendered = desired_objects(gw, namespace="gateways", start_timeout_seconds=300)
+    assert step.desired == (tuple(rendered) if action is Action.APPLY else ())
     if after is None:
         assert step.commit is None
         return
@@ -336,6 +340,74 @@ def test_an_overdue_teardown_is_reported_once() -> None:
     assert step.action is Action.DELETE and step.commit is None
 
 
+OVERDUE = NOW - timedelta(seconds=121)  # past the 120 s stop and delete timeouts
+STOP_REPORTED = LastError(reason="StopTimeout", message="still there", at=NOW)
+
+TIMED_OUT_ROWS = {
+    "first start past its deadline": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"phase_changed_at": NOW - timedelta(seconds=301)},
+        "progressing",
+        "StartTimeout",
+    ),
+    "first start whose rollout failed": (
+        State.RUNNING,
+        Phase.STARTING,
+        {},
+        "failed",
+        "StartTimeout",
+    ),
+    "later rollout past its deadline": (
+        State.RUNNING,
+        Phase.STARTING,
+        {"ever_started": True, "phase_changed_at": NOW - timedelta(seconds=301)},
+        "progressing",
+        "RolloutTimeout",
+    ),
+    "stop overdue": (
+        State.STOPPED,
+        Phase.STOPPING,
+        {"phase_changed_at": OVERDUE},
+        "complete",
+        "StopTimeout",
+    ),
+    "delete overdue": (
+        State.DELETED,
+        Phase.DELETING,
+        {"phase_changed_at": OVERDUE},
+        "complete",
+        "DeleteTimeout",
+    ),
+    "stop overdue, already reported": (
+        State.STOPPED,
+        Phase.STOPPING,
+        {"phase_changed_at": OVERDUE, "last_error": STOP_REPORTED},
+        "complete",
+        None,
+    ),
+    "stop within its deadline": (State.STOPPED, Phase.STOPPING, {}, "complete", None),
+    "start within its deadline": (State.RUNNING, Phase.STARTING, {}, "progressing", None),
+    "rollout complete": (State.RUNNING, Phase.STARTING, {}, "complete", None),
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "phase", "changes", "cluster", "timed_out"),
+    TIMED_OUT_ROWS.values(),
+    ids=TIMED_OUT_ROWS.keys(),
+)
+def test_a_step_names_the_deadline_that_passed(
+    state: State, phase: Phase, changes: dict[str, Any], cluster: str, timed_out: str | None
+) -> None:
+    gw = gateway(state, phase, **changes)
+    step = next_step(gw, observed(gw, cluster), NOW, CONFIG)
+    assert step.timed_out == timed_out
+    if timed_out is not None:
+        assert step.commit is not None and step.commit.last_error is not None
+        assert step.commit.last_error.reason == step.payload["reason"] == timed_out
+
+
 def test_the_ingress_no_longer_wanted_counts_as_drift() -> None:
     with_host = gateway(State.RUNNING, Phase.STARTED, host="edge.example.com")
     without = gateway(State.RUNNING, Phase.STARTED)
@@ -366,6 +438,7 @@ def test_a_temporary_failure_backs_off_quietly_and_a_permanent_one_reports_once(
         delay=lambda n: 2.0**n,
     )
     assert rejected.event is E.FAILED and rejected.commit is not None
+    assert rejected.timed_out is None  # a failure, not a deadline
     assert rejected.commit.retry is not None and rejected.commit.retry.attempts == 2
     again = failed_step(
         rejected.commit,
@@ -552,6 +625,7 @@ def test_a_start_ends_by_its_deadline_whatever_blocks_it(
     state_after, phase_after, event, reason = after
     assert (step.commit.state, step.commit.phase, step.event) == (state_after, phase_after, event)
     assert (step.commit.last_error.reason, step.payload["reason"]) == (reason, reason)
+    assert step.timed_out == reason
     assert blocker in step.commit.last_error.message == step.payload["message"]
     assert step.commit.retry is None
     # The timeout clock moves with the phase, and only with it.

@@ -29,9 +29,7 @@ def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
 
 def publish_for(world: World, gateway_id: str) -> tuple[str, str]:
     """An entry exactly as the relay writes one, for `gateway_id`; returns (entry id, event id)."""
-    event = OutboxEvent(
-        type=EventType.CREATED, aggregate_id=gateway_id, version=1, occurred_at=world.clock()
-    )
+    event = OutboxEvent.for_gateway(gateway_id, EventType.CREATED, version=1, at=world.clock())
     return str(world.redis.xadd(STREAM, event.stream_fields())), event.id
 
 

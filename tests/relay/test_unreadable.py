@@ -32,11 +32,8 @@ def malformed(
     kind: str, clock: FakeClock, *, gateway: str = "gw_bad", version: int = 1, seconds: float = 0
 ) -> dict[str, Any]:
     """An outbox document as another service, an older version or a hand-made fix writes it."""
-    document = OutboxEvent(
-        type=EventType.CREATED,
-        aggregate_id=gateway,
-        version=version,
-        occurred_at=clock.now + timedelta(seconds=seconds),
+    document = OutboxEvent.for_gateway(
+        gateway, EventType.CREATED, version=version, at=clock.now + timedelta(seconds=seconds)
     ).to_document()
     if kind == "objectid-id":
         document["_id"] = ObjectId()
@@ -199,9 +196,7 @@ def test_a_lower_version_that_sorts_after_it_still_goes(
     # behind: it sorts after everything else, beyond a full batch.
     given(memory_store, malformed("unknown-type", clock, gateway="gw_a", version=2))
     insert_events(memory_store, per_gateway=1, gateways=6, clock=clock)
-    late = OutboxEvent(
-        type=EventType.CREATED, aggregate_id="gw_a", version=1, occurred_at=clock.advance(60)
-    )
+    late = OutboxEvent.for_gateway("gw_a", EventType.CREATED, version=1, at=clock.advance(60))
     memory_store.collection(OUTBOX).insert_one(late.to_document())
     relay = make_relay(memory_store, clock=clock, batch_size=3)
 
