@@ -57,7 +57,7 @@ def test_several_provisioners_at_once_converge_every_gateway_without_duplicate_e
         assert gateway.phase == Phase.STARTED, gateway.name
         counts = Counter(world.events(gateway.id))
         assert all(count == 1 for count in counts.values()), (gateway.name, counts)
-    assert sum(daemon.tally.acked for daemon in daemons) == len(world.stream_event_ids())
+    assert sum(daemon.totals.acked for daemon in daemons) == len(world.stream_event_ids())
 
 
 def test_a_consumer_group_that_vanished_is_recreated_and_nothing_is_missed(world: World) -> None:

@@ -7,6 +7,7 @@ injected wait, never by sleeping.
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import redis
@@ -23,6 +24,15 @@ from tests.relay.conftest import (
     relay_settings,
     unpublished,
 )
+
+
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")
 
 
 def test_two_relays_at_once_publish_every_event_once(
