@@ -40,7 +40,9 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def stop_within_grace(daemon: str, stop: Callable[[], None], grace_seconds: float) -> None:
+def stop_within_grace(
+    daemon: str, stop: Callable[[], None], grace_seconds: float
+) -> threading.Timer:
     """The shutdown rule of both daemons.
 
     `stop()` makes the daemon take no new work. The work in flight (the relay's batch, the
@@ -50,7 +52,7 @@ def stop_within_grace(daemon: str, stop: Callable[[], None], grace_seconds: floa
     waiting for it (its entries stay pending and are reclaimed), and a daemon still not back
     GOODBYE_SECONDS later (a call stuck in a backend) is left behind: the process exits with
     status 1 and its lease or heartbeat expires by itself (the relay's batch is then published
-    again, once).
+    again, once). Returns the timer that enforces it.
     """
     stop()
 
@@ -67,3 +69,4 @@ def stop_within_grace(daemon: str, stop: Callable[[], None], grace_seconds: floa
     timer = threading.Timer(grace_seconds + GOODBYE_SECONDS, give_up)
     timer.daemon = True
     timer.start()
+    return timer
