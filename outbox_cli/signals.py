@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 GOODBYE_SECONDS = 2.0
 
 
-def stop_on_signals(stop: Callable[[], None]) -> None:
+def stop_on_signals(stop: Callable[[], object]) -> None:
     """SIGTERM and SIGINT ask the daemon to stop; a second signal is left to the default.
 
     The handler runs on the main thread between two bytecodes, possibly while that thread holds
