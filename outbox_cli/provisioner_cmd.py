@@ -8,7 +8,7 @@ import click
 
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
-from outbox_cli.signals import stop_on_signals
+from outbox_cli.signals import stop_on_signals, stop_within_grace
 from outbox_cli.wiring import open_redis
 from provisioner.cluster import Cluster
 from provisioner.factory import build_provisioner
@@ -51,14 +51,14 @@ def run(
     daemon = build_provisioner(
         settings, store=store, redis_client=redis_client, cluster=open_cluster(settings)
     )
+    stop_on_signals(lambda: stop_within_grace("provisioner", daemon.stop, settings.grace_seconds))
     if once:
-        tally = daemon.drain()
+        totals = daemon.drain()
         click.echo(
-            f"handled: {tally.acked} acked, {tally.failed} failed, "
-            f"{tally.dead_lettered} dead-lettered"
+            f"handled: {totals.acked} acked, {totals.failed} failed, "
+            f"{totals.dead_lettered} dead-lettered"
         )
         return
-    stop_on_signals(daemon.stop)
     with serving(
         port=settings.metrics_port,
         registry=daemon.metrics.registry,

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-
 import click
 
 from outbox.errors import NotFound
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
-from outbox_cli.signals import stop_on_signals
+from outbox_cli.signals import stop_on_signals, stop_within_grace
 from outbox_cli.wiring import open_redis
-from relay.daemon import Relay
 from relay.factory import build_relay
 from relay.outbox_reader import OutboxReader
 from relay.settings import RelaySettings
-
-log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -53,7 +46,7 @@ def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) 
         settings = settings.model_copy(update={"batch_size": batch_size})
     store = app.store()
     daemon = build_relay(settings, store=store, redis_client=open_redis(settings))
-    stop_on_signals(lambda: _stop_within_grace(daemon, settings.grace_seconds))
+    stop_on_signals(lambda: stop_within_grace("relay", daemon.stop, settings.grace_seconds))
     if once:
         totals = daemon.drain(lease_wait=settings.lease_seconds)
         click.echo(
@@ -68,23 +61,6 @@ def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) 
         alive=daemon.alive,
     ):
         daemon.run()
-
-
-def _stop_within_grace(daemon: Relay, grace_seconds: float) -> None:
-    """Let the batch in flight finish; if it hangs past the grace period, leave anyway (the
-    lease then expires by itself and the events of that batch are published again, once)."""
-    daemon.stop()
-
-    def give_up() -> None:
-        log.error(
-            "relay did not stop within %.0fs; exiting without releasing the lease", grace_seconds
-        )
-        logging.shutdown()
-        os._exit(1)
-
-    timer = threading.Timer(grace_seconds, give_up)
-    timer.daemon = True
-    timer.start()
 
 
 @relay.command()

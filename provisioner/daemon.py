@@ -6,12 +6,15 @@ reclaimed, and whatever can never be handled goes to the dead-letter stream.
 
 A turn has a MongoDB half (heartbeat, sweep) and a Redis half (group, takeovers, reclaims,
 reading), guarded apart: the sweep and its timeouts need only MongoDB and the cluster, so a
-Redis outage delays only what needs Redis.
+Redis outage delays only what needs Redis. An outage backs off as the relay's does
+(`outbox.outages`), and `stop()` follows the shutdown rule of
+`outbox_cli.signals.stop_within_grace`.
 """
 
 from __future__ import annotations
 
 import logging
+import random as random_module
 import threading
 import time
 from collections.abc import Callable
@@ -22,22 +25,21 @@ from typing import TypeVar
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable
 from outbox.membership import Membership
+from outbox.outages import MONGODB, REDIS, Outages
 from provisioner.entries import GatewayEvent, Poison, parse_entry
 from provisioner.metrics import DELIVERIES, UNKNOWN_GATEWAY, UNPARSABLE, ProvisionerMetrics
-from provisioner.outages import Outages
 from provisioner.pool import KeyedPool
 from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.stream import Claimed, GroupStream
 from provisioner.sweeper import Sweeper
+from provisioner.totals import Totals
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Wait = Callable[[float], object]
 
-MONGODB = "mongodb"
-REDIS = "redis"
 # Entries for unknown gateways in a row that suggest the wrong database rather than bad entries.
 UNKNOWN_STREAK = 10
 SHORT_WAIT = 0.05  # against spinning: a server that ignores BLOCK, a full pool
@@ -45,10 +47,30 @@ PENDING_AT_ONCE = 10_000  # entries taken back from one consumer in one call
 
 
 @dataclass
-class Tally:
-    acked: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
+class _Schedule:
+    """When the periodic work of the loop is next due (monotonic seconds; the beat in UTC)."""
+
+    beat: datetime | None = None
+    sweep: float = 0.0
+    drift: float = 0.0
+    reclaim: float = 0.0
+
+
+class _Streak:
+    """Entries for unknown gateways in a row, counted by the workers as they finish."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._length = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._length = 0
+
+    def extend(self) -> int:
+        with self._lock:
+            self._length += 1
+            return self._length
 
 
 class Provisioner:
@@ -63,6 +85,7 @@ class Provisioner:
         metrics: ProvisionerMetrics | None = None,
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = random_module.random,
         wait: Wait | None = None,
     ) -> None:
         self._settings = settings
@@ -76,17 +99,20 @@ class Provisioner:
         self._stop = threading.Event()
         # Every wait of the loop goes through here: tests see them all, and stop() cuts them short.
         self._wait: Wait = wait or self._stop.wait
+        self._grace_ends: float | None = None  # set by stop()
         self._pool = KeyedPool(workers=settings.workers, handle=self._reconcile, name="gateway")
-        self._outages = Outages(self.metrics, monotonic)
+        self._outages = Outages(
+            log=log,
+            count=self._count_outage,
+            probe_interval=settings.probe_interval,
+            monotonic=monotonic,
+            random=random,
+        )
         self._joined = False
-        self._next_beat: datetime | None = None
         self._live: frozenset[str] | None = None  # consumers with a heartbeat, as of the last beat
-        self._next_sweep = 0.0
-        self._next_drift = 0.0
-        self._next_reclaim = 0.0
-        self._tally_lock = threading.Lock()
-        self._unknown_streak = 0
-        self.tally = Tally()
+        self._due = _Schedule()
+        self._unknown = _Streak()
+        self.totals = Totals()
         self.last_loop = monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -119,6 +145,10 @@ class Provisioner:
         return self._guarded(REDIS, lambda: self._redis_turn(block_ms)) or 0
 
     def stop(self) -> None:
+        """Take no new work; the gateways in hand get the grace period to finish (the rule of
+        `outbox_cli.signals.stop_within_grace`), counted from this call."""
+        if self._grace_ends is None:
+            self._grace_ends = self._monotonic() + self._settings.grace_seconds
         self._stop.set()
 
     def ping_redis(self) -> None:
@@ -129,32 +159,40 @@ class Provisioner:
         return self._monotonic() - self.last_loop < max(60.0, self._settings.sweep_interval * 3)
 
     def shutdown(self) -> None:
+        """Wait for the gateways in hand until the grace period is over, leave, log the totals."""
+        grace = self._settings.grace_seconds
+        if self._grace_ends is not None:
+            grace = max(0.0, self._grace_ends - self._monotonic())
         in_hand = self._pool.active
-        finished = self._pool.shutdown(self._settings.grace_seconds)
+        finished = self._pool.shutdown(grace)
         self._leave()
         log.info(
             "shutdown: %d acked, %d failed, %d dead-lettered; %s",
-            self.tally.acked,
-            self.tally.failed,
-            self.tally.dead_lettered,
+            self.totals.acked,
+            self.totals.failed,
+            self.totals.dead_lettered,
             f"{in_hand} in flight finished"
             if finished
             else "grace period over, the rest stays pending",
         )
 
-    def drain(self) -> Tally:
-        """`--once`: reclaim, own pending, everything new, one sweep; no waiting for rollouts."""
+    def drain(self) -> Totals:
+        """`--once`: reclaim, own pending, everything new, one sweep; no waiting for rollouts.
+        After stop() it reads nothing more and skips the sweep."""
         self.start()
         self.reclaim()
-        while entries := self._stream.read_new(count=self._settings.batch_size, block_ms=None):
+        while not self._stop.is_set() and (
+            entries := self._stream.read_new(count=self._settings.batch_size, block_ms=None)
+        ):
             for entry_id, fields in entries:
                 self._dispatch(entry_id, fields, deliveries=1)
         self._pool.wait_idle()
-        self.sweep()
-        self._pool.wait_idle()
+        if not self._stop.is_set():
+            self.sweep()
+            self._pool.wait_idle()
         self._pool.shutdown(0)
         self._leave()
-        return self.tally
+        return self.totals
 
     # -- the two halves of a turn ---------------------------------------------------------------
 
@@ -162,7 +200,7 @@ class Provisioner:
         # While MongoDB is down the heartbeat is the probe that notices it is back.
         if self._outages.down(MONGODB) or self._until_beat() <= 0:
             self._beat()
-        if self._monotonic() >= self._next_sweep:
+        if self._monotonic() >= self._due.sweep:
             self.sweep()
 
     def _redis_turn(self, block_ms: int | None) -> int:
@@ -176,12 +214,11 @@ class Provisioner:
             self._join()
         if self._live is not None:
             self._take_over_the_dead()
-        if self._monotonic() >= self._next_reclaim:
+        if self._monotonic() >= self._due.reclaim:
             self.reclaim()
         self.metrics.in_flight.set(self._pool.busy)
-        if self._pool.busy >= self._settings.workers * 4:
-            self._wait(SHORT_WAIT)  # back-pressure: let the workers catch up before reading more
-            return 0
+        if self._pool_full():
+            return 0  # back-pressure: the pause lets the workers catch up before reading more
         entries = self._stream.read_new(count=self._settings.batch_size, block_ms=block_ms)
         for entry_id, fields in entries:
             self._dispatch(entry_id, fields, deliveries=1)
@@ -191,13 +228,13 @@ class Provisioner:
 
     def _beat(self) -> None:
         at = self._membership.beat()
-        self._next_beat = at + timedelta(seconds=self._membership.interval)
+        self._due.beat = at + timedelta(seconds=self._membership.interval)
         self._live = frozenset(member.name for member in self._membership.live(at))
 
     def _until_beat(self) -> float:
-        if self._next_beat is None:
+        if self._due.beat is None:
             return 0.0
-        return (self._next_beat - self._clock()).total_seconds()
+        return (self._due.beat - self._clock()).total_seconds()
 
     def _join(self) -> None:
         self._stream.ensure_group()
@@ -241,27 +278,27 @@ class Provisioner:
         ):
             self._dispatch_claimed(claimed)
         self._forget_idle_consumers()
-        self._next_reclaim = self._monotonic() + self._settings.reclaim_idle / 2
+        self._due.reclaim = self._monotonic() + self._settings.reclaim_idle / 2
 
     def sweep(self, *, drift: bool | None = None) -> int:
         """Hand every gateway that needs a look to the pool; `drift` forces (or skips) the
         slower drift check of resting gateways, which otherwise runs when due."""
         now = self._clock()
         ids = self._sweeper.due(now)
-        if drift or (drift is None and self._monotonic() >= self._next_drift):
+        if drift or (drift is None and self._monotonic() >= self._due.drift):
             ids += [
                 gateway_id
                 for gateway_id in self._sweeper.resting_started()
                 if gateway_id not in ids
             ]
-            self._next_drift = self._monotonic() + self._settings.drift_interval
+            self._due.drift = self._monotonic() + self._settings.drift_interval
         for gateway_id in ids:
             self._pool.submit(gateway_id)
         census = self._sweeper.census(now)
         for phase, count in census.per_phase.items():
             self.metrics.gateways.labels(phase).set(count)
         self.metrics.retries_pending.set(census.retries_pending)
-        self._next_sweep = self._monotonic() + self._settings.sweep_interval
+        self._due.sweep = self._monotonic() + self._settings.sweep_interval
         if ids:
             log.debug("sweep: %d gateways to look at", len(ids))
         return len(ids)
@@ -310,16 +347,11 @@ class Provisioner:
             log.warning("entry %s handled but left pending: %s", event.entry_id, error)
             ok = False
         self.metrics.events_handled.labels(str(event.type), "acked" if ok else "failed").inc()
-        with self._tally_lock:
-            if ok:
-                self.tally.acked += 1
-            else:
-                self.tally.failed += 1
+        self.totals.handled(ok=ok)
 
     def _ack(self, event: GatewayEvent) -> bool:
         self._stream.ack(event.entry_id)
-        with self._tally_lock:
-            self._unknown_streak = 0
+        self._unknown.reset()
         return True
 
     def _unknown_gateway(
@@ -328,10 +360,7 @@ class Provisioner:
         database = self._settings.database
         reason = f"{UNKNOWN_GATEWAY}: no gateway {event.gateway_id} in database {database}"
         self._dead_letter(event.entry_id, fields, reason, deliveries, UNKNOWN_GATEWAY)
-        with self._tally_lock:
-            self._unknown_streak += 1
-            streak = self._unknown_streak
-        if streak == UNKNOWN_STREAK:
+        if self._unknown.extend() == UNKNOWN_STREAK:
             # Once per streak: every entry naming an unknown gateway points at the wrong database.
             log.error(
                 "%d consecutive unknown gateways: check OUTBOX_DATABASE (this provisioner reads "
@@ -352,8 +381,7 @@ class Provisioner:
         )
         self._stream.dead_letter(entry_id, fields, reason, deliveries)
         self.metrics.dead_lettered.labels(kind).inc()
-        with self._tally_lock:
-            self.tally.dead_lettered += 1
+        self.totals.add_dead_lettered()
 
     def _reconcile(self, gateway_id: str) -> Outcome:
         began = self._monotonic()
@@ -393,19 +421,27 @@ class Provisioner:
         self._outages.answered(backend)
         return result
 
+    def _count_outage(self, backend: str) -> None:
+        self.metrics.backend_outages.labels(backend).inc()
+
+    def _pool_full(self) -> bool:
+        return self._pool.busy >= self._settings.workers * 4
+
     def _pause(self, read: int, took: float) -> float:
         """The wait after a turn: none when the read itself waited for entries (BLOCK)."""
         if self._outages.any:
             return self._outage_wait()
-        if read == 0 and took < 0.01:
-            # A server that does not honour BLOCK (an embedded fake) must not make us spin.
+        if self._pool_full() or (read == 0 and took < 0.01):
+            # A full pool needs a moment; a server that does not honour BLOCK (an embedded
+            # fake) must not make us spin.
             return SHORT_WAIT
         return 0.0
 
     def _outage_wait(self) -> float:
-        """While a backend is down: at most the probe interval, and, while MongoDB answers, no
-        longer than the next sweep or heartbeat either (they must not wait for Redis)."""
-        wait = self._settings.probe_interval
+        """While a backend is down: the back-off (at most the probe interval), and, while MongoDB
+        answers, no longer than the next sweep or heartbeat either (they must not wait for
+        Redis)."""
+        wait = self._outages.wait()
         if not self._outages.down(MONGODB):
-            wait = min(wait, self._next_sweep - self._monotonic(), self._until_beat())
+            wait = min(wait, self._due.sweep - self._monotonic(), self._until_beat())
         return max(wait, SHORT_WAIT)

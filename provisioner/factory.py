@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import redis
 
+from outbox.backoff import backoff
 from outbox.clock import Clock, utcnow
 from outbox.deadlines import Timeouts
 from outbox.membership import Membership
 from outbox.model import Gateway
 from outbox.store import Store
-from provisioner.backoff import backoff
 from provisioner.cluster import Cluster
 from provisioner.daemon import Provisioner, Wait
 from provisioner.decide import Config, Step

@@ -1,11 +1,12 @@
 """The relay loop: outbox → Redis stream, once per event, in order per gateway.
 
-`run_once()` is one step: hold the lease, fetch a batch in commit order, keep back what would
+`run_once()` is one turn: hold the lease, fetch a batch in commit order, keep back what would
 overtake a lower version of its gateway, publish the rest in one round trip, mark them in one
 `update_many`. A document that is not an event is parked where it lies and holds up only its own
-gateway. `run()` repeats it, waits adaptively, and rides out outages with back-off (never
-waiting longer than OUTBOX_PROBE_INTERVAL); `stop()` lets the batch in flight finish, then the
-lease is released.
+gateway. An outage or a lost lease is ridden out, not raised: the turn's result says how long to
+wait (adaptive polling, back-off during outages, never longer than OUTBOX_PROBE_INTERVAL).
+`run()` only loops over `run_once()` and waits; `stop()` follows the shutdown rule of
+`outbox_cli.signals.stop_within_grace`: the batch in flight finishes, then the lease is released.
 """
 
 from __future__ import annotations
@@ -15,75 +16,33 @@ import random as random_module
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Protocol
 
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable, Conflict
 from outbox.event_documents import Unreadable
 from outbox.events import OutboxEvent
-from outbox.memory_store import MemoryStore
+from outbox.outages import MONGODB, REDIS, Outages
 from outbox.store import Store
 from relay import ordering
-from relay.backoff import backoff, poll_wait
-from relay.barriers import barrier_rows, block, blocked_by
+from relay.accounting import Accounting, BatchResult, Totals
+from relay.barriers import barrier_rows
 from relay.errors import Fenced, LeaseLost, PublishUnavailable
+from relay.housekeeping import Housekeeping
 from relay.lease import Lease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
-from relay.publisher import Outcome, Publisher
+from relay.polling import poll_wait
+from relay.publisher import Publisher
 from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
-
-PURGE_INTERVAL = 60.0  # seconds between retention purges on stores without a TTL index
-RETRY_BASE = 0.1  # first back-off delay in seconds
 
 
 class Wakeup(Protocol):
     def start(self, notify: Callable[[], None]) -> None: ...
 
     def stop(self) -> None: ...
-
-
-@dataclass
-class BatchResult:
-    """What one `run_once()` did."""
-
-    leader: bool = True
-    fetched: int = 0
-    published: int = 0  # new stream entries
-    duplicates: int = 0  # already in the stream (a previous attempt got that far), now marked
-    held: int = 0  # wait for a lower version of their gateway
-    rejected: int = 0
-    unreadable: int = 0  # documents that are not events, set aside (parked)
-    parked: list[str] = field(default_factory=list)
-    lag: float = 0.0  # seconds from the oldest published event's commit to its XADD
-    full: bool = False  # the fetch hit the batch limit: more is waiting
-
-    @property
-    def active(self) -> bool:
-        return bool(self.published or self.duplicates or self.rejected or self.unreadable)
-
-    @property
-    def more(self) -> bool:
-        """Poll again at once: the batch was full and it made progress."""
-        return self.full and self.active
-
-
-@dataclass
-class Totals:
-    batches: int = 0
-    published: int = 0
-    duplicates: int = 0
-    parked: int = 0
-
-    def add(self, result: BatchResult) -> None:
-        self.batches += 1 if result.active else 0
-        self.published += result.published
-        self.duplicates += result.duplicates
-        self.parked += len(result.parked)
 
 
 class Relay:
@@ -102,38 +61,56 @@ class Relay:
         random: Callable[[], float] = random_module.random,
         wait: Callable[[float], object] | None = None,
     ) -> None:
-        self._store = store
         self._publisher = publisher
         self._settings = settings
         self._reader = reader or OutboxReader(store)
-        self.lease = lease or Lease(
-            store,
-            name=f"relay:{settings.stream}",
-            owner=settings.relay_id,
-            seconds=settings.lease_seconds,
-            clock=clock,
-        )
+        self.lease = lease or _lease_of(store, settings, clock)
         self.metrics = metrics or RelayMetrics()
         self._wakeup = wakeup
         self._clock = clock
         self._monotonic = monotonic
-        self._random = random
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self._wait_for = wait or self._wake.wait  # tests record the waits instead
-        # Gateways held up by a parked document, each from its lowest parked version on.
-        self._blocked: dict[str, int] = {}
-        # A full count is slow on a large outbox: the first waits one interval, and a partial
-        # batch sets the backlog gauge exactly in between.
-        self._stats_due = monotonic() + settings.stats_interval
-        self._draining = False  # the last fetch hit the batch limit
-        self._purge_due = 0.0
+        self._wait = wait or self._wake.wait  # tests record the waits instead
+        self._housekeeping = Housekeeping(
+            store, self._reader, settings, self.metrics, clock=clock, monotonic=monotonic
+        )
+        self._accounting = Accounting(self.metrics, settings.max_publish_attempts)
+        self._outages = Outages(
+            log=log,
+            count=self._count_outage,
+            probe_interval=settings.probe_interval,
+            monotonic=monotonic,
+            random=random,
+        )
+        self._idle_polls = 0
         self._last_loop = monotonic()
-        self.totals = Totals()
 
-    # -- one step --------------------------------------------------------------------------------
+    @property
+    def totals(self) -> Totals:
+        return self._accounting.totals
+
+    # -- one turn --------------------------------------------------------------------------------
 
     def run_once(self) -> BatchResult:
+        """One turn of `run()`: one batch, with an outage of MongoDB or Redis, or a lost lease,
+        ridden out rather than raised; the result's `wait` is the pause before the next turn."""
+        self._last_loop = self._monotonic()
+        try:
+            result = self._batch()
+        except BackendUnavailable as error:
+            return BatchResult(leader=self.lease.token is not None, wait=self._outage(error))
+        except LeaseLost as error:
+            log.warning("%s; standing by", error)
+            self.lease.forget()
+            self._show_leader(False)
+            return BatchResult(leader=False, wait=self._standby_wait())
+        self._outages.answered(MONGODB)
+        self._outages.answered(REDIS)
+        result.wait = self._pause(result)
+        return result
+
+    def _batch(self) -> BatchResult:
         """One batch. Raises BackendUnavailable (MongoDB or Redis down) and LeaseLost."""
         was_leader = self.lease.token is not None
         if not self.lease.acquire():
@@ -141,16 +118,16 @@ class Relay:
             return BatchResult(leader=False)
         if not was_leader:
             self._show_leader(True)
-            self._refresh_parked()  # a new leader must know which gateways are held up
-        self._housekeeping()
-        fetched = self._reader.fetch(self._settings.batch_size, blocked=self._blocked)
-        result = BatchResult(fetched=fetched.count, full=fetched.count >= self._settings.batch_size)
-        self._draining = result.full
+            self._housekeeping.refresh_parked()  # a new leader must know what is held up
+        self._housekeeping.run_due()
+        size = self._settings.batch_size
+        fetched = self._reader.fetch(size, blocked=self._housekeeping.blocked)
+        result = BatchResult(fetched=fetched.count, full=fetched.count >= size)
+        self._housekeeping.draining = result.full
         barriers = self._set_aside(fetched.unreadable, result)
-        batch = fetched.events
-        if batch:
-            self._publish(batch, result, barriers)
-        self._observe(batch, result)
+        if fetched.events:
+            self._publish(fetched.events, result, barriers)
+        self._housekeeping.observe(fetched.events, result)
         return result
 
     def _publish(
@@ -171,13 +148,14 @@ class Relay:
         published_at = self._clock()
         done = [e for e, o in zip(decision.publish, outcomes, strict=True) if o.published]
         self._reader.mark_published(done, at=published_at)
-        self._account(decision.publish, outcomes, published_at, result)
+        self._accounting.published(decision.publish, outcomes, published_at, result)
         errors = {o.event_id: o.error for o in outcomes if o.error is not None}
         if errors:
             result.parked = self._reader.record_rejections(
                 errors, park_after=self._settings.max_publish_attempts
             )
-            self._note_parked(decision.publish, result.parked, errors)
+            for event in self._accounting.rejected(decision.publish, result.parked, errors):
+                self._housekeeping.block(event.aggregate_id, event.version)
 
     def _plan(
         self, batch: list[OutboxEvent], result: BatchResult, barriers: list[ordering.Row]
@@ -214,116 +192,39 @@ class Relay:
             self.metrics.parked.inc()
         rows = barrier_rows(documents)
         for row in rows:
-            block(self._blocked, row.aggregate_id, row.version)
+            self._housekeeping.block(row.aggregate_id, row.version)
         return rows
-
-    def _account(
-        self,
-        events: list[OutboxEvent],
-        outcomes: list[Outcome],
-        published_at: datetime,
-        result: BatchResult,
-    ) -> None:
-        oldest: datetime | None = None
-        for event, outcome in zip(events, outcomes, strict=True):
-            if outcome.held:
-                result.held += 1
-                continue
-            if not outcome.published:
-                result.rejected += 1
-                continue
-            if outcome.duplicate:
-                result.duplicates += 1
-                continue
-            result.published += 1
-            self.metrics.latency.observe(
-                max(0.0, (published_at - event.occurred_at).total_seconds())
-            )
-            oldest = event.occurred_at if oldest is None else min(oldest, event.occurred_at)
-        result.lag = 0.0 if oldest is None else (published_at - oldest).total_seconds()
-        self.metrics.published.inc(result.published)
-        self.metrics.duplicates.inc(result.duplicates)
-        self.metrics.rejected.inc(result.rejected)
-        self.totals.add(result)
-        if result.active:
-            log.info(
-                "batch: %d published, %d already in stream, %d held, %d rejected; lag %.3fs; "
-                "events %s … %s",
-                result.published,
-                result.duplicates,
-                result.held,
-                result.rejected,
-                result.lag,
-                events[0].id,
-                events[-1].id,
-            )
-
-    def _note_parked(
-        self, events: list[OutboxEvent], parked: list[str], errors: dict[str, str]
-    ) -> None:
-        by_id = {event.id: event for event in events}
-        for event_id, error in errors.items():
-            event = by_id[event_id]
-            if event_id in parked:
-                log.error(
-                    "event %s (gateway %s v%d) parked after %d rejections: %s; later events of "
-                    "this gateway wait until it is released",
-                    event_id,
-                    event.aggregate_id,
-                    event.version,
-                    self._settings.max_publish_attempts,
-                    error,
-                )
-                block(self._blocked, event.aggregate_id, event.version)
-                self.metrics.parked.inc()
-            else:
-                log.warning(
-                    "event %s (gateway %s v%d) rejected by Redis: %s",
-                    event_id,
-                    event.aggregate_id,
-                    event.version,
-                    error,
-                )
-
-    # -- housekeeping ----------------------------------------------------------------------------
-
-    def _housekeeping(self) -> None:
-        now = self._monotonic()
-        if now >= self._stats_due:
-            self._stats_due = now + self._settings.stats_interval
-            self._refresh_parked()
-            # Otherwise the last (partial) batch gave the backlog exactly.
-            if self._draining or self._blocked:
-                self.metrics.backlog.set(self._reader.backlog())
-        if self._purges() and now >= self._purge_due:
-            self._purge_due = now + PURGE_INTERVAL
-            before = self._clock() - timedelta(seconds=self._settings.retention)
-            removed = self._reader.purge_published(before=before)
-            if removed:
-                log.info("removed %d events published before %s (retention)", removed, before)
-
-    def _refresh_parked(self) -> None:
-        parked = self._reader.parked()
-        self._blocked = blocked_by(parked)
-        self.metrics.parked.set(len(parked))
-
-    def _purges(self) -> bool:
-        # MongoDB expires published events with its TTL index; the in-memory store has none.
-        return isinstance(self._store, MemoryStore) and self._settings.retention > 0
-
-    def _observe(self, batch: list[OutboxEvent], result: BatchResult) -> None:
-        """Cheap gauges from the batch itself; a full count only every stats interval."""
-        if not result.full and not self._blocked:
-            self.metrics.backlog.set(result.held + result.rejected)
-        waiting = [e.occurred_at for e in batch][:1] if result.full or result.held else []
-        if waiting:
-            self.metrics.oldest_age.set(max(0.0, (self._clock() - waiting[0]).total_seconds()))
-        else:
-            self.metrics.oldest_age.set(0.0)
 
     def _show_leader(self, leader: bool) -> None:
         self.metrics.lease_holder.set(1 if leader else 0)
         self.metrics.lease_token.set(self.lease.token or 0)
+
+    # -- waits -----------------------------------------------------------------------------------
+
+    def _outage(self, error: BackendUnavailable) -> float:
+        if isinstance(error, PublishUnavailable):
+            self._outages.answered(MONGODB)  # the batch was read: only Redis is away
+            self._outages.failed(REDIS, error)
+        else:
+            self._outages.failed(MONGODB, error)
+        return self._outages.wait()
+
+    def _pause(self, result: BatchResult) -> float:
+        if not result.leader:
+            return self._standby_wait()
+        if result.more:
+            return 0.0
+        self._idle_polls = 0 if result.active else self._idle_polls + 1
+        return poll_wait(
+            self._idle_polls, short=self._settings.poll_min, long=self._settings.poll_max
+        )
+
+    def _count_outage(self, backend: str) -> None:
+        self.metrics.outages.labels(backend=backend).inc()
+
+    def _standby_wait(self) -> float:
+        # Often enough to take over well within the lease time once the holder is gone.
+        return min(self._settings.poll_max, self._settings.lease_seconds / 4)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -339,59 +240,36 @@ class Relay:
         if self._wakeup is not None:
             self._wakeup.start(self.wake)
         try:
-            self._loop()
+            while not self._stopping.is_set():
+                self._wake.clear()  # before the batch: a wake-up during it is not lost
+                self._wait(self.run_once().wait)
         finally:
             if self._wakeup is not None:
                 self._wakeup.stop()
             self._shutdown()
 
-    def _loop(self) -> None:
-        idle = 0
-        outage = _Outage(self.metrics, monotonic=self._monotonic)
-        while not self._stopping.is_set():
-            self._last_loop = self._monotonic()
-            self._wake.clear()
-            try:
-                result = self.run_once()
-            except BackendUnavailable as error:
-                self._wait(outage.failed(error, self._settings.probe_interval, self._random))
-                continue
-            except LeaseLost as error:
-                log.warning("%s; standing by", error)
-                self.lease.forget()
-                self._show_leader(False)
-                self._wait(self._standby_wait())
-                continue
-            outage.recovered()
-            if not result.leader:
-                self._wait(self._standby_wait())
-            elif not result.more:
-                idle = 0 if result.active else idle + 1
-                self._wait(
-                    poll_wait(idle, short=self._settings.poll_min, long=self._settings.poll_max)
-                )
-
     def drain(self, *, lease_wait: float) -> Totals:
         """`--once`: take the lease (waiting up to `lease_wait` seconds), publish everything
-        that can go, release the lease. Raises Conflict if another relay kept the lease."""
+        that can go, release the lease. Raises Conflict if another relay kept the lease, and
+        BackendUnavailable if MongoDB or Redis is down."""
         deadline = self._monotonic() + lease_wait
         while not self.lease.acquire():
             if self._stopping.is_set() or self._monotonic() >= deadline:
                 raise Conflict(self._held_by_other())
             self._wait(min(0.5, lease_wait / 10))
         self._show_leader(True)
-        self._refresh_parked()
+        self._housekeeping.refresh_parked()
         try:
             while not self._stopping.is_set():
-                result = self.run_once()
-                if not result.more:
+                if not self._batch().more:
                     break
         finally:
             self._shutdown()
         return self.totals
 
     def stop(self) -> None:
-        """Finish the batch in flight, then return from run() or drain()."""
+        """Take no new batch: the one in flight finishes, then run() or drain() releases the
+        lease and returns (the grace period is `outbox_cli.signals.stop_within_grace`'s)."""
         self._stopping.set()
         self._wake.set()
 
@@ -407,13 +285,6 @@ class Relay:
         """For /healthz: the loop came round recently (a wait lasts at most probe_interval)."""
         limit = self._settings.probe_interval + self._settings.lease_seconds + 60
         return self._monotonic() - self._last_loop < limit
-
-    def _wait(self, seconds: float) -> None:
-        self._wait_for(seconds)
-
-    def _standby_wait(self) -> float:
-        # Often enough to take over well within the lease time once the holder is gone.
-        return min(self._settings.poll_max, self._settings.lease_seconds / 4)
 
     def _held_by_other(self) -> str:
         holder = self.lease.holder()
@@ -442,39 +313,11 @@ class Relay:
         )
 
 
-class _Outage:
-    """Logs and counts once when a backend goes away and once when it is back, not once per
-    retry; no retry waits longer than the probe interval, so publishing resumes within it."""
-
-    def __init__(self, metrics: RelayMetrics, *, monotonic: Callable[[], float]) -> None:
-        self.backend: str | None = None
-        self.attempts = 0
-        self.since = 0.0
-        self._metrics = metrics
-        self._monotonic = monotonic
-
-    def failed(
-        self, error: BackendUnavailable, probe_interval: float, random: Callable[[], float]
-    ) -> float:
-        backend = "redis" if isinstance(error, PublishUnavailable) else "mongodb"
-        self.attempts += 1
-        if backend != self.backend:
-            if self.backend is None:
-                self.since = self._monotonic()
-            self._metrics.outages.labels(backend=backend).inc()
-            log.warning("%s; retrying with back-off (at most %.1fs apart)", error, probe_interval)
-            self.backend = backend
-        else:
-            log.debug("still failing (attempt %d): %s", self.attempts, error)
-        return backoff(self.attempts, base=RETRY_BASE, cap=probe_interval, random=random)
-
-    def recovered(self) -> None:
-        if self.backend is not None:
-            log.info(
-                "%s reachable again after %d failed attempts (%.1fs); resuming",
-                "Redis" if self.backend == "redis" else "MongoDB",
-                self.attempts,
-                self._monotonic() - self.since,
-            )
-        self.backend = None
-        self.attempts = 0
+def _lease_of(store: Store, settings: RelaySettings, clock: Clock) -> Lease:
+    return Lease(
+        store,
+        name=f"relay:{settings.stream}",
+        owner=settings.relay_id,
+        seconds=settings.lease_seconds,
+        clock=clock,
+    )

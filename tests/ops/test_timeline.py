@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from outbox.backoff import backoff
 from outbox.deadlines import Timeouts
 from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
@@ -20,7 +21,6 @@ from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.gateway_cmd import gateway
 from outbox_cli.main import cli
-from provisioner.backoff import backoff
 from provisioner.decide import Config
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.reconciler import Reconciler

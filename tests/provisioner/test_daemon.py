@@ -4,6 +4,7 @@ and `outbox provisioner run --once` as a real process."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import threading
 from collections import Counter
@@ -17,9 +18,10 @@ from outbox.model import Phase
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
 from provisioner.daemon import Provisioner
+from provisioner.factory import build_provisioner
 from provisioner.reconciler import Outcome
 from tests.conftest import FakeClock
-from tests.provisioner_support import STREAM, World
+from tests.provisioner_support import STREAM, World, provisioner_settings
 from tests.support.cli import clean_env, run_outbox
 from tests.support.servers import NxServer, RedisServer
 
@@ -57,7 +59,7 @@ def test_several_provisioners_at_once_converge_every_gateway_without_duplicate_e
         assert gateway.phase == Phase.STARTED, gateway.name
         counts = Counter(world.events(gateway.id))
         assert all(count == 1 for count in counts.values()), (gateway.name, counts)
-    assert sum(daemon.tally.acked for daemon in daemons) == len(world.stream_event_ids())
+    assert sum(daemon.totals.acked for daemon in daemons) == len(world.stream_event_ids())
 
 
 def test_a_consumer_group_that_vanished_is_recreated_and_nothing_is_missed(world: World) -> None:
@@ -177,3 +179,45 @@ def test_metrics_count_what_the_provisioner_did(world: World) -> None:
     assert value("outbox_provisioner_steps_total", phase="Started") == 1
     assert value("outbox_gateways", phase="Started") == 1
     assert value("outbox_provisioner_reconcile_seconds_count") >= 2
+
+
+def test_the_grace_period_counts_from_stop_and_the_rest_stays_pending(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a gateway in hand whose cluster never answers in time
+    world.writer.create("slow", {"image": "nginx:1.27"})
+    world.publish()
+    now = [0.0]
+    daemon = build_provisioner(
+        provisioner_settings(consumer="leaving", workers=1, grace_seconds=5),
+        store=world.store,
+        redis_client=world.redis,
+        cluster=world.cluster,
+        clock=world.clock,
+        monotonic=lambda: now[0],
+    )
+    world.provisioners["leaving"] = daemon
+    started, gate = threading.Event(), threading.Event()
+    original = daemon._pool._handle
+
+    def stuck(gateway_id: str) -> Outcome:
+        started.set()
+        gate.wait(5)
+        return original(gateway_id)
+
+    daemon._pool._handle = stuck
+    daemon.start()
+    daemon.run_once(block_ms=None)
+    assert started.wait(5)
+
+    # When it is stopped, and the grace period is over by the time the loop comes round
+    daemon.stop()
+    now[0] += 6
+    with caplog.at_level(logging.INFO, logger="provisioner"):
+        daemon.shutdown()  # does not wait: nothing of the grace period is left
+    gate.set()
+
+    # Then it left without the entry acked: another consumer reclaims it
+    assert any("grace period over" in r.getMessage() for r in caplog.records)
+    assert daemon.totals.acked == 0
+    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1

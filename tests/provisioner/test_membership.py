@@ -89,7 +89,7 @@ def test_a_dead_predecessors_pending_entries_are_handled_on_the_first_turn(world
 
     assert pending_of(world, "crashed") == 0
     assert world.redis.xpending(STREAM, GROUP)["pending"] == 0
-    assert daemon.tally.acked == 2
+    assert daemon.totals.acked == 2
     assert {world.gateway(name).phase for name in ("edge", "core")} == {Phase.STARTING}
 
 
@@ -115,7 +115,7 @@ def test_a_live_consumers_pending_entries_are_not_taken(world: World) -> None:
     daemon.wait_idle(5)
 
     assert pending_of(world, "busy") == 1
-    assert daemon.tally.acked == 0  # the gateway itself is the sweep's, whoever holds the entry
+    assert daemon.totals.acked == 0  # the gateway itself is the sweep's, whoever holds the entry
 
 
 def test_a_clean_shutdown_removes_the_heartbeat_record(world: World) -> None:

@@ -2,9 +2,9 @@
 
 The sweep and its timeouts need only MongoDB and the cluster: they go on while Redis is down,
 also in a provisioner that starts during the outage. Every wait while a backend is down is at
-most OUTBOX_PROBE_INTERVAL, and each outage is logged once when it starts, once when it ends,
-and counted. Redis is a private redis-server that the tests stop; time is fake and every wait of
-the daemon goes through an injected wait.
+most OUTBOX_PROBE_INTERVAL (the waits back off as the relay's do), and each outage is logged
+once when it starts, once when it ends, and counted. Redis is a private redis-server that the
+tests stop; time is fake and every wait of the daemon goes through an injected wait.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def test_while_redis_is_down_rollouts_complete_and_start_timeouts_fire(
         turn(daemon, world, 1)
         turn(daemon, world, 1)
     lines = [record.getMessage() for record in caplog.records]
-    assert len([line for line in lines if line.startswith("redis reachable again")]) == 1
+    assert len([line for line in lines if line.startswith("Redis reachable again")]) == 1
     assert outages(daemon, "redis") == 1
     assert outages(daemon, "mongodb") == 0
 
@@ -157,14 +157,14 @@ def test_a_provisioner_started_while_redis_is_down_sweeps_and_joins_its_group_on
     assert world.redis.xinfo_groups(STREAM)[0]["name"] == "provisioner"
     assert outages(daemon, "redis") == 1
     lines = [record.getMessage() for record in caplog.records]
-    assert len([line for line in lines if line.startswith("redis unavailable")]) == 1
-    assert len([line for line in lines if line.startswith("redis reachable again")]) == 1
+    assert len([line for line in lines if line.startswith("Redis unavailable")]) == 1
+    assert len([line for line in lines if line.startswith("Redis reachable again")]) == 1
 
 
 # -- waits while a backend is down ----------------------------------------------------------------
 
 
-def test_no_wait_while_redis_is_down_is_longer_than_the_probe_interval(
+def test_while_redis_is_down_the_waits_back_off_up_to_the_probe_interval(
     world: World, own_redis: RedisServer
 ) -> None:
     own_redis.stop()
@@ -175,7 +175,28 @@ def test_no_wait_while_redis_is_down_is_longer_than_the_probe_interval(
 
     daemon.run()
 
-    assert waits.seen == [0.5] * 8  # never longer, and no spinning either
+    # Doubling from 0.1 s to the probe interval, half of each wait fixed and half jitter: never
+    # longer than the interval, and no spinning either.
+    nominal = [0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5, 0.5]
+    assert len(waits.seen) == len(nominal)
+    for wait, longest in zip(waits.seen, nominal, strict=True):
+        assert longest / 2 <= wait <= longest
+    assert outages(daemon, "redis") == 1
+
+
+def test_while_mongodb_answers_a_redis_outage_never_delays_the_sweep_or_heartbeat(
+    world: World, own_redis: RedisServer
+) -> None:
+    own_redis.stop()
+    waits = Waits(world.clock, limit=6, tick=0.01)
+    daemon = fake_time_provisioner(
+        world, waits=waits, probe_interval=300, sweep_interval=1, heartbeat_interval=30
+    )
+
+    daemon.run()
+
+    # The back-off would reach 1.6 s by the sixth wait; the next sweep is never more than 1 s off.
+    assert max(waits.seen) <= 1.0
     assert outages(daemon, "redis") == 1
 
 
@@ -199,8 +220,8 @@ def test_while_mongodb_is_down_nothing_is_read_and_everything_is_handled_once_it
     assert outages(daemon, "mongodb") == 1
     assert outages(daemon, "redis") == 0
     assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
-    assert daemon.tally.acked == 1 and daemon.tally.failed == 0
+    assert daemon.totals.acked == 1 and daemon.totals.failed == 0
     assert world.gateway("edge").phase == Phase.STARTED
     lines = [record.getMessage() for record in caplog.records]
-    assert len([line for line in lines if line.startswith("mongodb unavailable")]) == 1
-    assert len([line for line in lines if line.startswith("mongodb reachable again")]) == 1
+    assert len([line for line in lines if line.startswith("MongoDB unavailable")]) == 1
+    assert len([line for line in lines if line.startswith("MongoDB reachable again")]) == 1

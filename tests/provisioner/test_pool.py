@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 from provisioner.pool import KeyedPool
 
 
 def test_one_gateway_is_never_handled_by_two_workers_at_once() -> None:
+    # Given a pass of "a" held in a worker while seven more workers stand idle
     inside: Counter[str] = Counter()
     overlaps: list[str] = []
     lock = threading.Lock()
+    started, release = threading.Event(), threading.Event()
 
     def handle(key: str) -> None:
         with lock:
             inside[key] += 1
             if inside[key] > 1:
                 overlaps.append(key)
-        time.sleep(0.002)
+        if key == "a":
+            started.set()
+            release.wait(5)
         with lock:
             inside[key] -= 1
 
     pool = KeyedPool(workers=8, handle=handle)
-    for round_ in range(50):
+    pool.submit("a")
+    assert started.wait(5)
+
+    # When "a" is asked for again and again meanwhile, between other gateways
+    for _ in range(50):
         for key in ("a", "b", "c"):
             pool.submit(key)
-        if round_ % 10 == 0:
-            time.sleep(0.001)
+    release.set()
+
+    # Then no second worker ever took "a" up while the first still had it
     assert pool.wait_idle(10)
     pool.shutdown(1)
     assert overlaps == []
@@ -93,7 +101,36 @@ def test_shutdown_finishes_the_pass_in_hand_and_drops_the_queued_ones_unanswered
     answers: dict[str, str | None] = {}
     pool.submit("first", lambda result: answers.__setitem__("first", result))
     assert started.wait(5)
-    pool.submit("queued", lambda result: answers.__setitem__("queued", result))
-    threading.Timer(0.05, release.set).start()
-    assert pool.shutdown(grace=5)
+    dropped = threading.Event()
+
+    def queued_done(result: str | None) -> None:
+        answers["queued"] = result
+        dropped.set()
+
+    pool.submit("queued", queued_done)
+    finished: list[bool] = []
+    shutting_down = threading.Thread(target=lambda: finished.append(pool.shutdown(grace=5)))
+    shutting_down.start()
+    assert dropped.wait(5), "the queued gateway is dropped at once"
+    assert answers == {"queued": None}, "and the pass in hand is still running"
+
+    release.set()
+    shutting_down.join(5)
+
+    assert finished == [True]
     assert answers == {"first": "finished", "queued": None}
+
+
+def test_shutdown_gives_up_on_a_pass_that_outlasts_the_grace_period() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def handle(key: str) -> bool:
+        started.set()
+        return release.wait(5)
+
+    pool = KeyedPool(workers=1, handle=handle)
+    pool.submit("stuck")
+    assert started.wait(5)
+
+    assert pool.shutdown(grace=0) is False
+    release.set()

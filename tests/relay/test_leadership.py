@@ -1,15 +1,19 @@
-"""Several relays: one publishes, a standby takes over when it dies, nothing twice or lost."""
+"""Several relays: one publishes, a standby takes over when it dies, nothing twice or lost.
+
+Time is a fake clock: the relays are driven turn by turn (`run_once()`), or `run()` with an
+injected wait, never by sleeping.
+"""
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
 
 import pytest
 import redis
 
 from outbox.memory_store import MemoryStore
-from relay.errors import Fenced
+from relay.daemon import Relay
 from tests.conftest import FakeClock
 from tests.relay.conftest import (
     MakeRelay,
@@ -32,26 +36,22 @@ def wait_until(condition: object, timeout: float = 10.0) -> None:
 
 
 def test_two_relays_at_once_publish_every_event_once(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
-    # Given two relays running side by side while events keep coming
-    relays = [make_relay(memory_store, relay_id=name, batch_size=20) for name in ("a", "b")]
-    threads = [threading.Thread(target=relay.run) for relay in relays]
-    for thread in threads:
-        thread.start()
+    # Given two relays taking turns while events keep coming
+    relays = [
+        make_relay(memory_store, relay_id=name, batch_size=20, clock=clock) for name in ("a", "b")
+    ]
     events = []
-    try:
-        for start in range(1, 31, 5):
-            events += insert_events(memory_store, per_gateway=5, gateways=20, start=start)
-            time.sleep(0.01)
-        wait_until(lambda: not unpublished(memory_store))
-    finally:
-        for relay in relays:
-            relay.stop()
-        for thread in threads:
-            thread.join(timeout=10)
+    for start in range(1, 31, 5):
+        events += insert_events(memory_store, per_gateway=5, gateways=20, start=start, clock=clock)
+        for _ in range(10):
+            for relay in relays:
+                relay.run_once()
+        clock.advance(0.01)
 
     # Then no duplicate, no gap, order kept, and only one of them published anything
+    assert not unpublished(memory_store)
     assert_each_once(redis_client, [e.id for e in events])
     assert_gateway_order(redis_client)
     assert sorted(relay.totals.published for relay in relays) == [0, len(events)]
@@ -83,7 +83,10 @@ def test_the_standby_takes_over_within_the_lease_time_when_the_leader_dies(
 
 
 def test_a_relay_fenced_by_redis_stops_publishing_and_gives_up_its_lease(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+    memory_store: MemoryStore,
+    redis_client: redis.Redis,
+    make_relay: MakeRelay,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A relay with a newer lease token already published (e.g. this one stalled past expiry).
     insert_events(memory_store, per_gateway=1, gateways=3)
@@ -91,29 +94,38 @@ def test_a_relay_fenced_by_redis_stops_publishing_and_gives_up_its_lease(
     relay = make_relay(memory_store, publisher=newer)
     redis_client.set("events:gateway:fence", 2**62)
 
-    with pytest.raises(Fenced):
-        relay.run_once()
+    with caplog.at_level(logging.WARNING, logger="relay"):
+        result = relay.run_once()
 
+    assert not result.leader
+    assert result.wait == min(relay_settings().poll_max, relay_settings().lease_seconds / 4)
+    assert [r.getMessage() for r in caplog.records if "standing by" in r.getMessage()]
     assert not relay.lease.valid()
+    assert relay.metrics.registry.get_sample_value("outbox_relay_lease_holder") == 0
     assert len(unpublished(memory_store)) == 3
     assert redis_client.xlen("events:gateway") == 0
 
 
 def test_stop_finishes_the_batch_and_releases_the_lease(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
-    relay = make_relay(memory_store)
-    thread = threading.Thread(target=relay.run)
-    thread.start()
-    events = insert_events(memory_store, per_gateway=3, gateways=3)
-    wait_until(lambda: not unpublished(memory_store))
+    settings = relay_settings()
+    waits: list[float] = []
+    relay = Relay(
+        memory_store,
+        publisher_for(redis_client, settings),
+        settings,
+        clock=clock,
+        monotonic=lambda: clock().timestamp(),
+        wait=lambda seconds: waits.append(seconds) or relay.stop(),  # stop after the first turn
+    )
+    events = insert_events(memory_store, per_gateway=3, gateways=3, clock=clock)
 
-    relay.stop()
-    thread.join(timeout=5)
+    relay.run()
 
-    assert not thread.is_alive()
+    assert len(waits) == 1, "the batch in flight finished, then nothing more"
     holder = relay.lease.holder()
     assert holder is not None and holder.owner is None, "released, not left to expire"
     assert_each_once(redis_client, [e.id for e in events])
     # A standby can start at once.
-    assert make_relay(memory_store, relay_id="next").run_once().leader
+    assert make_relay(memory_store, relay_id="next", clock=clock).run_once().leader

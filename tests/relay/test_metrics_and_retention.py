@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 import redis
 
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
 from tests.conftest import FakeClock
 from tests.relay.conftest import MakeRelay, insert_events, relay_settings
+from tests.support.stores import DelegatingStore
 
 
 def test_metrics_show_throughput_latency_backlog_and_leadership(
@@ -57,3 +59,36 @@ def test_the_in_memory_store_drops_published_events_after_the_retention(
     assert kept == {e.id for e in recent}
     assert not kept & {e.id for e in old}
     assert clock.now - timedelta(seconds=3600) > old[0].occurred_at
+
+
+class CountingPurges(DelegatingStore):
+    """A store that notes when the relay asks it to purge (and purges nothing, as MongoDB's TTL
+    index leaves nothing to do)."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())
+        self.purges: list[datetime] = []
+
+    def purge_published(self, *, before: datetime) -> int:
+        self.purges.append(before)
+        return 0
+
+
+@pytest.mark.parametrize(("retention", "expected"), [(0, 0), (3600, 2)])
+def test_the_relay_asks_the_store_to_purge_once_a_minute_unless_kept_forever(
+    redis_client: redis.Redis,
+    make_relay: MakeRelay,
+    clock: FakeClock,
+    retention: int,
+    expected: int,
+) -> None:
+    store = CountingPurges()
+    relay = make_relay(store, clock=clock, retention=retention)
+    insert_events(store, per_gateway=1, gateways=2, clock=clock)
+
+    for _ in range(4):  # two minutes: two purges are due
+        relay.run_once()
+        clock.advance(30)
+
+    assert len(store.purges) == expected
+    assert all(clock.now - before > timedelta(seconds=retention) for before in store.purges)

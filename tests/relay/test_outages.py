@@ -1,17 +1,25 @@
-"""Redis going away mid-run: the relay backs off, logs the outage once, and resumes by itself."""
+"""A backend going away mid-run: the relay backs off, logs the outage once, and resumes by itself.
+
+Redis is a private redis-server that the test stops and starts again; time is a fake clock and
+the relay is driven turn by turn (`run_once()`), each turn saying how long it would wait.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 
+from outbox.errors import BackendUnavailable
 from outbox.memory_store import MemoryStore
+from outbox.store import Store
+from relay.daemon import Relay
+from relay.publisher import Publisher
+from tests.conftest import FakeClock
 from tests.relay.conftest import (
-    MakeRelay,
     assert_each_once,
     assert_gateway_order,
     insert_events,
@@ -19,55 +27,84 @@ from tests.relay.conftest import (
     relay_settings,
     unpublished,
 )
-from tests.relay.test_leadership import wait_until
 from tests.support.servers import RedisServer
+
+PROBE_INTERVAL = 1.0
+
+
+def fake_time_relay(store: Store, publisher: Publisher, clock: FakeClock) -> Relay:
+    """A relay on the fake clock whose jitter is always the longest, so waits are exact."""
+    return Relay(
+        store,
+        publisher,
+        relay_settings(probe_interval=PROBE_INTERVAL, batch_size=10),
+        clock=clock,
+        monotonic=lambda: clock().timestamp(),
+        random=lambda: 1.0,
+    )
+
+
+def turns(relay: Relay, clock: FakeClock, count: int) -> list[float]:
+    """`count` turns, fake time passing by each turn's wait; the waits."""
+    waits = []
+    for _ in range(count):
+        waits.append(relay.run_once().wait)
+        clock.advance(waits[-1])
+    return waits
+
+
+def until_published(relay: Relay, store: Store, clock: FakeClock) -> None:
+    for _ in range(100):
+        if not unpublished(store):
+            return
+        clock.advance(relay.run_once().wait)
+    raise AssertionError("the relay never published everything")
+
+
+def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level]
 
 
 def test_redis_stopped_and_restarted_mid_run_loses_and_doubles_nothing(
     memory_store: MemoryStore,
     redis_server: RedisServer,
     redis_client: redis.Redis,
-    make_relay: MakeRelay,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Given a running relay with its own client (timeouts short, as in production, only shorter)
+    # Given a relay with its own client (timeouts short, as in production, only shorter)
     client = redis.Redis.from_url(redis_server.url, socket_timeout=1, socket_connect_timeout=0.5)
-    relay = make_relay(
-        memory_store, publisher=publisher_for(client, relay_settings()), batch_size=10
-    )
-    thread = threading.Thread(target=relay.run)
-    thread.start()
+    relay = fake_time_relay(memory_store, publisher_for(client, relay_settings()), clock)
     caplog.set_level(logging.DEBUG, logger="relay")
-    events = insert_events(memory_store, per_gateway=5, gateways=10)
+    events = insert_events(memory_store, per_gateway=5, gateways=10, clock=clock)
     try:
-        wait_until(lambda: not unpublished(memory_store))
+        until_published(relay, memory_store, clock)
 
         # When Redis goes away while events keep coming, and comes back
         redis_server.stop()
-        events += insert_events(memory_store, per_gateway=5, gateways=10, start=6)
-        time.sleep(0.5)  # several retries' worth of outage
+        events += insert_events(memory_store, per_gateway=5, gateways=10, start=6, clock=clock)
+        waits = turns(relay, clock, 8)
         assert len(unpublished(memory_store)) == 50
         redis_server.start()
 
         # Then the same relay publishes the rest
-        wait_until(lambda: not unpublished(memory_store))
+        until_published(relay, memory_store, clock)
     finally:
-        relay.stop()
-        thread.join(timeout=10)
         client.close()
 
     assert_each_once(redis_client, [e.id for e in events])
     assert_gateway_order(redis_client)
+    # backing off, doubling from 0.1 s up to the probe interval
+    assert waits == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0])
     # and said so once each way, not once per retry
-    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-    assert sum("retrying with back-off" in m for m in messages) == 1
-    assert sum("Redis reachable again" in m for m in messages) == 1
-    retries = [
-        r
-        for r in caplog.records
-        if r.levelno == logging.DEBUG and "still failing" in r.getMessage()
-    ]
-    assert retries, "it did retry in between"
+    assert sum("Redis unavailable" in m for m in messages(caplog)) == 1
+    assert sum("retrying with back-off" in m for m in messages(caplog)) == 1
+    assert sum("Redis reachable again after 8 failed attempts" in m for m in messages(caplog)) == 1
+    retries = [m for m in messages(caplog, logging.DEBUG) if "still unavailable" in m]
+    assert len(retries) == 7, "it did retry in between, quietly"
+    sample = relay.metrics.registry.get_sample_value
+    assert sample("outbox_relay_backend_outages_total", {"backend": "redis"}) == 1
+    assert sample("outbox_relay_backend_outages_total", {"backend": "mongodb"}) == 0
 
 
 class FlakyStore(MemoryStore):
@@ -75,45 +112,58 @@ class FlakyStore(MemoryStore):
 
     down = False
 
-    def collection(self, name: str):  # type: ignore[no-untyped-def]
+    def collection(self, name: str) -> Any:
         inner = super().collection(name)
         store = self
 
         class Guarded:
-            def __getattr__(self, attribute: str):  # type: ignore[no-untyped-def]
+            def __getattr__(self, attribute: str) -> Callable[..., object]:
                 method = getattr(inner, attribute)
 
                 def call(*args: object, **kwargs: object) -> object:
-                    from outbox.errors import BackendUnavailable
-
                     if store.down:
                         raise BackendUnavailable("MongoDB at test is unreachable")
                     return method(*args, **kwargs)
 
                 return call
 
-        return Guarded()  # type: ignore[return-value]
+        return Guarded()
 
 
 def test_mongodb_unreachable_is_ridden_out_the_same_way(
-    redis_client: redis.Redis, make_relay: MakeRelay, caplog: pytest.LogCaptureFixture
+    redis_client: redis.Redis, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = FlakyStore()
-    relay = make_relay(store)
+    relay = fake_time_relay(store, publisher_for(redis_client, relay_settings()), clock)
     caplog.set_level(logging.INFO, logger="relay")
     store.down = True
-    thread = threading.Thread(target=relay.run)
-    thread.start()
-    try:
-        time.sleep(0.3)
-        store.down = False
-        events = insert_events(store, per_gateway=3, gateways=3)
-        wait_until(lambda: not unpublished(store))
-    finally:
-        relay.stop()
-        thread.join(timeout=10)
 
+    waits = turns(relay, clock, 6)
+    store.down = False
+    events = insert_events(store, per_gateway=3, gateways=3, clock=clock)
+    until_published(relay, store, clock)
+
+    assert waits == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
     assert_each_once(redis_client, [e.id for e in events])
-    messages = [r.getMessage() for r in caplog.records]
-    assert sum("MongoDB at test is unreachable; retrying" in m for m in messages) == 1
-    assert sum("MongoDB reachable again" in m for m in messages) == 1
+    logged = messages(caplog)
+    assert sum("MongoDB unavailable (MongoDB at test is unreachable)" in m for m in logged) == 1
+    assert sum("MongoDB reachable again" in m for m in logged) == 1
+    sample = relay.metrics.registry.get_sample_value
+    assert sample("outbox_relay_backend_outages_total", {"backend": "mongodb"}) == 1
+
+
+def test_the_back_off_starts_over_after_the_backend_came_back(
+    redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    store = FlakyStore()
+    relay = fake_time_relay(store, publisher_for(redis_client, relay_settings()), clock)
+    store.down = True
+    turns(relay, clock, 5)
+    store.down = False
+    assert relay.run_once().wait < 0.1, "back to polling"
+
+    store.down = True
+
+    assert turns(relay, clock, 2) == pytest.approx([0.1, 0.2])
+    sample = relay.metrics.registry.get_sample_value
+    assert sample("outbox_relay_backend_outages_total", {"backend": "mongodb"}) == 2

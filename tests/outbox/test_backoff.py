@@ -1,10 +1,10 @@
-"""Waiting: back-off during outages, adaptive polling when idle."""
+"""Back-off between retries: doubling, equal jitter, capped (both daemons use this one)."""
 
 from __future__ import annotations
 
 import pytest
 
-from relay.backoff import backoff, poll_wait
+from outbox.backoff import backoff
 
 
 @pytest.mark.parametrize(
@@ -26,11 +26,9 @@ def test_backoff_doubles_with_jitter_up_to_the_cap(
     assert backoff(attempt, base=0.1, cap=30.0, random=lambda: random) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(
-    ("idle_polls", "expected"),
-    [(0, 0.01), (1, 0.02), (2, 0.04), (5, 0.32), (7, 1.0), (10_000, 1.0)],
-)
-def test_polling_is_quick_after_work_and_slows_down_when_idle(
-    idle_polls: int, expected: float
-) -> None:
-    assert poll_wait(idle_polls, short=0.01, long=1.0) == pytest.approx(expected)
+@pytest.mark.parametrize("random", [0.0, 0.25, 0.999])
+def test_half_of_the_delay_is_fixed_and_half_is_jitter(random: float) -> None:
+    nominal = 8.0  # base 1, fourth attempt
+    delay = backoff(4, base=1.0, cap=300.0, random=lambda: random)
+    assert delay == pytest.approx(nominal / 2 + random * nominal / 2)
+    assert nominal / 2 <= delay <= nominal
