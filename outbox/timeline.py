@@ -80,6 +80,24 @@ def unreadable_json(entry: Unreadable) -> dict[str, Any]:
     return {"id": entry.id, "version": entry.version, "reason": entry.reason}
 
 
+def span_json(span: PhaseSpan) -> dict[str, Any]:
+    return {
+        "phase": str(span.phase),
+        "entered_at": span.entered_at.isoformat(),
+        "left_at": None if span.left_at is None else span.left_at.isoformat(),
+        "seconds": span.seconds,
+    }
+
+
+def span_line(span: PhaseSpan) -> str:
+    """`Starting     1.2s  10:00:00Z → 10:00:01Z`: one line of the time spent in each phase."""
+    until = "now" if span.left_at is None else f"{span.left_at:%H:%M:%S}Z"
+    return (
+        f"{str(span.phase).ljust(9)} {format_seconds(span.seconds).rjust(7)}"
+        f"  {span.entered_at:%H:%M:%S}Z → {until}"
+    )
+
+
 def short_payload(payload: Mapping[str, Any], *, width: int = 72) -> str:
     """`key=value` pairs on one line, cut to `width` characters."""
     text = " ".join(

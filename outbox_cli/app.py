@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -16,7 +15,11 @@ from outbox.errors import OutboxError
 from outbox.logs import configure_logging
 from outbox.settings import CommonSettings, load
 from outbox.store import Store
+from outbox_cli.common import print_json
 from outbox_cli.wiring import open_store
+
+# print_json is re-exported: commands written before outbox_cli.common import it from here.
+__all__ = ["App", "OutboxGroup", "cli", "pass_app", "print_json"]
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
@@ -126,7 +129,3 @@ def cli(
         ctx.obj = app
     ctx.call_on_close(app.close)
     configure_logging(verbose=verbose, json_format=app.settings().log_format == "json")
-
-
-def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

@@ -1,6 +1,7 @@
 """`outbox demo`: the whole pipeline on embedded parts, one gateway through every phase.
 
-Embedded means: the in-memory store with transactions, a private redis-server (or fakeredis),
+Embedded means: the in-memory store with transactions, a private redis-server (or an in-process
+stand-in when there is none),
 the in-memory cluster with a short rollout. The relay and the provisioner are the real daemons,
 each on its own thread, as they would run in their own processes.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import click
@@ -20,8 +22,8 @@ from outbox.memory_store import MemoryStore
 from outbox.model import EnvironmentState, Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.writer import Writer
+from outbox_cli.common import table
 from outbox_cli.embedded import EmbeddedRedis
-from outbox_cli.gateway_cmd import table
 from provisioner.cluster import KINDS, Cluster
 from provisioner.factory import build_provisioner
 from provisioner.manifests import object_names
@@ -95,6 +97,15 @@ class Watcher:
         return ", ".join(kind for kind in KINDS if self.cluster.get(kind, names[kind]) is not None)
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """The embedded parts the scenario acts on, with the daemons already running."""
+
+    store: MemoryStore
+    cluster: MemoryCluster
+    watcher: Watcher
+
+
 @click.command()
 @click.option(
     "--rollout", default=0.6, show_default=True, help="Seconds a rollout takes in the demo cluster."
@@ -110,106 +121,143 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
     """Run relay and provisioner on embedded parts and walk gateways through their phases."""
     configure_logging(json_format=False)
     logging.getLogger().setLevel(logging.WARNING)  # the demo's own lines tell the story
-    embedded = EmbeddedRedis()
-    redis_client = embedded.start()
-    store = MemoryStore()
-    cluster = MemoryCluster(namespace="gateways", rollout_seconds=rollout)
+    with running_pipeline(rollout=rollout, start_timeout=start_timeout) as pipeline:
+        writer = Writer(pipeline.store)
+        scenario = Scenario(writer, pipeline.cluster, pipeline.watcher, time.monotonic() + timeout)
+        try:
+            expectations = scenario.run()
+            pipeline.watcher.look()
+        except TimeoutError as error:
+            click.echo(f"error: {error}", err=True)
+            expectations = []
+    ok = _summary(writer, expectations, pipeline.watcher.began)
+    raise SystemExit(0 if ok else 1)
+
+
+@contextmanager
+def running_pipeline(*, rollout: float, start_timeout: float) -> Iterator[Pipeline]:
+    """Relay, provisioner and watcher on their threads; everything stops and is gone on exit."""
+    with ExitStack() as stack:
+        embedded = EmbeddedRedis()
+        redis_client = embedded.start()
+        stack.callback(embedded.stop)
+        store = MemoryStore()
+        cluster = MemoryCluster(namespace="gateways", rollout_seconds=rollout)
+        _introduce(store, embedded, rollout=rollout, start_timeout=start_timeout)
+        relay = build_relay(_relay_settings(), store=store, redis_client=redis_client)
+        provisioner = build_provisioner(
+            _provisioner_settings(start_timeout),
+            store=store,
+            redis_client=redis_client,
+            cluster=cluster,
+        )
+        watcher = Watcher(store, cluster)
+        stops = [watcher.stop.set, relay.stop, provisioner.stop]  # called in this order
+        threads = [
+            threading.Thread(target=relay.run, name="relay", daemon=True),
+            threading.Thread(target=provisioner.run, name="provisioner", daemon=True),
+            threading.Thread(target=watcher.run, name="watcher", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        stack.callback(_stop, stops, threads)
+        yield Pipeline(store, cluster, watcher)
+
+
+def _introduce(
+    store: MemoryStore, embedded: EmbeddedRedis, *, rollout: float, start_timeout: float
+) -> None:
     click.echo("gateway-outbox demo")
     click.echo(f"  store:   {store.description}")
     click.echo(f"  redis:   {embedded.description}")
     click.echo(f"  cluster: in-memory, rollouts take {rollout}s, start timeout {start_timeout}s")
-    relay = build_relay(
-        RelaySettings(_env_file=None, metrics_port=0, relay_id="demo-relay", lease_seconds=5),
-        store=store,
-        redis_client=redis_client,
+
+
+def _relay_settings() -> RelaySettings:
+    return RelaySettings(_env_file=None, metrics_port=0, relay_id="demo-relay", lease_seconds=5)
+
+
+def _provisioner_settings(start_timeout: float) -> ProvisionerSettings:
+    # Short intervals and back-off, so that a whole life fits in a few seconds.
+    return ProvisionerSettings(
+        _env_file=None,
+        consumer="demo",
+        workers=4,
+        start_timeout=start_timeout,
+        sweep_interval=0.1,
+        drift_interval=2,
+        metrics_port=0,
+        backoff_base=0.2,
+        backoff_cap=1,
     )
-    provisioner = build_provisioner(
-        ProvisionerSettings(
-            _env_file=None,
-            consumer="demo",
-            workers=4,
-            start_timeout=start_timeout,
-            sweep_interval=0.1,
-            drift_interval=2,
-            metrics_port=0,
-            backoff_base=0.2,
-            backoff_cap=1,
-        ),
-        store=store,
-        redis_client=redis_client,
-        cluster=cluster,
-    )
-    watcher = Watcher(store, cluster)
-    threads = [
-        threading.Thread(target=relay.run, name="relay", daemon=True),
-        threading.Thread(target=provisioner.run, name="provisioner", daemon=True),
-        threading.Thread(target=watcher.run, name="watcher", daemon=True),
-    ]
+
+
+def _stop(stops: list[Callable[[], None]], threads: list[threading.Thread]) -> None:
+    for stop in stops:
+        stop()
     for thread in threads:
-        thread.start()
-    writer = Writer(store)
-    try:
-        expectations = _scenario(writer, cluster, watcher, deadline=time.monotonic() + timeout)
-        watcher.look()
-    except TimeoutError as error:
-        click.echo(f"error: {error}", err=True)
-        expectations = []
-    finally:
-        watcher.stop.set()
-        relay.stop()
-        provisioner.stop()
-        for thread in threads:
-            thread.join(10)
-        embedded.stop()
-    ok = _summary(writer, expectations, watcher.began)
-    raise SystemExit(0 if ok else 1)
+        thread.join(10)
 
 
-def _scenario(
-    writer: Writer, cluster: MemoryCluster, watcher: Watcher, *, deadline: float
-) -> list[Expectation]:
-    def say(line: str) -> None:
-        watcher.look()  # what happened so far comes before the next action
+def started(gateway: Gateway) -> bool:
+    return gateway.phase == Phase.STARTED and gateway.at_rest
+
+
+@dataclass
+class Scenario:
+    """Two gateways through their lives: edge through every phase, doomed into a start timeout."""
+
+    writer: Writer
+    cluster: MemoryCluster
+    watcher: Watcher
+    deadline: float  # time.monotonic() by which the scenario must be done
+
+    def run(self) -> list[Expectation]:
+        writer = self.writer
+        self.say(
+            "\n> create edge (a host, two environments) and doomed (its rollout never completes)"
+        )
+        self.cluster.stall_rollouts("doomed")
+        writer.create(
+            "edge",
+            {"image": "nginx:1.27", "host": "edge.demo.local", "environments": ["dev", "prod"]},
+        )
+        writer.create("doomed", {"image": "registry.demo.local/never-ready:1"})
+        self.wait("edge", "Started", started)
+        self.say("> stop edge")
+        writer.stop("edge")
+        self.wait("edge", "Stopped", lambda g: g.phase == Phase.STOPPED)
+        self.say("> start edge")
+        writer.start("edge")
+        self.wait("edge", "Started", started)
+        self.say("> restart edge (one rolling restart)")
+        writer.restart("edge")
+        self.wait(
+            "edge", "Started after the restart", lambda g: started(g) and g.state == State.RUNNING
+        )
+        self.say("> update edge: image nginx:1.28, 2 replicas, no host (its Ingress goes)")
+        writer.update("edge", image="nginx:1.28", replicas=2, host=None)
+        self.wait("edge", "Started with the new spec", started)
+        self.say("> delete edge")
+        writer.delete("edge")
+        self.wait("edge", "Deleted", lambda g: g.phase == Phase.DELETED)
+        self.wait("doomed", "Stopped after its start timed out", lambda g: g.phase == Phase.STOPPED)
+        return [
+            Expectation("edge", State.DELETED, Phase.DELETED),
+            Expectation("doomed", State.STOPPED, Phase.STOPPED, last_error="StartTimeout"),
+        ]
+
+    def say(self, line: str) -> None:
+        self.watcher.look()  # what happened so far comes before the next action
         click.echo(line)
 
-    def wait(name: str, what: str, condition: Callable[[Gateway], bool]) -> Gateway:
-        while time.monotonic() < deadline:
-            gateway = writer.get(name)
+    def wait(self, name: str, what: str, condition: Callable[[Gateway], bool]) -> Gateway:
+        while time.monotonic() < self.deadline:
+            gateway = self.writer.get(name)
             if condition(gateway):
                 return gateway
             time.sleep(0.02)
         raise TimeoutError(f"{name} did not reach {what} in time")
-
-    def started(gateway: Gateway) -> bool:
-        return gateway.phase == Phase.STARTED and gateway.at_rest
-
-    say("\n> create edge (a host, two environments) and doomed (its rollout never completes)")
-    cluster.stall_rollouts("doomed")
-    writer.create(
-        "edge", {"image": "nginx:1.27", "host": "edge.demo.local", "environments": ["dev", "prod"]}
-    )
-    writer.create("doomed", {"image": "registry.demo.local/never-ready:1"})
-    wait("edge", "Started", started)
-    say("> stop edge")
-    writer.stop("edge")
-    wait("edge", "Stopped", lambda g: g.phase == Phase.STOPPED)
-    say("> start edge")
-    writer.start("edge")
-    wait("edge", "Started", started)
-    say("> restart edge (one rolling restart)")
-    writer.restart("edge")
-    wait("edge", "Started after the restart", lambda g: started(g) and g.state == State.RUNNING)
-    say("> update edge: image nginx:1.28, 2 replicas, no host (its Ingress goes)")
-    writer.update("edge", image="nginx:1.28", replicas=2, host=None)
-    wait("edge", "Started with the new spec", started)
-    say("> delete edge")
-    writer.delete("edge")
-    wait("edge", "Deleted", lambda g: g.phase == Phase.DELETED)
-    wait("doomed", "Stopped after its start timed out", lambda g: g.phase == Phase.STOPPED)
-    return [
-        Expectation("edge", State.DELETED, Phase.DELETED),
-        Expectation("doomed", State.STOPPED, Phase.STOPPED, last_error="StartTimeout"),
-    ]
 
 
 def _summary(writer: Writer, expectations: list[Expectation], began: float) -> bool:

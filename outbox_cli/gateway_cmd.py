@@ -8,26 +8,26 @@ from typing import Any
 import click
 
 from outbox.clock import utcnow
+from outbox.event_documents import Read
 from outbox.model import Environment, Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.timeline import (
+    PhaseSpan,
     events_of,
-    format_seconds,
     phase_spans,
+    span_json,
+    span_line,
     time_per_phase,
     timeline_row,
     unreadable_json,
     unreadable_of,
 )
 from outbox.writer import UNSET, Writer
-from outbox_cli.app import App, pass_app, print_json
+from outbox_cli.app import App, pass_app
+from outbox_cli.common import json_option, print_json, table, version_option
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-version_option = click.option(
-    "--expected-version",
-    type=int,
-    help="Refuse (exit 4) unless the gateway is still at this version.",
-)
+# table is re-exported: commands written before outbox_cli.common import it from here.
+__all__ = ["gateway", "gateway_json", "table"]
 
 
 @click.group()
@@ -207,14 +207,6 @@ def _show(app: App, gateway: Gateway, as_json: bool, *, verb: str | None = None)
         click.echo(f"  {key.ljust(width)}  {value}")
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    )
-
-
 @gateway.command()
 @click.argument("ref", metavar="NAME")
 @json_option
@@ -223,39 +215,34 @@ def timeline(app: App, ref: str, as_json: bool) -> None:
     """Every retained event of gateway NAME in order, and the time spent in each phase."""
     found = Writer(app.store()).get(ref)
     history = UnitOfWork(app.store()).events.history(found.id)
-    events = events_of(history)
-    spans = phase_spans(events, now=utcnow())
+    spans = phase_spans(events_of(history), now=utcnow())
     if as_json:
-        print_json(
-            {
-                "gateway": {
-                    "id": found.id,
-                    "name": found.name,
-                    "state": str(found.state),
-                    "phase": str(found.phase),
-                },
-                "events": [event.model_dump(mode="json", by_alias=True) for event in events],
-                "unreadable": [unreadable_json(entry) for entry in unreadable_of(history)],
-                "phases": [
-                    {
-                        "phase": str(span.phase),
-                        "entered_at": span.entered_at.isoformat(),
-                        "left_at": None if span.left_at is None else span.left_at.isoformat(),
-                        "seconds": span.seconds,
-                    }
-                    for span in spans
-                ],
-                "time_per_phase": time_per_phase(spans),
-            }
-        )
-        return
+        print_json(_timeline_json(found, history, spans))
+    else:
+        _print_timeline(found, history, spans)
+
+
+def _timeline_json(
+    found: Gateway, history: Sequence[Read], spans: Sequence[PhaseSpan]
+) -> dict[str, Any]:
+    return {
+        "gateway": {
+            "id": found.id,
+            "name": found.name,
+            "state": str(found.state),
+            "phase": str(found.phase),
+        },
+        "events": [event.model_dump(mode="json", by_alias=True) for event in events_of(history)],
+        "unreadable": [unreadable_json(entry) for entry in unreadable_of(history)],
+        "phases": [span_json(span) for span in spans],
+        "time_per_phase": time_per_phase(spans),
+    }
+
+
+def _print_timeline(found: Gateway, history: Sequence[Read], spans: Sequence[PhaseSpan]) -> None:
     click.echo(f"{found.name} ({found.id}): state {found.state}, phase {found.phase}")
     rows = [timeline_row(entry) for entry in history]
     click.echo(table(("VERSION", "TIME", "TYPE", "PAYLOAD"), rows))
     click.echo("\ntime in each phase")
     for span in spans:
-        until = "now" if span.left_at is None else f"{span.left_at:%H:%M:%S}Z"
-        click.echo(
-            f"  {str(span.phase).ljust(9)} {format_seconds(span.seconds).rjust(7)}"
-            f"  {span.entered_at:%H:%M:%S}Z → {until}"
-        )
+        click.echo(f"  {span_line(span)}")

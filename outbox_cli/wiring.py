@@ -5,7 +5,6 @@ from __future__ import annotations
 import redis
 
 from outbox.errors import InvalidInput
-from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
 from outbox.settings import CommonSettings
 from outbox.store import Store
@@ -13,14 +12,13 @@ from outbox.store import Store
 MEMORY_URI = "memory://"
 
 
-def open_store(settings: CommonSettings, *, allow_memory: bool = False) -> Store:
+def open_store(settings: CommonSettings) -> Store:
     if settings.mongodb_uri.startswith(MEMORY_URI):
-        if not allow_memory:
-            raise InvalidInput(
-                "OUTBOX_MONGODB_URI=memory:// keeps data inside one process; it only works in "
-                "`outbox demo`. Point it at a MongoDB replica set."
-            )
-        return MemoryStore(database=settings.database)
+        # The demo builds its in-memory store itself; a command here would lose its data on exit.
+        raise InvalidInput(
+            "OUTBOX_MONGODB_URI=memory:// keeps data inside one process; it only works in "
+            "`outbox demo`. Point it at a MongoDB replica set."
+        )
     if not settings.mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
         raise InvalidInput(
             "OUTBOX_MONGODB_URI must start with mongodb:// or mongodb+srv:// (or be memory://)"

@@ -93,6 +93,23 @@ def test_a_commit_with_an_unknown_outcome_exits_6_and_says_how_to_check() -> Non
     )
 
 
+def test_a_command_on_the_in_memory_store_is_refused_with_exit_2_since_only_the_demo_keeps_it(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--env-file", str(tmp_path / "none"), "gateway", "list"],
+        obj=App(env_file=None),
+        env={"OUTBOX_MONGODB_URI": "memory://"},
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: OUTBOX_MONGODB_URI=memory:// keeps data inside one process; it only works in "
+        "`outbox demo`. Point it at a MongoDB replica set.\n"
+    )
+
+
 # -- broken pipes ----------------------------------------------------------------------------------
 
 
