@@ -20,7 +20,7 @@ from outbox.memory_store import MemoryStore
 from outbox.model import EnvironmentState, Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.writer import Writer
-from outbox_cli.embedded import EmbeddedRedis
+from outbox_cli.embedded import EmbeddedStream
 from outbox_cli.gateway_cmd import table
 from provisioner.cluster import KINDS, Cluster
 from provisioner.factory import build_provisioner
@@ -110,18 +110,18 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
     """Run relay and provisioner on embedded parts and walk gateways through their phases."""
     configure_logging(json_format=False)
     logging.getLogger().setLevel(logging.WARNING)  # the demo's own lines tell the story
-    embedded = EmbeddedRedis()
-    redis_client = embedded.start()
+    embedded = EmbeddedStream()
+    stream = embedded.start()
     store = MemoryStore()
     cluster = MemoryCluster(namespace="gateways", rollout_seconds=rollout)
     click.echo("gateway-outbox demo")
     click.echo(f"  store:   {store.description}")
-    click.echo(f"  redis:   {embedded.description}")
+    click.echo(f"  stream:  {embedded.description}")
     click.echo(f"  cluster: in-memory, rollouts take {rollout}s, start timeout {start_timeout}s")
     relay = build_relay(
         RelaySettings(_env_file=None, metrics_port=0, relay_id="demo-relay", lease_seconds=5),
         store=store,
-        redis_client=redis_client,
+        stream=stream,
     )
     provisioner = build_provisioner(
         ProvisionerSettings(
@@ -136,7 +136,7 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
             backoff_cap=1,
         ),
         store=store,
-        redis_client=redis_client,
+        stream=stream,
         cluster=cluster,
     )
     watcher = Watcher(store, cluster)

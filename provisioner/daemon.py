@@ -22,13 +22,13 @@ from typing import TypeVar
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable
 from outbox.membership import Membership
+from outbox.stream import Claimed, EventStream
 from provisioner.entries import GatewayEvent, Poison, parse_entry
 from provisioner.metrics import DELIVERIES, UNKNOWN_GATEWAY, UNPARSABLE, ProvisionerMetrics
 from provisioner.outages import Outages
 from provisioner.pool import KeyedPool
 from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
-from provisioner.stream import Claimed, GroupStream
 from provisioner.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Provisioner:
         self,
         *,
         settings: ProvisionerSettings,
-        stream: GroupStream,
+        stream: EventStream,
         reconciler: Reconciler,
         sweeper: Sweeper,
         membership: Membership,

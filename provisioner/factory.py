@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import redis
-
 from outbox.clock import Clock, utcnow
 from outbox.events import EventType
 from outbox.membership import Membership
 from outbox.model import Gateway
 from outbox.store import Store
+from outbox.stream import EventStream, StreamConfig
 from provisioner.backoff import backoff
 from provisioner.cluster import Cluster
 from provisioner.daemon import Provisioner, Wait
@@ -19,21 +18,33 @@ from provisioner.decide import Config, Step
 from provisioner.metrics import ProvisionerMetrics
 from provisioner.reconciler import Reconciler
 from provisioner.settings import ProvisionerSettings
-from provisioner.stream import GroupStream
 from provisioner.sweeper import Sweeper
+
+
+def stream_config(settings: ProvisionerSettings) -> StreamConfig:
+    """The stream as this provisioner consumes it."""
+    return StreamConfig(
+        stream=settings.stream,
+        group=settings.group,
+        consumer=settings.consumer,
+        dead_letters=settings.dead_letter_stream,
+        dead_letters_maxlen=settings.dlq_maxlen,
+    )
 
 
 def build_provisioner(
     settings: ProvisionerSettings,
     *,
     store: Store,
-    redis_client: redis.Redis[str],
+    stream: EventStream,
     cluster: Cluster,
     clock: Clock = utcnow,
     metrics: ProvisionerMetrics | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     wait: Wait | None = None,
 ) -> Provisioner:
+    """`stream` may be any view of the backend: the provisioner sees it with its settings'
+    names (group, consumer, dead-letter stream)."""
     metrics = metrics or ProvisionerMetrics()
 
     def count(gateway: Gateway, step: Step) -> None:
@@ -45,7 +56,34 @@ def build_provisioner(
         ):
             metrics.timeouts.labels(str(step.payload.get("reason"))).inc()
 
-    reconciler = Reconciler(
+    return Provisioner(
+        settings=settings,
+        stream=stream.with_config(stream_config(settings)),
+        reconciler=build_reconciler(settings, store, cluster, clock=clock, on_step=count),
+        sweeper=Sweeper(store),
+        membership=Membership(
+            store,
+            role="provisioner",
+            name=settings.consumer,
+            interval=settings.heartbeat_interval,
+            clock=clock,
+        ),
+        metrics=metrics,
+        clock=clock,
+        monotonic=monotonic,
+        wait=wait,
+    )
+
+
+def build_reconciler(
+    settings: ProvisionerSettings,
+    store: Store,
+    cluster: Cluster,
+    *,
+    clock: Clock,
+    on_step: Callable[[Gateway, Step], None],
+) -> Reconciler:
+    return Reconciler(
         store=store,
         cluster=cluster,
         config=Config(
@@ -58,31 +96,5 @@ def build_provisioner(
             attempt, base=settings.backoff_base, cap=settings.backoff_cap
         ),
         clock=clock,
-        on_step=count,
-    )
-    stream = GroupStream(
-        redis_client,
-        stream=settings.stream,
-        group=settings.group,
-        consumer=settings.consumer,
-        dead_letters=settings.dead_letter_stream,
-        dead_letters_maxlen=settings.dlq_maxlen,
-    )
-    membership = Membership(
-        store,
-        role="provisioner",
-        name=settings.consumer,
-        interval=settings.heartbeat_interval,
-        clock=clock,
-    )
-    return Provisioner(
-        settings=settings,
-        stream=stream,
-        reconciler=reconciler,
-        sweeper=Sweeper(store),
-        membership=membership,
-        metrics=metrics,
-        clock=clock,
-        monotonic=monotonic,
-        wait=wait,
+        on_step=on_step,
     )

@@ -25,14 +25,14 @@ from outbox.event_documents import Unreadable
 from outbox.events import OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.store import Store
+from outbox.stream import EventStream, Publication, StreamUnavailable
 from relay import ordering
 from relay.backoff import backoff, poll_wait
 from relay.barriers import barrier_rows, block, blocked_by
-from relay.errors import Fenced, LeaseLost, PublishUnavailable
+from relay.errors import Fenced, LeaseLost
 from relay.lease import Lease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
-from relay.publisher import Outcome, Publisher
 from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Relay:
     def __init__(
         self,
         store: Store,
-        publisher: Publisher,
+        publisher: EventStream,
         settings: RelaySettings,
         *,
         reader: OutboxReader | None = None,
@@ -220,7 +220,7 @@ class Relay:
     def _account(
         self,
         events: list[OutboxEvent],
-        outcomes: list[Outcome],
+        outcomes: list[Publication],
         published_at: datetime,
         result: BatchResult,
     ) -> None:
@@ -396,7 +396,7 @@ class Relay:
         self._wake.set()
 
     def publisher_ping(self) -> None:
-        """Readiness check: raises PublishUnavailable unless Redis answers."""
+        """Readiness check: raises StreamUnavailable unless Redis answers."""
         self._publisher.ping()
 
     def wake(self) -> None:
@@ -456,7 +456,7 @@ class _Outage:
     def failed(
         self, error: BackendUnavailable, probe_interval: float, random: Callable[[], float]
     ) -> float:
-        backend = "redis" if isinstance(error, PublishUnavailable) else "mongodb"
+        backend = "redis" if isinstance(error, StreamUnavailable) else "mongodb"
         self.attempts += 1
         if backend != self.backend:
             if self.backend is None:
