@@ -29,8 +29,8 @@ class EmbeddedStream:
         self._dir = Path(tempfile.mkdtemp(prefix="outbox-demo-"))
         socket_path = self._dir / "redis.sock"
         self._process = subprocess.Popen(
-            [binary, "--port", "0", "--unixsocket", str(socket_path), "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self._dir)],
+            [binary, "--port", "0", "--unixsocket", str(socket_path)]
+            + ["--save", "", "--appendonly", "no", "--dir", str(self._dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

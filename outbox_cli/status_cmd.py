@@ -16,7 +16,6 @@ import click
 from outbox.clock import utcnow
 from outbox.errors import BackendUnavailable
 from outbox.mongo_store import redact
-from outbox.stream import DeadLetter, StreamStatus
 from outbox.status import (
     GatewayAttention,
     GatewaysStatus,
@@ -26,6 +25,7 @@ from outbox.status import (
     gateways_status,
     outbox_status,
 )
+from outbox.stream import DeadLetter, StreamStatus
 from outbox.timeline import format_seconds
 from outbox_cli.app import App, pass_app, print_json
 from outbox_cli.gateway_cmd import table

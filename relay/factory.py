@@ -1,4 +1,4 @@
-"""Builds a relay from its settings, a store and the event stream (for the command line and tests)."""
+"""Builds a relay from its settings, a store and the event stream (for the command line, tests)."""
 
 from __future__ import annotations
 

@@ -334,11 +334,23 @@ class MemoryStream:
             found = list(stream.entries.items()) if stream else []
             return [(entry_id, dict(fields)) for entry_id, fields in found[:count]]
 
+    def add(self, fields: dict[str, str]) -> str:
+        """Append raw fields (as an operator or a foreign writer would); the new entry id."""
+        with self._locked() as shared:
+            entry_id = shared.log(self._config.stream).add(fields, shared.now_ms())
+            shared.changed.notify_all()
+            return entry_id
+
     def delete(self, *entry_ids: str) -> None:
         """Delete entries from the stream (as a trim or an operator would)."""
         with self._locked() as shared:
             for entry_id in entry_ids:
                 shared.log(self._config.stream).entries.pop(entry_id, None)
+
+    def delete_stream(self) -> None:
+        """Delete the stream with its group, as DEL or FLUSHALL would do to Redis's."""
+        with self._locked() as shared:
+            shared.logs.pop(self._config.stream, None)
 
     def status(self, *, latest: int = 5) -> StreamStatus:
         with self._locked() as shared:

@@ -285,10 +285,20 @@ class RedisStream:
         with redis_errors():
             return list(self._redis.xrange(self._config.stream, count=count))
 
+    def add(self, fields: dict[str, str]) -> str:
+        """Append raw fields (as an operator or a foreign writer would); the new entry id."""
+        with redis_errors():
+            return str(self._redis.xadd(self._config.stream, fields))
+
     def delete(self, *entry_ids: str) -> None:
         """Delete entries from the stream (as a trim or an operator would)."""
         with redis_errors():
             self._redis.xdel(self._config.stream, *entry_ids)
+
+    def delete_stream(self) -> None:
+        """Delete the stream with its group, as DEL or FLUSHALL would."""
+        with redis_errors():
+            self._redis.delete(self._config.stream)
 
     def status(self, *, latest: int = 5) -> StreamStatus:
         return stream_status(self._redis, self._config, self._letters, latest=latest)

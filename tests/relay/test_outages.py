@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from outbox.memory_store import MemoryStore
+from outbox.stream import EventStream
 from tests.relay.conftest import (
     MakeRelay,
     assert_each_once,
@@ -21,6 +22,12 @@ from tests.relay.conftest import (
 )
 from tests.relay.test_leadership import wait_until
 from tests.support.servers import RedisServer
+
+
+@pytest.fixture
+def event_stream(redis_event_stream: EventStream) -> EventStream:
+    """Redis itself: here it is stopped and started."""
+    return redis_event_stream
 
 
 def test_redis_stopped_and_restarted_mid_run_loses_and_doubles_nothing(
