@@ -12,6 +12,9 @@ from outbox.stream import EventStream, StreamUnavailable
 from outbox.stream.memory import MemoryStream
 from outbox.stream.redis_stream import RedisStream
 
+# No snapshots, no append-only file, and the server's files in our temp dir (given after).
+_EPHEMERAL = ("--save", "", "--appendonly", "no", "--dir")
+
 
 class EmbeddedStream:
     """Starts nothing that outlives it: the server and its temp dir go with `stop()`."""
@@ -29,8 +32,7 @@ class EmbeddedStream:
         self._dir = Path(tempfile.mkdtemp(prefix="outbox-demo-"))
         socket_path = self._dir / "redis.sock"
         self._process = subprocess.Popen(
-            [binary, "--port", "0", "--unixsocket", str(socket_path)]
-            + ["--save", "", "--appendonly", "no", "--dir", str(self._dir)],
+            [binary, "--port", "0", "--unixsocket", str(socket_path), *_EPHEMERAL, str(self._dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
