@@ -61,13 +61,7 @@ def build_provisioner(
         stream=stream.with_config(stream_config(settings)),
         reconciler=build_reconciler(settings, store, cluster, clock=clock, on_step=count),
         sweeper=Sweeper(store),
-        membership=Membership(
-            store,
-            role="provisioner",
-            name=settings.consumer,
-            interval=settings.heartbeat_interval,
-            clock=clock,
-        ),
+        membership=build_membership(settings, store, clock=clock),
         metrics=metrics,
         clock=clock,
         monotonic=monotonic,
@@ -97,4 +91,14 @@ def build_reconciler(
         ),
         clock=clock,
         on_step=on_step,
+    )
+
+
+def build_membership(settings: ProvisionerSettings, store: Store, *, clock: Clock) -> Membership:
+    return Membership(
+        store,
+        role="provisioner",
+        name=settings.consumer,
+        interval=settings.heartbeat_interval,
+        clock=clock,
     )
