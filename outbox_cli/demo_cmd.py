@@ -1,8 +1,8 @@
 """`outbox demo`: the whole pipeline on embedded parts, one gateway through every phase.
 
 Embedded means: the in-memory store with transactions, a private redis-server (or the in-memory
-stream), the in-memory cluster with a short rollout. The relay and the provisioner are the real daemons,
-each on its own thread, as they would run in their own processes.
+stream), the in-memory cluster with a short rollout. The relay and the provisioner are the real
+daemons, each on its own thread, as they would run in their own processes.
 """
 
 from __future__ import annotations
