@@ -26,6 +26,7 @@ from outbox.memory_store import MemoryStore
 from outbox.model import Phase
 from outbox.repository import UnitOfWork
 from outbox.store import Collections
+from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
 from provisioner.factory import build_provisioner
 from provisioner.memory_cluster import MemoryCluster
@@ -120,13 +121,13 @@ def run(
             start_timeout=600,
         ),
         store=TimedStore(store, "store", timings),  # type: ignore[arg-type]
-        redis_client=TimedProxy(client, "redis", timings),  # type: ignore[arg-type]
+        stream=RedisStream(TimedProxy(client, "redis", timings)),  # type: ignore[arg-type]
         cluster=TimedProxy(cluster, "cluster", timings),  # type: ignore[arg-type]
     )
     relay = build_relay(
         RelaySettings(_env_file=None, metrics_port=0, relay_id="bench"),  # type: ignore[call-arg]
         store=store,
-        redis_client=server.client(),
+        stream=RedisStream(server.client()),
     )
     threads = [
         threading.Thread(target=relay.run, daemon=True),

@@ -32,8 +32,9 @@ from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
 from outbox.store import OUTBOX, Store
+from outbox.stream.redis_stream import RedisStream
 from relay.daemon import Relay
-from relay.publisher import RedisPublisher
+from relay.factory import stream_config
 from relay.settings import RelaySettings
 from tests.support.servers import NxServer, RedisServer
 
@@ -93,9 +94,7 @@ def naive_drain(store: Store, client: redis.Redis, batch_size: int) -> int:
 
 def relay_drain(store: Store, client: redis.Redis, batch_size: int) -> int:
     config = settings(batch_size=batch_size)
-    publisher = RedisPublisher(
-        client, stream=STREAM, dedupe_window=config.dedupe_window, maxlen=config.stream_maxlen
-    )
+    publisher = RedisStream(client).with_config(stream_config(config))
     return Relay(store, publisher, config).drain(lease_wait=1).published
 
 

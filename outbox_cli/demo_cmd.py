@@ -1,9 +1,8 @@
 """`outbox demo`: the whole pipeline on embedded parts, one gateway through every phase.
 
-Embedded means: the in-memory store with transactions, a private redis-server (or an in-process
-stand-in when there is none),
-the in-memory cluster with a short rollout. The relay and the provisioner are the real daemons,
-each on its own thread, as they would run in their own processes.
+Embedded means: the in-memory store with transactions, a private redis-server (or the in-memory
+stream when there is none), the in-memory cluster with a short rollout. The relay and the
+provisioner are the real daemons, each on its own thread, as they would run in their own processes.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from outbox.model import EnvironmentState, Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.writer import Writer
 from outbox_cli.common import table
-from outbox_cli.embedded import EmbeddedRedis
+from outbox_cli.embedded import EmbeddedStream
 from provisioner.cluster import KINDS, Cluster
 from provisioner.factory import build_provisioner
 from provisioner.manifests import object_names
@@ -138,17 +137,17 @@ def demo(rollout: float, start_timeout: float, timeout: float) -> None:
 def running_pipeline(*, rollout: float, start_timeout: float) -> Iterator[Pipeline]:
     """Relay, provisioner and watcher on their threads; everything stops and is gone on exit."""
     with ExitStack() as stack:
-        embedded = EmbeddedRedis()
-        redis_client = embedded.start()
+        embedded = EmbeddedStream()
+        stream = embedded.start()
         stack.callback(embedded.stop)
         store = MemoryStore()
         cluster = MemoryCluster(namespace="gateways", rollout_seconds=rollout)
         _introduce(store, embedded, rollout=rollout, start_timeout=start_timeout)
-        relay = build_relay(_relay_settings(), store=store, redis_client=redis_client)
+        relay = build_relay(_relay_settings(), store=store, stream=stream)
         provisioner = build_provisioner(
             _provisioner_settings(start_timeout),
             store=store,
-            redis_client=redis_client,
+            stream=stream,
             cluster=cluster,
         )
         watcher = Watcher(store, cluster)
@@ -165,11 +164,11 @@ def running_pipeline(*, rollout: float, start_timeout: float) -> Iterator[Pipeli
 
 
 def _introduce(
-    store: MemoryStore, embedded: EmbeddedRedis, *, rollout: float, start_timeout: float
+    store: MemoryStore, embedded: EmbeddedStream, *, rollout: float, start_timeout: float
 ) -> None:
     click.echo("gateway-outbox demo")
     click.echo(f"  store:   {store.description}")
-    click.echo(f"  redis:   {embedded.description}")
+    click.echo(f"  stream:  {embedded.description}")
     click.echo(f"  cluster: in-memory, rollouts take {rollout}s, start timeout {start_timeout}s")
 
 

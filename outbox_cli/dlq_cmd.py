@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import click
 
+from outbox.stream import EventStream
 from outbox_cli.app import App, pass_app, print_json
 from outbox_cli.gateway_cmd import table
 from outbox_cli.status_cmd import dead_letter_json
-from outbox_cli.wiring import open_redis
-from provisioner.dead_letters import DeadLetters
+from outbox_cli.wiring import open_group_stream
 from provisioner.settings import ProvisionerSettings
 
 
-def _dead_letters(app: App) -> DeadLetters:
-    settings = app.settings(ProvisionerSettings)
-    return DeadLetters(
-        open_redis(settings), stream=settings.stream, dead_letters=settings.dead_letter_stream
-    )
+def _dead_letters(app: App) -> EventStream:
+    return open_group_stream(app.settings(ProvisionerSettings))
 
 
 @click.group()
@@ -35,13 +32,13 @@ def dlq() -> None:
 def list_dead_letters(app: App, limit: int, as_json: bool) -> None:
     """Dead letters, newest first, with why each one is there."""
     letters = _dead_letters(app)
-    latest = letters.latest(limit)
+    latest = letters.latest_dead_letters(limit)
     if as_json:
         print_json([dead_letter_json(letter) for letter in latest])
         return
-    total = letters.count()
+    total = letters.dead_letter_count()
     click.echo(
-        f"{total} dead letter(s) in {letters.dead_letters}"
+        f"{total} dead letter(s) in {letters.config.dead_letters}"
         + (f", newest {len(latest)} shown" if total > len(latest) else "")
     )
     if latest:
@@ -70,11 +67,11 @@ def replay(app: App, record_id: str | None, replay_all: bool) -> None:
     letters = _dead_letters(app)
     if record_id is not None:
         new_id = letters.replay(record_id)
-        click.echo(f"replayed {record_id} onto {letters.stream} as {new_id}")
+        click.echo(f"replayed {record_id} onto {letters.config.stream} as {new_id}")
         return
     report = letters.replay_all()
     for old_id, new_id in report.replayed:
-        click.echo(f"replayed {old_id} onto {letters.stream} as {new_id}")
+        click.echo(f"replayed {old_id} onto {letters.config.stream} as {new_id}")
     for old_id, why in report.skipped:
         click.echo(f"skipped {old_id}: {why}", err=True)
     click.echo(f"{len(report.replayed)} replayed, {len(report.skipped)} skipped")
@@ -87,4 +84,4 @@ def drop(app: App, record_id: str) -> None:
     """Delete dead letter ID for good."""
     letters = _dead_letters(app)
     letters.drop(record_id)
-    click.echo(f"dropped {record_id} from {letters.dead_letters}")
+    click.echo(f"dropped {record_id} from {letters.config.dead_letters}")

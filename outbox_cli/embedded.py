@@ -1,4 +1,4 @@
-"""Embedded Redis for the demo: a private redis-server when the binary is there, else fakeredis."""
+"""The demo's event stream: on a private redis-server when the binary is there, else in memory."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
+from outbox.stream import EventStream, StreamUnavailable
+from outbox.stream.memory import MemoryStream
+from outbox.stream.redis_stream import RedisStream
+
+# No snapshots, no append-only file, and the server's files in our temp dir (given after).
+_EPHEMERAL = ("--save", "", "--appendonly", "no", "--dir")
 
 
-class EmbeddedRedis:
+class EmbeddedStream:
     """Starts nothing that outlives it: the server and its temp dir go with `stop()`."""
 
     def __init__(self) -> None:
@@ -19,46 +24,35 @@ class EmbeddedRedis:
         self._dir: Path | None = None
         self.description = ""
 
-    def start(self) -> redis.Redis[str]:
+    def start(self) -> EventStream:
         binary = shutil.which("redis-server")
         if binary is None:
-            import fakeredis
-
-            self.description = "in-process Redis (fakeredis): redis-server is not on PATH"
-            return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+            self.description = "in-memory stream: redis-server is not on PATH"
+            return MemoryStream()
         self._dir = Path(tempfile.mkdtemp(prefix="outbox-demo-"))
         socket_path = self._dir / "redis.sock"
         self._process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(socket_path),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self._dir),
-            ],
+            [binary, "--port", "0", "--unixsocket", str(socket_path), *_EPHEMERAL, str(self._dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(unix_socket_path=str(socket_path), decode_responses=True)
+        stream = RedisStream.from_url(f"unix://{socket_path}")
+        self._wait_until_up(stream)
+        self.description = f"private redis-server {stream.server_version()} on {socket_path}"
+        return stream
+
+    def _wait_until_up(self, stream: RedisStream) -> None:
+        assert self._process is not None
         deadline = time.monotonic() + 10
         while True:
             try:
-                client.ping()
-                break
-            except (redis.ConnectionError, FileNotFoundError):
+                stream.ping()
+                return
+            except StreamUnavailable:
                 if time.monotonic() > deadline or self._process.poll() is not None:
                     self.stop()
                     raise RuntimeError("the private redis-server did not start") from None
                 time.sleep(0.02)
-        version = client.info("server").get("redis_version", "?")
-        self.description = f"private redis-server {version} on {socket_path}"
-        return client
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

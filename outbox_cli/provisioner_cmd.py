@@ -9,7 +9,7 @@ import click
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
 from outbox_cli.signals import stop_on_signals, stop_within_grace
-from outbox_cli.wiring import open_redis
+from outbox_cli.wiring import open_stream
 from provisioner.cluster import Cluster
 from provisioner.factory import build_provisioner
 from provisioner.settings import ProvisionerSettings
@@ -47,9 +47,8 @@ def run(
     }
     settings = app.settings(ProvisionerSettings).model_copy(update=overrides)
     store = app.store()
-    redis_client = open_redis(settings)
     daemon = build_provisioner(
-        settings, store=store, redis_client=redis_client, cluster=open_cluster(settings)
+        settings, store=store, stream=open_stream(settings), cluster=open_cluster(settings)
     )
     stop_on_signals(lambda: stop_within_grace("provisioner", daemon.stop, settings.grace_seconds))
     if once:

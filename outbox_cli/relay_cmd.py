@@ -8,7 +8,7 @@ from outbox.errors import NotFound
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
 from outbox_cli.signals import stop_on_signals, stop_within_grace
-from outbox_cli.wiring import open_redis
+from outbox_cli.wiring import open_stream
 from relay.factory import build_relay
 from relay.outbox_reader import OutboxReader
 from relay.settings import RelaySettings
@@ -45,7 +45,7 @@ def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) 
     if batch_size is not None:
         settings = settings.model_copy(update={"batch_size": batch_size})
     store = app.store()
-    daemon = build_relay(settings, store=store, redis_client=open_redis(settings))
+    daemon = build_relay(settings, store=store, stream=open_stream(settings))
     stop_on_signals(lambda: stop_within_grace("relay", daemon.stop, settings.grace_seconds))
     if once:
         totals = daemon.drain(lease_wait=settings.lease_seconds)

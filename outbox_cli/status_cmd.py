@@ -25,13 +25,12 @@ from outbox.status import (
     gateways_status,
     outbox_status,
 )
+from outbox.stream import DeadLetter, StreamStatus
 from outbox.timeline import format_seconds
 from outbox_cli.app import App, pass_app, print_json
 from outbox_cli.gateway_cmd import table
-from outbox_cli.wiring import open_redis
-from provisioner.dead_letters import DeadLetter
+from outbox_cli.wiring import open_group_stream
 from provisioner.settings import ProvisionerSettings
-from provisioner.stream_status import StreamStatus, stream_status
 
 LATEST_DEAD_LETTERS = 5
 
@@ -83,20 +82,13 @@ def collect(app: App, *, now: datetime) -> Report:
         )
     except BackendUnavailable as error:
         report = replace(report, mongodb_error=str(error))
-    client = open_redis(settings)
+    stream = open_group_stream(settings)
     try:
-        stream = stream_status(
-            client,
-            stream=settings.stream,
-            group=settings.group,
-            dead_letters=settings.dead_letter_stream,
-            latest=LATEST_DEAD_LETTERS,
-        )
-        report = replace(report, stream=stream)
+        report = replace(report, stream=stream.status(latest=LATEST_DEAD_LETTERS))
     except BackendUnavailable as error:
         report = replace(report, redis_error=str(error))
     finally:
-        client.close()
+        stream.close()
     return report
 
 

@@ -1,13 +1,15 @@
-"""Builds the real parts from settings: the store, the Redis client, the cluster."""
+"""Builds the real parts from settings: the store, the event stream, the cluster."""
 
 from __future__ import annotations
-
-import redis
 
 from outbox.errors import InvalidInput
 from outbox.mongo_store import MongoStore
 from outbox.settings import CommonSettings
 from outbox.store import Store
+from outbox.stream import StreamConfig
+from outbox.stream.redis_stream import RedisStream
+from provisioner.factory import stream_config
+from provisioner.settings import ProvisionerSettings
 
 MEMORY_URI = "memory://"
 
@@ -28,15 +30,11 @@ def open_store(settings: CommonSettings) -> Store:
     )
 
 
-def open_redis(settings: CommonSettings) -> redis.Redis[str]:
-    """A client that gives up on a dead server within seconds instead of hanging."""
-    try:
-        return redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_timeout=10,
-            socket_connect_timeout=3,
-            health_check_interval=30,
-        )
-    except ValueError as error:
-        raise InvalidInput(f"OUTBOX_REDIS_URL is not a Redis URL: {error}") from None
+def open_stream(settings: CommonSettings, config: StreamConfig | None = None) -> RedisStream:
+    """The stream at OUTBOX_REDIS_URL; the daemons' factories give it their own names."""
+    return RedisStream.from_url(settings.redis_url, config or StreamConfig(stream=settings.stream))
+
+
+def open_group_stream(settings: ProvisionerSettings) -> RedisStream:
+    """The stream as the provisioners' group sees it (`dlq`, `status`)."""
+    return open_stream(settings, stream_config(settings))

@@ -26,12 +26,12 @@ from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable
 from outbox.membership import Membership
 from outbox.outages import MONGODB, REDIS, Outages
+from outbox.stream import Claimed, EventStream
 from provisioner.entries import GatewayEvent, Poison, parse_entry
 from provisioner.metrics import DELIVERIES, UNKNOWN_GATEWAY, UNPARSABLE, ProvisionerMetrics
 from provisioner.pool import KeyedPool
 from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
-from provisioner.stream import Claimed, GroupStream
 from provisioner.sweeper import Sweeper
 from provisioner.totals import Totals
 
@@ -78,7 +78,7 @@ class Provisioner:
         self,
         *,
         settings: ProvisionerSettings,
-        stream: GroupStream,
+        stream: EventStream,
         reconciler: Reconciler,
         sweeper: Sweeper,
         membership: Membership,

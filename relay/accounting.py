@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from outbox.events import OutboxEvent
+from outbox.stream import Publication
 from relay.metrics import RelayMetrics
-from relay.publisher import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Accounting:
     def published(
         self,
         events: Sequence[OutboxEvent],
-        outcomes: Sequence[Outcome],
+        outcomes: Sequence[Publication],
         published_at: datetime,
         result: BatchResult,
     ) -> None:

@@ -24,16 +24,16 @@ from outbox.event_documents import Unreadable
 from outbox.events import OutboxEvent
 from outbox.outages import MONGODB, REDIS, Outages
 from outbox.store import Store
+from outbox.stream import EventStream, StreamUnavailable
 from relay import ordering
 from relay.accounting import Accounting, BatchResult, Totals
 from relay.barriers import barrier_rows
-from relay.errors import Fenced, LeaseLost, PublishUnavailable
+from relay.errors import Fenced, LeaseLost
 from relay.housekeeping import Housekeeping
 from relay.lease import Lease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
 from relay.polling import poll_wait
-from relay.publisher import Publisher
 from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Relay:
     def __init__(
         self,
         store: Store,
-        publisher: Publisher,
+        stream: EventStream,
         settings: RelaySettings,
         *,
         reader: OutboxReader | None = None,
@@ -61,7 +61,7 @@ class Relay:
         random: Callable[[], float] = random_module.random,
         wait: Callable[[float], object] | None = None,
     ) -> None:
-        self._publisher = publisher
+        self._stream = stream
         self._settings = settings
         self._reader = reader or OutboxReader(store)
         self.lease = lease or _lease_of(store, settings, clock)
@@ -140,7 +140,7 @@ class Relay:
         if not self.lease.valid() or self.lease.token is None:
             raise LeaseLost(f"lease {self.lease.name} ran out before the batch was published")
         try:
-            outcomes = self._publisher.publish(decision.publish, token=self.lease.token)
+            outcomes = self._stream.publish(decision.publish, token=self.lease.token)
         except Fenced:
             self.lease.forget()
             self._show_leader(False)
@@ -202,7 +202,7 @@ class Relay:
     # -- waits -----------------------------------------------------------------------------------
 
     def _outage(self, error: BackendUnavailable) -> float:
-        if isinstance(error, PublishUnavailable):
+        if isinstance(error, StreamUnavailable):
             self._outages.answered(MONGODB)  # the batch was read: only Redis is away
             self._outages.failed(REDIS, error)
         else:
@@ -274,8 +274,8 @@ class Relay:
         self._wake.set()
 
     def publisher_ping(self) -> None:
-        """Readiness check: raises PublishUnavailable unless Redis answers."""
-        self._publisher.ping()
+        """Readiness check: raises StreamUnavailable unless Redis answers."""
+        self._stream.ping()
 
     def wake(self) -> None:
         """Poll now (a change stream saw a new event)."""

@@ -1,21 +1,12 @@
 """Errors of the relay, on top of the product's typed errors.
 
-The publisher adapter translates Redis failures into these, so the loop never sees a library
-exception.
+Losing the lease is detected by the relay (its lease ran out) and by the stream (fencing: a
+newer lease holder has published), so both errors are defined with the stream port; the relay's
+modules import them from here.
 """
 
 from __future__ import annotations
 
-from outbox.errors import BackendUnavailable, Conflict
+from outbox.stream.errors import Fenced, LeaseLost
 
-
-class PublishUnavailable(BackendUnavailable):
-    """Redis cannot take the batch right now (down, loading, out of memory); retry later."""
-
-
-class LeaseLost(Conflict):
-    """This relay no longer holds the lease: another relay is (or may be) publishing."""
-
-
-class Fenced(LeaseLost):
-    """Redis refused the batch: a relay with a newer lease token has published since."""
+__all__ = ["Fenced", "LeaseLost"]

@@ -1,33 +1,34 @@
-"""Builds a relay from its settings, a store and a Redis client (for the command line and tests)."""
+"""Builds a relay from its settings, a store and the event stream (for the command line, tests)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
-
 from outbox.clock import Clock, utcnow
 from outbox.store import Store
+from outbox.stream import EventStream, StreamConfig
 from relay.daemon import Relay
-from relay.publisher import RedisPublisher
 from relay.settings import RelaySettings
 from relay.wakeup import ChangeStreamWakeup
+
+
+def stream_config(settings: RelaySettings) -> StreamConfig:
+    """The stream as the relay publishes to it."""
+    return StreamConfig(
+        stream=settings.stream,
+        dedupe_window=settings.dedupe_window,
+        maxlen=settings.stream_maxlen,
+        max_entry_bytes=settings.max_entry_bytes,
+    )
 
 
 def build_relay(
     settings: RelaySettings,
     *,
     store: Store,
-    redis_client: redis.Redis[Any],
+    stream: EventStream,
     clock: Clock = utcnow,
     change_streams: bool = True,
 ) -> Relay:
-    publisher = RedisPublisher(
-        redis_client,
-        stream=settings.stream,
-        dedupe_window=settings.dedupe_window,
-        maxlen=settings.stream_maxlen,
-        max_entry_bytes=settings.max_entry_bytes,
-    )
+    """`stream` may be any view of the backend: the relay sees it with its settings' names."""
+    publisher = stream.with_config(stream_config(settings))
     wakeup = ChangeStreamWakeup.when_supported(store) if change_streams else None
     return Relay(store, publisher, settings, wakeup=wakeup, clock=clock)

@@ -1,7 +1,8 @@
-"""A small world for provisioner tests: store, private Redis, memory cluster, writer, fake clock.
+"""A small world for provisioner tests: store, stream, memory cluster, writer, fake clock.
 
-Events reach the stream through the real relay, and the provisioner is driven turn by turn
-(`step()`), never by sleeping.
+The stream is the in-memory one, or Redis itself when a test gives `redis=` (faults on the
+wire). Events reach the stream through the real relay, and the provisioner is driven turn by
+turn (`step()`), never by sleeping.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from outbox.memory_store import MemoryStore
 from outbox.model import Gateway
 from outbox.repository import UnitOfWork
 from outbox.store import Collections, Store
+from outbox.stream import DeadLetter, Entry, EventStream, StreamConfig
+from outbox.stream.memory import MemoryStream
+from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
@@ -27,6 +31,7 @@ from relay.settings import RelaySettings
 from tests.conftest import FakeClock
 
 STREAM = "events:gateway"
+GROUP = "provisioner"
 T = TypeVar("T")
 
 
@@ -55,12 +60,20 @@ def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
 
 @dataclass
 class World:
-    redis: redis.Redis
     clock: FakeClock
+    redis: redis.Redis | None = None  # None: the in-memory stream
     store: Store = field(default_factory=MemoryStore)
     rollout_seconds: float = 5.0
 
     def __post_init__(self) -> None:
+        config = StreamConfig(stream=STREAM, group=GROUP)
+        origin = self.clock.now
+        self.stream: EventStream = (
+            # Idle times of pending entries pass with the fake clock, as everything else does.
+            MemoryStream(config, monotonic=lambda: (self.clock.now - origin).total_seconds())
+            if self.redis is None
+            else RedisStream(self.redis, config)
+        )
         self.cluster = MemoryCluster(
             namespace="gateways", rollout_seconds=self.rollout_seconds, clock=self.clock
         )
@@ -68,7 +81,7 @@ class World:
         self.relay = build_relay(
             RelaySettings(_env_file=None, stream=STREAM, metrics_port=0, relay_id="relay-test"),  # type: ignore[call-arg]
             store=self.store,
-            redis_client=self.redis,
+            stream=self.stream,
             clock=self.clock,
         )
         self.provisioners: dict[str, Provisioner] = {}
@@ -79,7 +92,7 @@ class World:
             daemon = build_provisioner(
                 settings,
                 store=self.store,
-                redis_client=self.redis,
+                stream=self.stream,
                 cluster=self.cluster,
                 clock=self.clock,
             )
@@ -120,7 +133,30 @@ class World:
         return {env.name: str(env.state) for env in uow.environments.of(self.gateway(ref).id)}
 
     def stream_event_ids(self) -> list[str]:
-        return [fields["event_id"] for _, fields in self.redis.xrange(STREAM)]
+        return [fields["event_id"] for _, fields in self.stream.entries()]
+
+    def consumer(self, name: str) -> EventStream:
+        """The group's stream as consumer `name` sees it."""
+        return self.stream.with_config(StreamConfig(stream=STREAM, group=GROUP, consumer=name))
+
+    def pending(self) -> int:
+        """Entries delivered to the group and not acked."""
+        group = self.stream.status().group
+        return group.pending if group else 0
+
+    def add_entry(self, fields: dict[str, str]) -> str:
+        """Raw fields into the stream, as a foreign writer would put them."""
+        return self.stream.add(fields)  # type: ignore[attr-defined, no-any-return]
+
+    def delete_entries(self, *entry_ids: str) -> None:
+        self.stream.delete(*entry_ids)  # type: ignore[attr-defined]
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Oldest first."""
+        return list(reversed(self.stream.latest_dead_letters(1000)))
+
+    def entries(self) -> list[Entry]:
+        return self.stream.entries()
 
     def close(self) -> None:
         for daemon in self.provisioners.values():

@@ -53,9 +53,9 @@ def test_the_demo_walks_gateways_through_their_phases_with_a_private_redis_serve
     assert_every_gateway_reached_its_final_phase(result)
 
 
-def test_without_redis_server_on_the_path_the_demo_says_so_and_uses_an_in_process_redis(
+def test_without_redis_server_on_the_path_the_demo_says_so_and_uses_the_in_memory_stream(
     tmp_path: Path,
 ) -> None:
     result = run_demo(tmp_path, str(BIN))
-    assert "in-process Redis (fakeredis): redis-server is not on PATH" in result.stdout
+    assert "in-memory stream: redis-server is not on PATH" in result.stdout
     assert_every_gateway_reached_its_final_phase(result)

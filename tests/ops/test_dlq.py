@@ -1,7 +1,8 @@
 """`outbox dlq list|replay|drop` against the private redis-server, through the real command line.
 
-Dead letters are made by the provisioner's own `GroupStream.dead_letter`, so these tests read the
-record format the provisioner writes.
+Dead letters are made by the stream port's own `dead_letter`, as the provisioner makes them, so
+these tests read the record format the provisioner writes. What the port itself does with dead
+letters is in the stream contract suite (tests/stream).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 
-from outbox.errors import NotFound
+from outbox.stream import StreamConfig
+from outbox.stream.redis_stream import RedisStream
 from outbox_cli.main import cli
-from provisioner.dead_letters import DeadLetters
-from provisioner.stream import GroupStream
 from tests.support.servers import RedisServer, free_port
 
 STREAM = "events:gateway"
@@ -35,8 +35,9 @@ class Dlq:
         self.redis = client
         self.url = url
         self.no_env_file = str(tmp_path / "no.env")
-        self.group = GroupStream(
-            client, stream=STREAM, group="provisioner", consumer="p1", dead_letters=DLQ
+        self.group = RedisStream(
+            client,
+            StreamConfig(stream=STREAM, group="provisioner", consumer="p1", dead_letters=DLQ),
         )
         self.group.ensure_group()
 
@@ -154,20 +155,6 @@ def test_replay_all_skips_dead_letters_with_nothing_to_replay_and_keeps_them(dlq
     assert result.stdout.splitlines()[-1] == "1 replayed, 1 skipped"
     assert f"skipped {empty}: dead letter {empty} kept no fields" in result.stderr
     assert [record_id for record_id, _ in dlq.redis.xrange(DLQ)] == [empty]
-
-
-def test_replaying_the_same_dead_letter_twice_publishes_it_once(
-    dlq: Dlq, redis_client: redis.Redis
-) -> None:
-    dlq_id = dlq.dead_letter("handler kept dying", fields_of("gw_a"))
-    letters = DeadLetters(redis_client, stream=STREAM, dead_letters=DLQ)
-    before = redis_client.xlen(STREAM)
-
-    letters.replay(dlq_id)
-    with pytest.raises(NotFound):
-        letters.replay(dlq_id)
-
-    assert redis_client.xlen(STREAM) == before + 1
 
 
 def test_drop_deletes_the_dead_letter_and_nothing_else(dlq: Dlq) -> None:

@@ -1,7 +1,7 @@
 """`outbox status`: what an operator sees for the states these tests build.
 
 The MongoDB half is computed by `outbox.status` over a store, the Redis half by
-`provisioner.stream_status` over the private redis-server; the command joins them in human and
+the stream port's `status()` on the private redis-server; the command joins them in human and
 JSON form, and still reports one half when the other backend is unreachable (exit 6).
 """
 
@@ -24,12 +24,12 @@ from outbox.mongo_store import MongoStore
 from outbox.repository import UnitOfWork
 from outbox.status import gateways_status, outbox_status, overdue_seconds
 from outbox.store import LEASES, OUTBOX, Store
+from outbox.stream import StreamConfig, StreamStatus
+from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from outbox_cli.status_cmd import status
-from provisioner.stream import GroupStream
-from provisioner.stream_status import stream_status
 from tests.conftest import FakeClock
 from tests.support.servers import NxServer, RedisServer, free_port
 
@@ -90,8 +90,18 @@ def given_stream(client: redis.Redis, *, entries: int, delivered: dict[str, int]
         client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count)
 
 
+def group_stream(client: redis.Redis) -> RedisStream:
+    return RedisStream(
+        client, StreamConfig(stream=STREAM, group=GROUP, consumer="p1", dead_letters=DLQ)
+    )
+
+
+def stream_status(client: redis.Redis, *, latest: int = 5) -> StreamStatus:
+    return group_stream(client).status(latest=latest)
+
+
 def given_dead_letter(client: redis.Redis, reason: str, **fields: str) -> None:
-    stream = GroupStream(client, stream=STREAM, group=GROUP, consumer="p1", dead_letters=DLQ)
+    stream = group_stream(client)
     stream.ensure_group()
     entry_id = client.xadd(STREAM, fields or {"payload": "{"})
     stream.dead_letter(str(entry_id), fields or None, reason, deliveries=5)
@@ -247,7 +257,7 @@ def test_lag_is_what_the_group_has_not_been_given_and_pending_is_per_consumer(
 ) -> None:
     given_stream(redis_client, entries=10, delivered={"p1": 4, "p2": 2})
 
-    report = stream_status(redis_client, stream=STREAM, group=GROUP, dead_letters=DLQ)
+    report = stream_status(redis_client)
 
     assert report.length == 10
     assert report.group is not None
@@ -264,14 +274,14 @@ def test_acked_entries_are_no_longer_pending(redis_client: redis.Redis) -> None:
     first = redis_client.xrange(STREAM, count=1)[0][0]
     redis_client.xack(STREAM, GROUP, first)
 
-    report = stream_status(redis_client, stream=STREAM, group=GROUP, dead_letters=DLQ)
+    report = stream_status(redis_client)
 
     assert report.group is not None
     assert (report.group.lag, report.group.pending) == (0, 2)
 
 
 def test_a_stream_nobody_consumes_yet_has_no_group(redis_client: redis.Redis) -> None:
-    report = stream_status(redis_client, stream=STREAM, group=GROUP, dead_letters=DLQ)
+    report = stream_status(redis_client)
 
     assert (report.length, report.group, report.dead_letters) == (0, None, 0)
 
@@ -282,7 +292,7 @@ def test_dead_letters_are_counted_and_the_latest_reasons_come_first(
     for number in range(4):
         given_dead_letter(redis_client, f"reason {number}", type="GatewayCreated")
 
-    report = stream_status(redis_client, stream=STREAM, group=GROUP, dead_letters=DLQ, latest=2)
+    report = stream_status(redis_client, latest=2)
 
     assert report.dead_letters == 4
     assert [letter.reason for letter in report.latest_dead_letters] == ["reason 3", "reason 2"]

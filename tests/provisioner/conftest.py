@@ -230,7 +230,7 @@ def fake_time_provisioner(
     daemon = build_provisioner(
         provisioner_settings(consumer=consumer, **overrides),
         store=world.store,
-        redis_client=world.redis,
+        stream=world.stream,
         cluster=world.cluster,
         clock=world.clock,
         monotonic=monotonic_of(world.clock),

@@ -75,7 +75,7 @@ def run_until_it_dies(world: World, crash_at: CrashPoint) -> Life:
     dying: Provisioner = build_provisioner(
         provisioner_settings(consumer="dying"),
         store=MortalStore(world.store, life),
-        redis_client=world.redis,
+        stream=world.stream,
         cluster=CrashingCluster(world.cluster, life),
         clock=world.clock,
     )

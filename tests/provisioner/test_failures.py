@@ -9,21 +9,20 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import redis
 
 from outbox.events import EventType as E
 from outbox.model import Gateway, Phase, State
 from provisioner.cluster import ForeignObject, PermanentClusterError, TemporaryClusterError
 from provisioner.manifests import desired_objects, object_names
 from tests.conftest import FakeClock
-from tests.provisioner_support import STREAM, Crash, CrashingStore, World
+from tests.provisioner_support import Crash, CrashingStore, World
 
 T = TypeVar("T")
 
 
 @pytest.fixture
-def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
-    world = World(redis=redis_client, clock=clock, rollout_seconds=5)
+def world(clock: FakeClock) -> Iterator[World]:
+    world = World(clock=clock, rollout_seconds=5)
     yield world
     world.close()
 
@@ -283,12 +282,13 @@ def test_a_crash_after_the_apply_and_before_the_commit_is_repeated_by_another_co
     # The apply happened, the commit did not, the entry is still pending.
     assert world.cluster.get("Deployment", object_names("edge")["Deployment"]) is not None
     assert world.gateway("edge").phase == Phase.CREATED
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+    assert world.pending() == 1
 
     rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
+    world.clock.advance(1)  # long past the reclaim idle time
     rescuer.reclaim()
     rescuer.wait_idle(5)
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    assert world.pending() == 0
     assert world.gateway("edge").phase == Phase.STARTING
     world.settle("rescuer")
     assert world.gateway("edge").phase == Phase.STARTED
@@ -311,12 +311,13 @@ def test_a_crash_after_the_commit_and_before_the_ack_repeats_nothing(world: Worl
     dying.wait_idle(5)
     dying._stream.ack = original_ack  # type: ignore[method-assign]
     assert world.gateway("edge").phase == Phase.STARTING
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+    assert world.pending() == 1
 
     rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
+    world.clock.advance(1)  # long past the reclaim idle time
     rescuer.reclaim()
     rescuer.wait_idle(5)
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    assert world.pending() == 0
     world.settle("rescuer")
     assert world.gateway("edge").phase == Phase.STARTED
     assert event_counts(world, "edge") == Counter({E.CREATED: 1, E.STARTING: 1, E.STARTED: 1})
@@ -328,8 +329,8 @@ def test_a_crash_after_the_commit_and_before_the_ack_repeats_nothing(world: Worl
 def test_a_lost_event_still_converges_through_the_sweeper(world: World) -> None:
     world.writer.create("edge", {"image": "nginx:1.27"})
     world.publish()
-    for entry_id, _ in world.redis.xrange(STREAM):
-        world.redis.xdel(STREAM, entry_id)  # gone before any consumer saw it
+    for entry_id, _ in world.entries():
+        world.delete_entries(entry_id)  # gone before any consumer saw it
 
     world.settle()
     assert world.gateway("edge").phase == Phase.STARTED
@@ -380,15 +381,14 @@ def test_a_lost_event_still_converges_through_the_sweeper(world: World) -> None:
 def test_poison_entries_are_dead_lettered_with_a_reason_and_the_consumer_keeps_going(
     world: World, fields: dict[str, str], reason: str
 ) -> None:
-    world.redis.xadd(STREAM, fields)
+    world.add_entry(fields)
     world.writer.create("edge", {"image": "nginx:1.27"})
     world.settle()
 
-    dead = world.redis.xrange(f"{STREAM}:dlq")
-    assert len(dead) == 1
-    assert reason in dead[0][1]["dlq_reason"]
-    assert dead[0][1]["event_id"] == "ev_x"  # the original fields travel with it
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    [dead] = world.dead_letters()
+    assert reason in dead.reason
+    assert dead.fields["event_id"] == "ev_x"  # the original fields travel with it
+    assert world.pending() == 0
     assert world.gateway("edge").phase == Phase.STARTED
 
 
@@ -404,12 +404,13 @@ def test_an_entry_that_kills_its_handler_every_time_is_dead_lettered_after_max_d
         daemon._reconciler._store = crashing
         if attempt == 0:
             daemon.run_once(block_ms=None)
+        world.clock.advance(1)  # long past the reclaim idle time
         daemon.reclaim()
         daemon.wait_idle(5)
-    dead = world.redis.xrange(f"{STREAM}:dlq")
-    assert [fields["type"] for _, fields in dead] == ["GatewayCreated"]
-    assert "delivered 5 times without an ack" in dead[0][1]["dlq_reason"]
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    dead = world.dead_letters()
+    assert [letter.fields["type"] for letter in dead] == ["GatewayCreated"]
+    assert "delivered 5 times without an ack" in dead[0].reason
+    assert world.pending() == 0
 
     # Dead-lettered is delayed, not stranded: a healthy provisioner's sweep still gets there.
     world.settle()
@@ -441,7 +442,7 @@ def test_a_temporary_cluster_fault_is_recorded_and_retried_after_a_back_off(
     assert gateway.last_error is not None and gateway.last_error.reason == "ClusterUnavailable"
     assert gateway.retry is not None and gateway.retry.attempts == 1
     assert gateway.retry.next_at > world.clock()
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0  # acked: the sweeper retries
+    assert world.pending() == 0  # acked: the sweeper retries
     assert E.FAILED not in world.events("edge")  # temporary: quiet
 
     world.settle()

@@ -1,6 +1,6 @@
 """The whole lifecycle, end to end: writer → relay → real Redis → provisioner → memory cluster.
 
-The in-memory store and cluster, a private redis-server, and a fake clock that lets rollouts
+The in-memory store and cluster, the in-memory stream, and a fake clock that lets rollouts
 finish without waiting for them.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from outbox.events import EventType as E
 from outbox.model import Phase, State
@@ -19,8 +18,8 @@ from tests.provisioner_support import CrashingStore, World
 
 
 @pytest.fixture
-def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
-    world = World(redis=redis_client, clock=clock, rollout_seconds=5)
+def world(clock: FakeClock) -> Iterator[World]:
+    world = World(clock=clock, rollout_seconds=5)
     yield world
     world.close()
 

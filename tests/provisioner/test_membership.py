@@ -9,7 +9,6 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from outbox.membership import MISSED_BEATS, Membership
 from outbox.memory_store import MemoryStore
@@ -19,14 +18,14 @@ from outbox.store import MEMBERS
 from provisioner.settings import ProvisionerSettings
 from tests.conftest import FakeClock
 from tests.provisioner.conftest import fake_time_provisioner
-from tests.provisioner_support import STREAM, World
+from tests.provisioner_support import World
 
 GROUP = "provisioner"
 
 
 @pytest.fixture
-def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
-    world = World(redis=redis_client, clock=clock, rollout_seconds=2)
+def world(clock: FakeClock) -> Iterator[World]:
+    world = World(clock=clock, rollout_seconds=2)
     yield world
     world.close()
 
@@ -44,16 +43,13 @@ def left_pending_by(world: World, consumer: str, *gateways: str) -> None:
     for name in gateways:
         world.writer.create(name, {"image": "nginx:1.27"})
     world.publish()
-    world.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-    world.redis.xreadgroup(GROUP, consumer, {STREAM: ">"})
+    stream = world.consumer(consumer)
+    stream.ensure_group()
+    stream.read_new(count=1000, block_ms=None)
 
 
 def pending_of(world: World, consumer: str) -> int:
-    return sum(
-        info["pending"]
-        for info in world.redis.xinfo_consumers(STREAM, GROUP)
-        if info["name"] == consumer
-    )
+    return sum(info.pending for info in world.stream.consumers() if info.name == consumer)
 
 
 # -- names ----------------------------------------------------------------------------------------
@@ -88,7 +84,7 @@ def test_a_dead_predecessors_pending_entries_are_handled_on_the_first_turn(world
     daemon.wait_idle(5)
 
     assert pending_of(world, "crashed") == 0
-    assert world.redis.xpending(STREAM, GROUP)["pending"] == 0
+    assert world.pending() == 0
     assert daemon.totals.acked == 2
     assert {world.gateway(name).phase for name in ("edge", "core")} == {Phase.STARTING}
 

@@ -22,6 +22,7 @@ from outbox.events import EventType as E
 from outbox.model import Phase
 from outbox.mongo_store import MongoStore
 from outbox.store import GATEWAYS, OUTBOX
+from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
 from relay.factory import build_relay
 from relay.settings import RelaySettings
@@ -110,7 +111,7 @@ def test_a_provisioner_killed_with_sigkill_mid_run_is_taken_over_without_duplica
     relay = build_relay(
         RelaySettings(_env_file=None, stream=STREAM, metrics_port=0, relay_id="relay-test"),  # type: ignore[call-arg]
         store=nx_store,
-        redis_client=redis_client,
+        stream=RedisStream(redis_client),
     )
     relay.run_once()
     assert redis_client.xlen(STREAM) == len(ids)

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from outbox.events import EventType, OutboxEvent
 from outbox.model import Phase
@@ -21,8 +20,8 @@ DLQ = f"{STREAM}:dlq"
 
 
 @pytest.fixture
-def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
-    world = World(redis=redis_client, clock=clock, rollout_seconds=2)
+def world(clock: FakeClock) -> Iterator[World]:
+    world = World(clock=clock, rollout_seconds=2)
     yield world
     world.close()
 
@@ -30,7 +29,7 @@ def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
 def publish_for(world: World, gateway_id: str) -> tuple[str, str]:
     """An entry exactly as the relay writes one, for `gateway_id`; returns (entry id, event id)."""
     event = OutboxEvent.for_gateway(gateway_id, EventType.CREATED, version=1, at=world.clock())
-    return str(world.redis.xadd(STREAM, event.stream_fields())), event.id
+    return str(world.add_entry(event.stream_fields())), event.id
 
 
 def dead_lettered(world: World, reason: str) -> float | None:
@@ -48,12 +47,10 @@ def test_an_entry_for_an_unknown_gateway_is_dead_lettered_logged_and_counted(
     with caplog.at_level(logging.WARNING, logger="provisioner.daemon"):
         world.step(sweep=False)
 
-    records = world.redis.xrange(DLQ)
-    assert len(records) == 1
-    record = records[0][1]
-    assert record["dlq_reason"].startswith("unknown-gateway: no gateway gw_nosuchgateway")
-    assert (record["dlq_entry_id"], record["event_id"]) == (entry_id, event_id)
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    [letter] = world.dead_letters()
+    assert letter.reason.startswith("unknown-gateway: no gateway gw_nosuchgateway")
+    assert (letter.entry_id, letter.fields["event_id"]) == (entry_id, event_id)
+    assert world.pending() == 0
     assert dead_lettered(world, "unknown-gateway") == 1
     assert any(
         entry_id in line and event_id in line and "gw_nosuchgateway" in line
@@ -78,7 +75,7 @@ def test_a_run_of_unknown_gateways_says_once_to_check_the_database(
     ]
     assert len(hints) == 1
     assert hints[0].startswith(f"{UNKNOWN_STREAK} consecutive unknown gateways")
-    assert world.redis.xlen(DLQ) == UNKNOWN_STREAK * 2
+    assert len(world.dead_letters()) == UNKNOWN_STREAK * 2
 
 
 def test_a_few_unknown_gateways_among_known_ones_raise_no_database_alarm(
@@ -99,12 +96,12 @@ def test_a_few_unknown_gateways_among_known_ones_raise_no_database_alarm(
 def test_the_dead_letter_stream_keeps_only_the_newest_dlq_maxlen_records(world: World) -> None:
     world.provisioner(dlq_maxlen=3)
     for n in range(5):
-        world.redis.xadd(STREAM, {"garbage": str(n)})
+        world.add_entry({"garbage": str(n)})
 
     world.step("p1", sweep=False)
 
-    assert [fields["garbage"] for _, fields in world.redis.xrange(DLQ)] == ["2", "3", "4"]
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    assert [letter.fields["garbage"] for letter in world.dead_letters()] == ["2", "3", "4"]
+    assert world.pending() == 0
 
 
 def test_every_known_label_value_starts_at_zero_so_that_increase_sees_the_first() -> None:

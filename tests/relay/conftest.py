@@ -1,4 +1,9 @@
-"""Relay test fixtures: relays wired to the private Redis, event writers, stream readers."""
+"""Relay test fixtures: relays wired to a stream, event writers, stream readers.
+
+The relays publish to the in-memory stream (`event_stream`); a module that needs Redis itself
+(faults on the wire, fencing by hand) overrides `event_stream` with `redis_event_stream`. The
+readers take either a stream or a Redis client.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,12 @@ from outbox.clock import Clock, utcnow
 from outbox.events import EventType, OutboxEvent
 from outbox.mongo_store import MongoStore
 from outbox.store import OUTBOX, Store
+from outbox.stream import EventStream, StreamConfig
+from outbox.stream.memory import MemoryStream
+from outbox.stream.redis_stream import RedisStream
 from relay.daemon import Relay
+from relay.factory import stream_config
 from relay.outbox_reader import OutboxReader
-from relay.publisher import Publisher, RedisPublisher
 from relay.settings import RelaySettings
 from tests.support.servers import NxServer
 
@@ -41,14 +49,26 @@ def relay_settings(**overrides: Any) -> RelaySettings:
     return RelaySettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def publisher_for(client: redis.Redis, settings: RelaySettings) -> RedisPublisher:
-    return RedisPublisher(
-        client,
-        stream=settings.stream,
-        dedupe_window=settings.dedupe_window,
-        maxlen=settings.stream_maxlen,
-        max_entry_bytes=settings.max_entry_bytes,
-    )
+Source = EventStream | redis.Redis
+
+
+def as_stream(source: Source) -> EventStream:
+    return RedisStream(source) if isinstance(source, redis.Redis) else source
+
+
+def publisher_for(source: Source, settings: RelaySettings) -> EventStream:
+    """The stream as a relay with these settings publishes to it."""
+    return as_stream(source).with_config(stream_config(settings))
+
+
+@pytest.fixture
+def event_stream() -> EventStream:
+    return MemoryStream(StreamConfig(stream=STREAM))
+
+
+@pytest.fixture
+def redis_event_stream(redis_client: redis.Redis) -> EventStream:
+    return RedisStream(redis_client, StreamConfig(stream=STREAM))
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +91,13 @@ MakeRelay = Callable[..., Relay]
 
 
 @pytest.fixture
-def make_relay(redis_client: redis.Redis) -> MakeRelay:
+def make_relay(event_stream: EventStream) -> MakeRelay:
     """`make_relay(store, relay_id=…, publisher=…, reader=…, clock=…, **settings)`."""
 
     def make(
         store: Store,
         *,
-        publisher: Publisher | None = None,
+        publisher: EventStream | None = None,
         reader: OutboxReader | None = None,
         clock: Clock = utcnow,
         **overrides: Any,
@@ -85,7 +105,7 @@ def make_relay(redis_client: redis.Redis) -> MakeRelay:
         settings = relay_settings(**overrides)
         return Relay(
             store,
-            publisher or publisher_for(redis_client, settings),
+            publisher or publisher_for(event_stream, settings),
             settings,
             reader=reader,
             clock=clock,
@@ -117,26 +137,27 @@ def insert_events(
     return events
 
 
-def stream_entries(client: redis.Redis, stream: str = STREAM) -> list[dict[str, str]]:
-    return [fields for _, fields in client.xrange(stream)]
+def stream_entries(source: Source, stream: str = STREAM) -> list[dict[str, str]]:
+    entries = as_stream(source).with_config(StreamConfig(stream=stream)).entries()
+    return [fields for _, fields in entries]
 
 
-def stream_ids(client: redis.Redis, stream: str = STREAM) -> list[str]:
-    return [fields["event_id"] for fields in stream_entries(client, stream)]
+def stream_ids(source: Source, stream: str = STREAM) -> list[str]:
+    return [fields["event_id"] for fields in stream_entries(source, stream)]
 
 
-def assert_each_once(client: redis.Redis, expected: Iterable[str]) -> None:
-    published = stream_ids(client)
+def assert_each_once(source: Source, expected: Iterable[str]) -> None:
+    published = stream_ids(source)
     duplicates = sorted({i for i in published if published.count(i) > 1})
     assert not duplicates, f"published more than once: {duplicates[:5]}"
     missing = set(expected) - set(published)
     assert not missing, f"never published: {sorted(missing)[:5]} ({len(missing)} in all)"
 
 
-def assert_gateway_order(client: redis.Redis) -> None:
+def assert_gateway_order(source: Source) -> None:
     """Within each gateway, stream entries have strictly increasing versions."""
     last: dict[str, int] = {}
-    for fields in stream_entries(client):
+    for fields in stream_entries(source):
         gateway, version = fields["aggregate_id"], int(fields["version"])
         assert version > last.get(gateway, 0), (
             f"gateway {gateway}: v{version} after v{last[gateway]}"

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from outbox.events import OutboxEvent
+from outbox.stream import EventStream, Publication
 from relay.outbox_reader import OutboxReader
-from relay.publisher import Outcome, Publisher
 
 
 class Crash(BaseException):
@@ -31,12 +31,12 @@ class CrashBeforeMark(OutboxReader):
 class CrashMidBatch:
     """Publishes the first `after` events of the Nth batch, then dies."""
 
-    def __init__(self, inner: Publisher, *, batch: int, after: int) -> None:
+    def __init__(self, inner: EventStream, *, batch: int, after: int) -> None:
         self._inner = inner
         self._countdown = batch
         self._after = after
 
-    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Outcome]:
+    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Publication]:
         self._countdown -= 1
         if self._countdown == 0:
             self._inner.publish(events[: self._after], token=token)
@@ -50,12 +50,12 @@ class CrashMidBatch:
 class Rejecting:
     """Redis rejects these event ids every time (too large, say); the rest go through."""
 
-    def __init__(self, inner: Publisher, rejected: set[str]) -> None:
+    def __init__(self, inner: EventStream, rejected: set[str]) -> None:
         self._inner = inner
         self.rejected = rejected
         self.attempts = 0
 
-    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Outcome]:
+    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Publication]:
         # As Redis would: events before the rejected one go, the rejected one fails, and its
         # gateway's later events in the batch are held back by the script.
         outcomes = []
@@ -64,9 +64,11 @@ class Rejecting:
             if event.id in self.rejected:
                 self.attempts += 1
                 failed.add(event.aggregate_id)
-                outcomes.append(Outcome(event.id, error="ERR string exceeds maximum allowed size"))
+                outcomes.append(
+                    Publication(event.id, error="ERR string exceeds maximum allowed size")
+                )
             elif event.aggregate_id in failed:
-                outcomes.append(Outcome(event.id, held=True))
+                outcomes.append(Publication(event.id, held=True))
             else:
                 outcomes += self._inner.publish([event], token=token)
         return outcomes

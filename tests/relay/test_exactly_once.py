@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import redis
 
 from outbox.memory_store import MemoryStore
+from outbox.stream import EventStream
 from relay.daemon import Relay
 from tests.conftest import FakeClock
 from tests.relay.conftest import (
@@ -35,7 +35,7 @@ def restart(make_relay: MakeRelay, store: MemoryStore, clock: FakeClock) -> Rela
 
 
 def test_a_crash_between_publish_and_mark_publishes_nothing_twice(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     # Given 250 events and a relay that dies after its second batch reached Redis
     events = insert_events(memory_store, per_gateway=25, gateways=10, clock=clock)
@@ -43,7 +43,7 @@ def test_a_crash_between_publish_and_mark_publishes_nothing_twice(
     relay.run_once()
     with pytest.raises(Crash):
         relay.run_once()
-    assert len(stream_ids(redis_client)) == 200
+    assert len(stream_ids(event_stream)) == 200
     assert len(unpublished(memory_store)) == 150, "the second batch is in Redis, not marked"
 
     # When a new relay starts
@@ -51,28 +51,28 @@ def test_a_crash_between_publish_and_mark_publishes_nothing_twice(
     drain(survivor)
 
     # Then each event is in the stream once, and the crashed batch was only marked
-    assert_each_once(redis_client, [e.id for e in events])
-    assert len(stream_ids(redis_client)) == 250
+    assert_each_once(event_stream, [e.id for e in events])
+    assert len(stream_ids(event_stream)) == 250
     assert survivor.totals.duplicates == 100
     assert unpublished(memory_store) == []
-    assert_gateway_order(redis_client)
+    assert_gateway_order(event_stream)
 
 
 def test_a_crash_in_the_middle_of_a_batch_publishes_nothing_twice(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     events = insert_events(memory_store, per_gateway=25, gateways=10, clock=clock)
-    dying = CrashMidBatch(publisher_for(redis_client, relay_settings()), batch=2, after=37)
+    dying = CrashMidBatch(publisher_for(event_stream, relay_settings()), batch=2, after=37)
     relay = make_relay(memory_store, publisher=dying, clock=clock)
     relay.run_once()
     with pytest.raises(Crash):
         relay.run_once()
-    assert len(stream_ids(redis_client)) == 137
+    assert len(stream_ids(event_stream)) == 137
 
     survivor = restart(make_relay, memory_store, clock)
     drain(survivor)
 
-    assert_each_once(redis_client, [e.id for e in events])
-    assert len(stream_ids(redis_client)) == 250
+    assert_each_once(event_stream, [e.id for e in events])
+    assert len(stream_ids(event_stream)) == 250
     assert survivor.totals.duplicates == 37
-    assert_gateway_order(redis_client)
+    assert_gateway_order(event_stream)

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from outbox.memory_store import MemoryStore
+from outbox.stream import EventStream
 from relay.daemon import Relay
 from tests.conftest import FakeClock
 from tests.relay.conftest import (
@@ -24,6 +25,12 @@ from tests.relay.conftest import (
     relay_settings,
     unpublished,
 )
+
+
+@pytest.fixture
+def event_stream(redis_event_stream: EventStream) -> EventStream:
+    """Redis itself: here it is fenced by hand."""
+    return redis_event_stream
 
 
 def wait_until(condition: object, timeout: float = 10.0) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-import redis
 
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
+from outbox.stream import EventStream
 from tests.conftest import FakeClock
 from tests.relay.conftest import MakeRelay, insert_events, relay_settings
 from tests.support.stores import DelegatingStore
 
 
 def test_metrics_show_throughput_latency_backlog_and_leadership(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     insert_events(memory_store, per_gateway=5, gateways=4, clock=clock)  # 20 events
     clock.advance(2)
@@ -45,7 +45,7 @@ def test_metrics_show_throughput_latency_backlog_and_leadership(
 
 
 def test_the_in_memory_store_drops_published_events_after_the_retention(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     relay = make_relay(memory_store, clock=clock, retention=3600)
     old = insert_events(memory_store, per_gateway=1, gateways=3, clock=clock)
@@ -76,7 +76,6 @@ class CountingPurges(DelegatingStore):
 
 @pytest.mark.parametrize(("retention", "expected"), [(0, 0), (3600, 2)])
 def test_the_relay_asks_the_store_to_purge_once_a_minute_unless_kept_forever(
-    redis_client: redis.Redis,
     make_relay: MakeRelay,
     clock: FakeClock,
     retention: int,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import redis
-
 from outbox.errors import OutboxError
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
+from outbox.stream import EventStream
 from outbox.writer import Writer
 from relay.daemon import Relay
 from tests.conftest import FakeClock
@@ -34,7 +33,7 @@ def drain(relay: Relay) -> None:
 
 
 def test_concurrent_writers_reach_the_stream_in_version_order_per_gateway(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay
 ) -> None:
     # Given four writers toggling the same six gateways at the same time, and a relay whose
     # batch limit (7) keeps cutting through one gateway's versions while they write
@@ -60,17 +59,17 @@ def test_concurrent_writers_reach_the_stream_in_version_order_per_gateway(
     # Then every committed event is in the stream once, each gateway's in version order
     committed = memory_store.collection(OUTBOX).find({})
     assert len(committed) > 6 * 15
-    assert_each_once(redis_client, [document["_id"] for document in committed])
-    assert_gateway_order(redis_client)
+    assert_each_once(event_stream, [document["_id"] for document in committed])
+    assert_gateway_order(event_stream)
     for gateway in gateways:
         versions = [
-            int(e["version"]) for e in stream_entries(redis_client) if e["aggregate_id"] == gateway
+            int(e["version"]) for e in stream_entries(event_stream) if e["aggregate_id"] == gateway
         ]
         assert versions == sorted(e.version for e in writer.events(gateway))
 
 
 def test_a_batch_limit_inside_one_gateways_versions_keeps_the_order(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay
 ) -> None:
     # Given one gateway with 10 versions all committed in the same millisecond (the order of
     # equal timestamps is arbitrary), fetched 3 at a time
@@ -82,17 +81,17 @@ def test_a_batch_limit_inside_one_gateways_versions_keeps_the_order(
 
     drain(relay)
 
-    assert [int(e["version"]) for e in stream_entries(redis_client)] == list(range(1, 11))
+    assert [int(e["version"]) for e in stream_entries(event_stream)] == list(range(1, 11))
 
 
 def test_a_parked_event_holds_up_only_its_own_gateway(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     # Given gateway 0's version 2 is rejected by Redis every time, and more events behind it
     # than fit in a batch
     events = insert_events(memory_store, per_gateway=30, gateways=3)
     poison = next(e for e in events if e.aggregate_id == "gw_0000" and e.version == 2)
-    publisher = Rejecting(publisher_for(redis_client, relay_settings()), {poison.id})
+    publisher = Rejecting(publisher_for(event_stream, relay_settings()), {poison.id})
     relay = make_relay(
         memory_store, publisher=publisher, batch_size=10, max_publish_attempts=3, clock=clock
     )
@@ -107,12 +106,12 @@ def test_a_parked_event_holds_up_only_its_own_gateway(
     assert "exceeds maximum" in document["last_error"]
     assert publisher.attempts == 3
     # and gateway 0 stops at version 1, while the other gateways are complete
-    published = {(e["aggregate_id"], int(e["version"])) for e in stream_entries(redis_client)}
+    published = {(e["aggregate_id"], int(e["version"])) for e in stream_entries(event_stream)}
     assert {v for g, v in published if g == "gw_0000"} == {1}
     assert {v for g, v in published if g != "gw_0000"} == set(range(1, 31))
     assert len(unpublished(memory_store)) == 29
     assert relay.metrics.registry.get_sample_value("outbox_relay_parked_events") == 1
-    assert_gateway_order(redis_client)
+    assert_gateway_order(event_stream)
 
     # When an operator releases it (Redis accepts it now), the gateway resumes in order
     publisher.rejected.clear()
@@ -122,5 +121,5 @@ def test_a_parked_event_holds_up_only_its_own_gateway(
     clock.advance(relay_settings().stats_interval)  # the relay re-reads the parked events
     drain(relay)
     assert unpublished(memory_store) == []
-    assert_each_once(redis_client, [e.id for e in events])
-    assert_gateway_order(redis_client)
+    assert_each_once(event_stream, [e.id for e in events])
+    assert_gateway_order(event_stream)

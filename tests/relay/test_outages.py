@@ -16,8 +16,8 @@ import redis
 from outbox.errors import BackendUnavailable
 from outbox.memory_store import MemoryStore
 from outbox.store import Store
+from outbox.stream import EventStream
 from relay.daemon import Relay
-from relay.publisher import Publisher
 from tests.conftest import FakeClock
 from tests.relay.conftest import (
     assert_each_once,
@@ -32,7 +32,7 @@ from tests.support.servers import RedisServer
 PROBE_INTERVAL = 1.0
 
 
-def fake_time_relay(store: Store, publisher: Publisher, clock: FakeClock) -> Relay:
+def fake_time_relay(store: Store, publisher: EventStream, clock: FakeClock) -> Relay:
     """A relay on the fake clock whose jitter is always the longest, so waits are exact."""
     return Relay(
         store,
@@ -63,6 +63,12 @@ def until_published(relay: Relay, store: Store, clock: FakeClock) -> None:
 
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= level]
+
+
+@pytest.fixture
+def event_stream(redis_event_stream: EventStream) -> EventStream:
+    """Redis itself: here it is stopped and started."""
+    return redis_event_stream
 
 
 def test_redis_stopped_and_restarted_mid_run_loses_and_doubles_nothing(

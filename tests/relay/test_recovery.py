@@ -19,10 +19,9 @@ from outbox.clock import as_utc
 from outbox.events import OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
+from outbox.stream import EventStream, Publication, StreamUnavailable
 from relay.daemon import Relay
-from relay.errors import PublishUnavailable
 from relay.metrics import RelayMetrics
-from relay.publisher import Outcome, Publisher
 from tests.relay.conftest import (
     NxServer,
     insert_events,
@@ -79,15 +78,15 @@ class OutageStore(FlakyStore):
 class OutagePublisher:
     """Redis unreachable from DOWN_FROM to DOWN_UNTIL; notes when publishing resumed."""
 
-    def __init__(self, inner: Publisher, fake: FakeTime) -> None:
+    def __init__(self, inner: EventStream, fake: FakeTime) -> None:
         self._inner = inner
         self._fake = fake
         self.outage = False
         self.published_at: list[float] = []
 
-    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Outcome]:
+    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Publication]:
         if self.outage and self._fake.down():
-            raise PublishUnavailable("Redis at test is unreachable")
+            raise StreamUnavailable("Redis at test is unreachable")
         self.published_at.append(self._fake.now)
         return self._inner.publish(events, token=token)
 

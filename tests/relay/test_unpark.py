@@ -3,11 +3,12 @@ with the events it held up."""
 
 from __future__ import annotations
 
-import redis
 from click.testing import CliRunner, Result
 
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
+from outbox.stream import StreamConfig
+from outbox.stream.memory import MemoryStream
 from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.main import cli
@@ -23,10 +24,12 @@ def outbox(store: MemoryStore, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
 
 
-def test_an_unparked_event_is_published_before_the_events_it_held_up(
-    redis_client: redis.Redis,
-) -> None:
-    store = MemoryStore()
+def relay_stream(stream: MemoryStream) -> list[tuple[str, dict[str, str]]]:
+    return stream.with_config(StreamConfig(stream=STREAM)).entries()
+
+
+def test_an_unparked_event_is_published_before_the_events_it_held_up() -> None:
+    store, stream = MemoryStore(), MemoryStream()
     writer = Writer(store)
     gateway = writer.create("edge", {"image": "nginx:1.27"})
     writer.stop("edge")
@@ -39,10 +42,10 @@ def test_an_unparked_event_is_published_before_the_events_it_held_up(
             _env_file=None, stream=STREAM, metrics_port=0, relay_id="r", stats_interval=0.001
         ),  # type: ignore[call-arg]
         store=store,
-        redis_client=redis_client,
+        stream=stream,
     )
     relay.run_once()
-    assert redis_client.xlen(STREAM) == 0  # the parked event holds up its gateway's later one
+    assert relay_stream(stream) == []  # the parked event holds up its gateway's later one
 
     assert outbox(store, "relay", "unpark", "ev_unknown").exit_code == 5
     assert outbox(store, "relay", "unpark").exit_code == 2
@@ -52,5 +55,5 @@ def test_an_unparked_event_is_published_before_the_events_it_held_up(
 
     relay.run_once()
     relay.run_once()
-    published = [(f["aggregate_id"], f["version"]) for _, f in redis_client.xrange(STREAM)]
+    published = [(f["aggregate_id"], f["version"]) for _, f in relay_stream(stream)]
     assert published == [(gateway.id, "1"), (gateway.id, "2")]

@@ -7,13 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis
 from bson import ObjectId
 
 from outbox.event_documents import Unreadable, read_event
 from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX, Store
+from outbox.stream import EventStream
 from relay.outbox_reader import OutboxReader
 from tests.conftest import FakeClock
 from tests.relay.conftest import (
@@ -152,7 +152,7 @@ def test_parked_and_unpark_name_an_unreadable_document_by_its_id(
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_relay_parks_an_unreadable_document_and_publishes_everything_else(
     memory_store: MemoryStore,
-    redis_client: redis.Redis,
+    event_stream: EventStream,
     make_relay: MakeRelay,
     clock: FakeClock,
     kind: str,
@@ -163,7 +163,7 @@ def test_the_relay_parks_an_unreadable_document_and_publishes_everything_else(
 
     results = [relay.run_once() for _ in range(4)]
 
-    assert sorted(stream_ids(redis_client)) == sorted(e.id for e in events)
+    assert sorted(stream_ids(event_stream)) == sorted(e.id for e in events)
     document = stored(memory_store, bad)
     assert document["parked"] is True
     assert document["last_error"].startswith("unreadable outbox document: ")
@@ -172,7 +172,7 @@ def test_the_relay_parks_an_unreadable_document_and_publishes_everything_else(
 
 
 def test_it_holds_up_only_its_own_gateways_later_versions(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     # Given gw_0000 v1..v4 and gw_0001 v1..v4, where gw_0000's v3 is no event
     events = insert_events(memory_store, per_gateway=4, gateways=2, clock=clock)
@@ -183,14 +183,14 @@ def test_it_holds_up_only_its_own_gateways_later_versions(
     for _ in range(6):
         relay.run_once()
 
-    published = [(f["aggregate_id"], int(f["version"])) for f in stream_entries(redis_client)]
+    published = [(f["aggregate_id"], int(f["version"])) for f in stream_entries(event_stream)]
     assert [v for g, v in published if g == "gw_0000"] == [1, 2]
     assert [v for g, v in published if g == "gw_0001"] == [1, 2, 3, 4]
     assert stored(memory_store, v3.id)["parked"] is True
 
 
 def test_a_lower_version_that_sorts_after_it_still_goes(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     # Given gw_a's v2 is no event, and gw_a's v1 was committed with a clock that lagged far
     # behind: it sorts after everything else, beyond a full batch.
@@ -203,11 +203,11 @@ def test_a_lower_version_that_sorts_after_it_still_goes(
     for _ in range(5):
         relay.run_once()
 
-    assert late.id in stream_ids(redis_client)
+    assert late.id in stream_ids(event_stream)
 
 
 def test_without_a_version_it_holds_up_all_of_its_gateways_unpublished_events(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     given(memory_store, malformed("no-version", clock, gateway="gw_0000"))
     insert_events(memory_store, per_gateway=3, gateways=2, clock=clock)
@@ -216,13 +216,13 @@ def test_without_a_version_it_holds_up_all_of_its_gateways_unpublished_events(
     for _ in range(4):
         relay.run_once()
 
-    published = {f["aggregate_id"] for f in stream_entries(redis_client)}
+    published = {f["aggregate_id"] for f in stream_entries(event_stream)}
     assert published == {"gw_0001"}
-    assert len(stream_ids(redis_client)) == 3
+    assert len(stream_ids(event_stream)) == 3
 
 
 def test_unpark_retries_it_once_fixed_and_parks_it_again_while_still_unreadable(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     events = insert_events(memory_store, per_gateway=3, gateways=1, clock=clock)
     v2 = events[1]
@@ -230,7 +230,7 @@ def test_unpark_retries_it_once_fixed_and_parks_it_again_while_still_unreadable(
     outbox.update_one({"_id": v2.id}, {"$set": {"type": "Renamed"}})
     relay = make_relay(memory_store, clock=clock)
     relay.run_once()
-    assert stream_ids(redis_client) == [events[0].id]
+    assert stream_ids(event_stream) == [events[0].id]
 
     # Unparked while still broken: parked again, with its reason
     OutboxReader(memory_store).unpark([v2.id])
@@ -245,7 +245,7 @@ def test_unpark_retries_it_once_fixed_and_parks_it_again_while_still_unreadable(
     clock.advance(relay_settings().stats_interval)
     relay.run_once()
     relay.run_once()
-    assert stream_ids(redis_client) == [e.id for e in events]
+    assert stream_ids(event_stream) == [e.id for e in events]
 
 
 def test_outbox_relay_unpark_takes_an_objectid_by_its_hex_digits(

@@ -1,0 +1,36 @@
+"""The event stream: its port, the error policy for Redis replies, and two adapters.
+
+`outbox.stream.redis_stream` (and `redis_dead_letters`) are the only modules of `outbox` that
+import redis; everything else, the daemons included, sees the `EventStream` port.
+"""
+
+from outbox.stream.errors import Fenced, LeaseLost, StreamUnavailable
+from outbox.stream.port import EventStream, StreamConfig
+from outbox.stream.records import (
+    Claimed,
+    ConsumerInfo,
+    ConsumerPending,
+    DeadLetter,
+    Entry,
+    GroupStatus,
+    Publication,
+    ReplayReport,
+    StreamStatus,
+)
+
+__all__ = [
+    "Claimed",
+    "ConsumerInfo",
+    "ConsumerPending",
+    "DeadLetter",
+    "Entry",
+    "EventStream",
+    "Fenced",
+    "GroupStatus",
+    "LeaseLost",
+    "Publication",
+    "ReplayReport",
+    "StreamConfig",
+    "StreamStatus",
+    "StreamUnavailable",
+]

@@ -1,0 +1,132 @@
+"""The stream port: what the relay, the provisioner and the command line need of the event stream.
+
+One stream of gateway events, published to once per event (dedupe window, fencing by lease
+token, approximate MAXLEN), consumed by one consumer group (read, claim, reclaim, ack), with a
+dead-letter stream beside it (exact maxlen) that operators list, replay and drop. Adapters:
+`RedisStream` (redis-server) and `MemoryStream` (the in-process stand-in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from outbox.events import OutboxEvent
+from outbox.stream.records import (
+    Claimed,
+    ConsumerInfo,
+    DeadLetter,
+    Entry,
+    Publication,
+    ReplayReport,
+    StreamStatus,
+)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """The names and limits one daemon sees the stream with (see the daemons' settings)."""
+
+    stream: str = "events:gateway"
+    group: str = "provisioner"
+    consumer: str = "provisioner"
+    dead_letters: str = field(default="")  # empty: "<stream>:dlq"
+    dedupe_window: int = 86_400  # seconds an event id is remembered as published
+    maxlen: int = 0  # approximate length publishing trims the stream to; 0: never trim
+    max_entry_bytes: int = 1 << 20  # a larger event is rejected
+    dead_letters_maxlen: int = 100_000  # exact bound of the dead-letter stream
+
+    def __post_init__(self) -> None:
+        if not self.dead_letters:
+            object.__setattr__(self, "dead_letters", f"{self.stream}:dlq")
+
+
+class EventStream(Protocol):
+    """Every method raises `StreamUnavailable` when the backend cannot answer now."""
+
+    @property
+    def config(self) -> StreamConfig: ...
+
+    def with_config(self, config: StreamConfig) -> EventStream:
+        """The same backend (and connection), seen with other names and limits."""
+        ...
+
+    # -- publishing (the relay) -----------------------------------------------------------------
+
+    def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Publication]:
+        """One publication per event, in order, atomically: raises `Fenced` when a holder of a
+        newer lease token has published; skips ids published within the dedupe window; holds
+        back the later events of a gateway whose event was rejected; trims to `maxlen`."""
+        ...
+
+    # -- consuming (the provisioner) ------------------------------------------------------------
+
+    def ensure_group(self) -> None:
+        """Create the group at the start of the stream, unless it exists."""
+        ...
+
+    def read_new(self, *, count: int, block_ms: int | None) -> list[Entry]:
+        """Entries never delivered to the group, now pending under this consumer."""
+        ...
+
+    def claim_own_pending(self, *, count: int) -> list[Claimed]:
+        """Entries delivered to this consumer and never acked, claimed again (deliveries + 1)."""
+        ...
+
+    def claim_pending_of(self, consumer: str, *, count: int) -> list[Claimed]:
+        """Every entry pending under `consumer` (known gone), however short its idle time."""
+        ...
+
+    def reclaim_idle(self, *, min_idle_ms: int, count: int) -> list[Claimed]:
+        """Entries left pending by any consumer for at least `min_idle_ms`."""
+        ...
+
+    def ack(self, *entry_ids: str) -> None: ...
+
+    def dead_letter(
+        self, entry_id: str, fields: dict[str, str] | None, reason: str, deliveries: int
+    ) -> None:
+        """Move an entry to the dead-letter stream with why, and ack it: both or neither."""
+        ...
+
+    def consumers(self) -> list[ConsumerInfo]: ...
+
+    def remove_consumer(self, name: str) -> None: ...
+
+    # -- dead letters (the command line) --------------------------------------------------------
+
+    def dead_letter_count(self) -> int: ...
+
+    def latest_dead_letters(self, limit: int) -> list[DeadLetter]:
+        """The newest first."""
+        ...
+
+    def get_dead_letter(self, record_id: str) -> DeadLetter:
+        """Raises NotFound, or InvalidInput for something that is not an entry id."""
+        ...
+
+    def replay(self, record_id: str) -> str:
+        """Put the record's original fields back on the stream as a new entry and delete the
+        record, atomically (two replays of one record publish it once); the new entry id."""
+        ...
+
+    def replay_all(self, *, batch: int = 100) -> ReplayReport:
+        """Replay every record present when called, oldest first."""
+        ...
+
+    def drop(self, record_id: str) -> None: ...
+
+    # -- looking ---------------------------------------------------------------------------------
+
+    def entries(self, *, count: int | None = None) -> list[Entry]:
+        """The stream's entries, oldest first."""
+        ...
+
+    def status(self, *, latest: int = 5) -> StreamStatus:
+        """The figures `outbox status` shows. Read-only: it never creates the group."""
+        ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
