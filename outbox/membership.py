@@ -109,7 +109,5 @@ def _member(document: dict[str, object]) -> Member:
 
 
 def _date(value: object) -> datetime:
-    if isinstance(value, str):  # some servers hand back dates written by $set as text
-        return as_utc(datetime.fromisoformat(value))
     assert isinstance(value, datetime)
     return as_utc(value)

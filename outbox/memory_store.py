@@ -15,8 +15,9 @@ from typing import Any
 
 import mongomock
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from outbox.errors import BackendUnavailable
 from outbox.mongo_indexes import EVENT_VERSIONS, ensure_indexes
 from outbox.store import (
     OUTBOX,
@@ -25,6 +26,7 @@ from outbox.store import (
     Document,
     DuplicateKey,
     Filter,
+    InsertWatch,
     Sort,
     Store,
     T,
@@ -102,12 +104,17 @@ class _LockedCollection:
         self._lock = lock
         self._versions = versions  # the outbox only
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock, _refusals():
+            yield
+
     def _changing(self, update: Mapping[str, Any]) -> None:
         if self._versions is not None and _touches_key(update):
             self._versions.forget()
 
     def find_one(self, filter: Filter, *, sort: Sort | None = None) -> Document | None:
-        with self._lock:
+        with self._locked():
             return self._collection.find_one(dict(filter), sort=sort)  # type: ignore[no-any-return]
 
     def find(
@@ -118,21 +125,21 @@ class _LockedCollection:
         limit: int = 0,
         projection: Mapping[str, Any] | None = None,
     ) -> list[Document]:
-        with self._lock:
+        with self._locked():
             return list(
                 self._collection.find(dict(filter), projection=projection, sort=sort, limit=limit)
             )
 
     def count_documents(self, filter: Filter) -> int:
-        with self._lock:
+        with self._locked():
             return int(self._collection.count_documents(dict(filter)))
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> list[Document]:
-        with self._lock:
+        with self._locked():
             return list(self._collection.aggregate(list(pipeline)))
 
     def insert_one(self, document: Document) -> None:
-        with self._lock, _translated(self._collection, document, inserting=True):
+        with self._locked(), _translated(self._collection, document, inserting=True):
             if self._versions is not None:
                 self._versions.insert(document)
             else:
@@ -141,13 +148,13 @@ class _LockedCollection:
             self._inserted(document["_id"])
 
     def insert_many(self, documents: Sequence[Document]) -> None:
-        with self._lock:
+        with self._locked():
             # One by one, so the journal matches what was written if a duplicate stops it.
             for document in documents:
                 self.insert_one(document)
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
-        with self._lock, _translated(self._collection, {**_ids(filter), **document}):
+        with self._locked(), _translated(self._collection, {**_ids(filter), **document}):
             self._changing(document)
             self._journal_matches(filter, limit=1)
             result = self._collection.replace_one(dict(filter), dict(document), upsert=upsert)
@@ -156,26 +163,26 @@ class _LockedCollection:
             return int(result.matched_count)
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
-        with self._lock, _translated(self._collection, _candidate(filter, update)):
+        with self._locked(), _translated(self._collection, _candidate(filter, update)):
             self._changing(update)
             result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
             return int(result.matched_count)
 
     def update_many(self, filter: Filter, update: Mapping[str, Any]) -> int:
-        with self._lock, _translated(self._collection, _candidate(filter, update)):
+        with self._locked(), _translated(self._collection, _candidate(filter, update)):
             self._changing(update)
             self._journal_matches(filter)
             return int(self._collection.update_many(dict(filter), dict(update)).matched_count)
 
     def delete_many(self, filter: Filter) -> int:
-        with self._lock:
+        with self._locked():
             self._journal_matches(filter)
             return int(self._collection.delete_many(dict(filter)).deleted_count)
 
     def find_one_and_update(
         self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
     ) -> Document | None:
-        with self._lock, _translated(self._collection, _candidate(filter, update)):
+        with self._locked(), _translated(self._collection, _candidate(filter, update)):
             self._changing(update)
             return self._collection.find_one_and_update(  # type: ignore[no-any-return]
                 dict(filter), dict(update), upsert=upsert, return_document=ReturnDocument.AFTER
@@ -203,7 +210,7 @@ class _JournalledCollection(_LockedCollection):
         self._journal = journal
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
-        with self._lock, _translated(self._collection, _candidate(filter, update)):
+        with self._locked(), _translated(self._collection, _candidate(filter, update)):
             self._changing(update)
             self._journal_matches(filter, limit=1)
             result = self._collection.update_one(dict(filter), dict(update), upsert=upsert)
@@ -214,7 +221,7 @@ class _JournalledCollection(_LockedCollection):
     def find_one_and_update(
         self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
     ) -> Document | None:
-        with self._lock:
+        with self._locked():
             matched = self._journal_matches(filter, limit=1)
             document = super().find_one_and_update(filter, update, upsert=upsert)
             if not matched and document is not None:
@@ -283,6 +290,9 @@ class MemoryStore(Store):
         # No TTL index here: the relay calls this now and then to keep memory bounded.
         return self.collection(OUTBOX).delete_many({"published_at": {"$lt": before}})
 
+    def watch_inserts(self, name: str) -> InsertWatch | None:
+        return None  # no change streams: the relay polls, which costs nothing in memory
+
     def ping(self) -> None:
         return None
 
@@ -292,6 +302,15 @@ class MemoryStore(Store):
     @property
     def description(self) -> str:
         return f"in-memory store (database {self._name})"
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A call mongomock refuses fails as one MongoDB refused would: callers see no pymongo."""
+    try:
+        yield
+    except PyMongoError as error:
+        raise BackendUnavailable(f"the in-memory store refused the operation: {error}") from error
 
 
 @contextmanager

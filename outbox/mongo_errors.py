@@ -12,14 +12,6 @@ from outbox.store import DuplicateKey
 
 
 @contextmanager
-def translate_duplicates() -> Iterator[None]:
-    try:
-        yield
-    except DuplicateKeyError as error:
-        raise DuplicateKey(duplicate_field(error), str(error)) from error
-
-
-@contextmanager
 def translate_errors(where: str) -> Iterator[None]:
     """Unique index → DuplicateKey; every other driver error → BackendUnavailable.
 

@@ -23,20 +23,38 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from outbox.errors import NotInitialised
+from outbox.mongo_changes import ChangeStreamWatch, has_change_streams
 from outbox.mongo_errors import commit_failure, translate_errors
 from outbox.mongo_indexes import ensure_indexes, is_initialised
+from outbox.mongo_quirks import Quirks, quirks_of
 from outbox.store import Collection, Collections, Document, Filter, Sort, Store, T
 
 
 class _MongoCollection:
-    """pymongo's collection bound to a session (or none), with reads materialised as lists."""
+    """pymongo's collection bound to a session (or none), with reads materialised as lists.
 
-    def __init__(self, collection: Any, session: ClientSession | None) -> None:
+    The server's quirks (`outbox.mongo_quirks`) are undone here, for every call: filters go out
+    as the server answers them right, documents come back as the driver would give them.
+    """
+
+    def __init__(
+        self, collection: Any, session: ClientSession | None, quirks: Callable[[], Quirks]
+    ) -> None:
         self._collection = collection
         self._session = session
+        self._quirks = quirks
+
+    def _filter(self, filter: Filter, *, find: bool = False) -> Filter:
+        return self._quirks().filter(filter, find=find)
+
+    def _read(self, document: Document | None) -> Document | None:
+        return None if document is None else self._quirks().document(document)
 
     def find_one(self, filter: Filter, *, sort: Sort | None = None) -> Document | None:
-        return self._collection.find_one(filter, sort=sort, session=self._session)  # type: ignore[no-any-return]
+        document = self._collection.find_one(
+            self._filter(filter, find=True), sort=sort, session=self._session
+        )
+        return self._read(document)
 
     def find(
         self,
@@ -47,12 +65,17 @@ class _MongoCollection:
         projection: Mapping[str, Any] | None = None,
     ) -> list[Document]:
         cursor = self._collection.find(
-            filter, projection=projection, sort=sort, limit=limit, session=self._session
+            self._filter(filter, find=True),
+            projection=projection,
+            sort=sort,
+            limit=limit,
+            session=self._session,
         )
-        return list(cursor)
+        quirks = self._quirks()
+        return [quirks.document(document) for document in cursor]
 
     def count_documents(self, filter: Filter) -> int:
-        return int(self._collection.count_documents(filter, session=self._session))
+        return int(self._collection.count_documents(self._filter(filter), session=self._session))
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> list[Document]:
         return list(self._collection.aggregate(list(pipeline), session=self._session))
@@ -65,31 +88,35 @@ class _MongoCollection:
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> int:
         result = self._collection.replace_one(
-            filter, document, upsert=upsert, session=self._session
+            self._filter(filter), document, upsert=upsert, session=self._session
         )
         return int(result.matched_count)
 
     def update_one(self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False) -> int:
-        result = self._collection.update_one(filter, update, upsert=upsert, session=self._session)
+        result = self._collection.update_one(
+            self._filter(filter), update, upsert=upsert, session=self._session
+        )
         return int(result.matched_count)
 
     def update_many(self, filter: Filter, update: Mapping[str, Any]) -> int:
-        result = self._collection.update_many(filter, update, session=self._session)
+        result = self._collection.update_many(self._filter(filter), update, session=self._session)
         return int(result.matched_count)
 
     def delete_many(self, filter: Filter) -> int:
-        return int(self._collection.delete_many(filter, session=self._session).deleted_count)
+        result = self._collection.delete_many(self._filter(filter), session=self._session)
+        return int(result.deleted_count)
 
     def find_one_and_update(
         self, filter: Filter, update: Mapping[str, Any], *, upsert: bool = False
     ) -> Document | None:
-        return self._collection.find_one_and_update(  # type: ignore[no-any-return]
-            filter,
+        document = self._collection.find_one_and_update(
+            self._filter(filter),
             update,
             upsert=upsert,
             return_document=ReturnDocument.AFTER,
             session=self._session,
         )
+        return self._read(document)
 
 
 class _TranslatedCollection:
@@ -115,13 +142,14 @@ class _TranslatedCollection:
 
 
 class _SessionCollections:
-    def __init__(self, database: Any, session: ClientSession) -> None:
+    def __init__(self, database: Any, session: ClientSession, quirks: Quirks) -> None:
         self._database = database
         self._session = session
+        self._quirks = quirks
 
     def collection(self, name: str) -> Collection:
         # Untranslated: with_transaction must see the driver's error labels to retry.
-        return _MongoCollection(self._database[name], self._session)
+        return _MongoCollection(self._database[name], self._session, lambda: self._quirks)
 
 
 class MongoStore(Store):
@@ -147,9 +175,17 @@ class MongoStore(Store):
         )
         self.database = self.client[database]
         self._name = database
+        self._known_quirks: Quirks | None = None
 
     def collection(self, name: str) -> Collection:
-        return _TranslatedCollection(_MongoCollection(self.database[name], None), self._where)
+        inner = _MongoCollection(self.database[name], None, self._quirks)
+        return _TranslatedCollection(inner, self._where)
+
+    def _quirks(self) -> Quirks:
+        """Asked of the server once per store: which of nx-27017's quirks to undo."""
+        if self._known_quirks is None:
+            self._known_quirks = quirks_of(self.client.admin.command("buildInfo"))
+        return self._known_quirks
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         returned = False  # whether the last run of `work` finished: a later failure is the commit
@@ -157,12 +193,13 @@ class MongoStore(Store):
         def callback(session: ClientSession) -> T:
             nonlocal returned
             returned = False
-            result = work(_SessionCollections(self.database, session))
+            result = work(_SessionCollections(self.database, session, quirks))
             returned = True
             return result
 
         with translate_errors(self._where), pymongo.timeout(self._timeout):
             self._require_initialised()
+            quirks = self._quirks()
             with self.client.start_session() as session:
                 try:
                     return session.with_transaction(
@@ -199,6 +236,11 @@ class MongoStore(Store):
 
     def purge_published(self, *, before: datetime) -> int:
         return 0  # the TTL index of `outbox init` expires published events
+
+    def watch_inserts(self, name: str) -> ChangeStreamWatch | None:
+        if not has_change_streams(self.client, self._where):
+            return None
+        return ChangeStreamWatch(self.database[name], self._where)
 
     def ping(self) -> None:
         with translate_errors(self._where):

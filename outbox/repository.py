@@ -6,13 +6,16 @@ A `UnitOfWork` binds the three repositories to one set of collections: inside
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from outbox.clock import as_utc
 from outbox.errors import NotFound, StaleWrite
-from outbox.event_documents import Read, read_event
+from outbox.event_documents import Read, Readings, name_of, read_all, read_event
 from outbox.events import OutboxEvent
 from outbox.model import Environment, EnvironmentState, Gateway, Phase, State, is_gateway_id
-from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections
+from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections, Document
 
 
 class Gateways:
@@ -115,6 +118,13 @@ class Environments:
         self._environments.delete_many({"gateway_id": gateway_id})
 
 
+# An event waits for the relay until `published_at` is set; `parked` ones wait for an operator.
+UNPUBLISHED: dict[str, Any] = {"published_at": None}
+NOT_PARKED: dict[str, Any] = {"parked": {"$ne": True}}
+PARKED: dict[str, Any] = {**UNPUBLISHED, "parked": True}
+BY_COMMIT = [("occurred_at", 1)]
+
+
 class Events:
     def __init__(self, collections: Collections) -> None:
         self._outbox = collections.collection(OUTBOX)
@@ -132,6 +142,118 @@ class Events:
         `Unreadable` (a document without a version comes first)."""
         documents = self._outbox.find({"aggregate_id": gateway_id}, sort=[("version", 1)])
         return [read_event(document) for document in documents]
+
+    # -- waiting for the relay ------------------------------------------------------------------
+
+    def unpublished(self, limit: int, *, leaving_out: Mapping[str, int] | None = None) -> Readings:
+        """The oldest unpublished, unparked documents in commit order, leaving out each named
+        gateway's versions from its barrier up; a barrier of 0 or 1 leaves out the gateway."""
+        query: dict[str, Any] = {**UNPUBLISHED, **NOT_PARKED, **_leaving_out(leaving_out or {})}
+        return read_all(self._outbox.find(query, sort=BY_COMMIT, limit=limit))
+
+    def unpublished_among(self, keys: Sequence[Any]) -> Readings:
+        """Those of the documents (by stored `_id`) still unpublished and unparked."""
+        if not keys:
+            return Readings([], [])
+        query = {"_id": {"$in": list(keys)}, **UNPUBLISHED, **NOT_PARKED}
+        return read_all(self._outbox.find(query))
+
+    def unpublished_below(
+        self, gateways: Sequence[str], version: int, *, excluding: Sequence[str] = ()
+    ) -> list[Document]:
+        """`_id`, gateway, version and `parked` of the unpublished documents (parked too) of
+        these gateways below `version`, except the `excluding` ids."""
+        query = {
+            # published_at first: servers without a planner (nx-27017) pick the index by it;
+            # then the cheap version bound before the long `$in` (mongomock tests in order).
+            **UNPUBLISHED,
+            "version": {"$lt": version},
+            "aggregate_id": {"$in": list(gateways)},
+            "_id": {"$nin": list(excluding)},
+        }
+        return self._outbox.find(query, projection={"aggregate_id": 1, "version": 1, "parked": 1})
+
+    def backlog(self) -> int:
+        """Unpublished documents that are not parked (a full count: call it sparingly)."""
+        return self._outbox.count_documents({**UNPUBLISHED, **NOT_PARKED})
+
+    def oldest_unpublished_at(self) -> datetime | None:
+        """When the oldest unparked unpublished event occurred."""
+        # A document without a date (not an event) would sort first and hide the oldest.
+        query = {**UNPUBLISHED, **NOT_PARKED, "occurred_at": {"$ne": None}}
+        found = self._outbox.find(query, sort=BY_COMMIT, limit=1)
+        value = found[0].get("occurred_at") if found else None
+        return as_utc(value) if isinstance(value, datetime) else None
+
+    def waiting_behind(self, name: str, gateway: str | None, version: int | None) -> int:
+        """Later unpublished events of the gateway of document `name` (by `_id` as text): all
+        the others of the gateway when its version is unknown."""
+        if gateway is None:
+            return 0
+        query: dict[str, Any] = {**UNPUBLISHED, "aggregate_id": gateway}
+        if version is not None:
+            return self._outbox.count_documents({**query, "version": {"$gt": version}})
+        others = self._outbox.find(query, projection={"_id": 1})
+        return sum(1 for other in others if name_of(other["_id"]) != name)
+
+    def mark_published(self, ids: Sequence[str], *, at: datetime) -> int:
+        if not ids:
+            return 0
+        # By id alone: the _id index finds them; an event marked twice (by a relay that lost
+        # its lease) only gets a later timestamp.
+        return self._outbox.update_many({"_id": {"$in": list(ids)}}, {"$set": {"published_at": at}})
+
+    # -- parked ---------------------------------------------------------------------------------
+
+    def count_rejection(self, event_id: str, error: str) -> int | None:
+        """One more rejection of an unpublished event; its attempts so far, or None if it was
+        published meanwhile."""
+        document = self._outbox.find_one_and_update(
+            {"_id": event_id, **UNPUBLISHED},
+            {"$inc": {"attempts": 1}, "$set": {"last_error": error}},
+        )
+        return None if document is None else int(document.get("attempts", 0))
+
+    def park(self, key: Any, *, reason: str | None = None) -> bool:
+        """Set an unpublished, unparked document aside (with its reason, if given); False if it
+        was published or parked meanwhile."""
+        fields: dict[str, Any] = {"parked": True}
+        if reason is not None:
+            fields["last_error"] = reason
+        return bool(
+            self._outbox.update_one({"_id": key, **UNPUBLISHED, **NOT_PARKED}, {"$set": fields})
+        )
+
+    def parked(self, *, limit: int = 0) -> list[Read]:
+        """Parked documents in commit order, each an event or `Unreadable`."""
+        return [read_event(document) for document in self.parked_documents(limit=limit)]
+
+    def parked_documents(self, *, limit: int = 0) -> list[Document]:
+        """Parked documents as stored, in commit order."""
+        return self._outbox.find(PARKED, sort=BY_COMMIT, limit=limit)
+
+    def parked_count(self) -> int:
+        return self._outbox.count_documents(PARKED)
+
+    def unpark(self, keys: Sequence[Any] | None = None) -> int:
+        """Give parked documents (these, by stored `_id`, or all) a fresh set of attempts."""
+        query: dict[str, Any] = dict(PARKED)
+        if keys is not None:
+            query["_id"] = {"$in": list(keys)}
+        return self._outbox.update_many(query, {"$set": {"parked": False, "attempts": 0}})
+
+
+def _leaving_out(blocked: Mapping[str, int]) -> dict[str, Any]:
+    whole = sorted(gateway for gateway, barrier in blocked.items() if barrier <= 1)
+    above = sorted((gateway, barrier) for gateway, barrier in blocked.items() if barrier > 1)
+    query: dict[str, Any] = {}
+    if whole:
+        query["aggregate_id"] = {"$nin": whole}
+    if above:
+        query["$nor"] = [
+            {"aggregate_id": gateway, "version": {"$gte": barrier}} for gateway, barrier in above
+        ]
+    return query
 
 
 class UnitOfWork:

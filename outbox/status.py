@@ -13,12 +13,11 @@ from typing import Any
 from outbox.clock import as_utc
 from outbox.deadlines import Timeouts, phase_deadline
 from outbox.event_documents import Read, Unreadable, read_event
+from outbox.leases import LeaseRecord, parse_lease
 from outbox.model import Gateway, LastError, Phase, Retry, State
-from outbox.store import GATEWAYS, LEASES, OUTBOX, Store
+from outbox.repository import Events
+from outbox.store import GATEWAYS, LEASES, Store
 
-# Some servers (nx-27017) count `{field: None}` wrongly; `$in: [None]` means the same.
-_UNPUBLISHED: dict[str, Any] = {"published_at": {"$in": [None]}}
-_NOT_PARKED: dict[str, Any] = {"parked": {"$ne": True}}
 _TIMED_PHASES = (Phase.STARTING, Phase.STOPPING, Phase.DELETING)
 
 
@@ -45,6 +44,16 @@ class LeaseStatus:
     token: int
     expires_at: datetime | None
     held: bool
+
+    @classmethod
+    def of(cls, record: LeaseRecord, now: datetime) -> LeaseStatus:
+        return cls(
+            name=record.name,
+            owner=record.owner,
+            token=record.token,
+            expires_at=record.expires_at,
+            held=record.held_at(now),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,25 +101,16 @@ class GatewaysStatus:
 
 
 def outbox_status(store: Store, *, now: datetime, limit: int = 20) -> OutboxStatus:
-    outbox = store.collection(OUTBOX)
-    backlog = outbox.count_documents({**_UNPUBLISHED, **_NOT_PARKED})
-    # A document without a date (not an event) would sort first and hide the oldest.
-    oldest = outbox.find(
-        {"published_at": None, **_NOT_PARKED, "occurred_at": {"$ne": None}},
-        sort=[("occurred_at", 1)],
-        limit=1,
-    )
-    parked_query: dict[str, Any] = {"published_at": None, "parked": True}
-    parked_total = outbox.count_documents({**_UNPUBLISHED, "parked": True})
+    events = Events(store)
     parked = [
-        _parked(store, document, read_event(document))
-        for document in outbox.find(parked_query, sort=[("occurred_at", 1)], limit=limit)
+        _parked(events, document, read_event(document))
+        for document in events.parked_documents(limit=limit)
     ]
-    leases = [_lease(document, now) for document in store.collection(LEASES).find({})]
+    leases = [LeaseStatus.of(parse_lease(d), now) for d in store.collection(LEASES).find({})]
     return OutboxStatus(
-        backlog=backlog,
-        oldest_unpublished_at=_as_datetime(oldest[0].get("occurred_at")) if oldest else None,
-        parked_total=parked_total,
+        backlog=events.backlog(),
+        oldest_unpublished_at=events.oldest_unpublished_at(),
+        parked_total=events.parked_count(),
         parked=parked,
         leases=sorted(leases, key=lambda lease: lease.name),
     )
@@ -174,7 +174,7 @@ def needs_attention(
     )
 
 
-def _parked(store: Store, document: dict[str, Any], read: Read) -> ParkedEvent:
+def _parked(events: Events, document: dict[str, Any], read: Read) -> ParkedEvent:
     if isinstance(read, Unreadable):
         return ParkedEvent(
             event_id=read.id,
@@ -186,7 +186,7 @@ def _parked(store: Store, document: dict[str, Any], read: Read) -> ParkedEvent:
             if document.get("last_error") is None
             else str(document["last_error"]),
             occurred_at=_as_datetime(document.get("occurred_at")),
-            holds_up=_holds_up(store, read.id, read.gateway_id, read.version),
+            holds_up=events.waiting_behind(read.id, read.gateway_id, read.version),
             unreadable=True,
         )
     return ParkedEvent(
@@ -197,40 +197,15 @@ def _parked(store: Store, document: dict[str, Any], read: Read) -> ParkedEvent:
         attempts=read.attempts,
         last_error=read.last_error,
         occurred_at=read.occurred_at,
-        holds_up=_holds_up(store, read.id, read.aggregate_id, read.version),
+        holds_up=events.waiting_behind(read.id, read.aggregate_id, read.version),
     )
-
-
-def _holds_up(store: Store, name: str, gateway: str | None, version: int | None) -> int:
-    """Later unpublished events of its gateway; all of them when its version is unknown."""
-    if gateway is None:
-        return 0
-    query: dict[str, Any] = {**_UNPUBLISHED, "aggregate_id": gateway}
-    if version is not None:
-        query["version"] = {"$gt": version}
-        return store.collection(OUTBOX).count_documents(query)
-    others = store.collection(OUTBOX).find(query, projection={"_id": 1})
-    return sum(1 for other in others if str(other["_id"]) != name)
 
 
 def _attempts(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _lease(document: dict[str, Any], now: datetime) -> LeaseStatus:
-    expires_at = _as_datetime(document.get("expires_at"))
-    owner = document.get("owner")
-    return LeaseStatus(
-        name=str(document["_id"]),
-        owner=owner,
-        token=int(document.get("token", 0)),
-        expires_at=expires_at,
-        held=owner is not None and expires_at is not None and expires_at > now,
-    )
-
-
 def _as_datetime(value: Any) -> datetime | None:
-    """Dates written with `$set` may come back as strings from some servers (nx-27017)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+    """A stored date as an aware UTC instant; anything else (a document that is not an event
+    may hold anything) as no date."""
     return as_utc(value) if isinstance(value, datetime) else None

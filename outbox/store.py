@@ -83,6 +83,27 @@ class Collections(Protocol):
     def collection(self, name: str) -> Collection: ...
 
 
+class Inserts(Protocol):
+    """An open watch on the inserts into one collection."""
+
+    def next(self) -> bool:
+        """Wait a moment (under a second) for an insert; True if one committed meanwhile.
+
+        Raises BackendUnavailable when the watch breaks: close it and open a new one.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class InsertWatch(Protocol):
+    """Tells of inserts as they commit, for as long as a watch stays open."""
+
+    def open(self) -> Inserts:
+        """Start watching; raises BackendUnavailable when the database cannot now."""
+        ...
+
+
 class Store(ABC):
     """A database with units of work.
 
@@ -108,6 +129,12 @@ class Store(ABC):
         """Delete outbox events published before `before`; returns how many went.
 
         A no-op (0) where the database expires them itself (MongoDB's TTL index).
+        """
+
+    @abstractmethod
+    def watch_inserts(self, name: str) -> InsertWatch | None:
+        """A watch on the inserts into collection `name`, or None where the database cannot
+        tell of them (no change streams: the in-memory store, a MongoDB without a replica set).
         """
 
     @abstractmethod

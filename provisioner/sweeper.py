@@ -48,9 +48,6 @@ class Sweeper:
 
 def _retry_due(document: dict[str, object], now: datetime) -> bool:
     retry = document.get("retry")
-    if not isinstance(retry, dict) or retry.get("next_at") is None:
-        return True
-    next_at = retry["next_at"]
-    if isinstance(next_at, str):  # some servers hand back dates written by $set as text
-        next_at = datetime.fromisoformat(next_at)
-    return bool(as_utc(next_at) <= now)
+    next_at = retry.get("next_at") if isinstance(retry, dict) else None
+    # Without a back-off to wait out (or one that cannot be read), the gateway is due now.
+    return not isinstance(next_at, datetime) or as_utc(next_at) <= now

@@ -10,24 +10,16 @@ standby whose clock agrees can take over.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from outbox.clock import Clock, as_utc, utcnow
+from outbox.clock import Clock, utcnow
+from outbox.leases import LeaseRecord, parse_lease
 from outbox.store import LEASES, DuplicateKey, Store
 
 log = logging.getLogger(__name__)
 
 # Trust the lease for this share of its length only: room for clock skew between relays.
 TRUSTED_SHARE = 0.8
-
-
-@dataclass(frozen=True)
-class Holder:
-    owner: str | None
-    token: int
-    expires_at: datetime | None
 
 
 class Lease:
@@ -72,15 +64,10 @@ class Lease:
         log.info("lease %s released by %s (token %d)", self.name, self.owner, self.token)
         self.forget()
 
-    def holder(self) -> Holder | None:
+    def holder(self) -> LeaseRecord | None:
+        """The lease as stored (held or not), or None when no relay ever took it."""
         document = self._leases.find_one({"_id": self.name})
-        if document is None:
-            return None
-        return Holder(
-            owner=document.get("owner"),
-            token=int(document.get("token", 0)),
-            expires_at=_as_datetime(document.get("expires_at")),
-        )
+        return None if document is None else parse_lease(document)
 
     def _renew(self, started: datetime) -> bool:
         matched = self._leases.update_one(
@@ -93,7 +80,7 @@ class Lease:
 
     def _take_over(self, started: datetime) -> bool:
         current = self.holder()
-        if _held(current, started):
+        if current is not None and current.held_at(started):
             return False
         token = max((current.token + 1) if current else 1, int(started.timestamp() * 1000))
         fields = {"owner": self.owner, "token": token, "expires_at": started + self._length}
@@ -120,23 +107,3 @@ class Lease:
 
     def _trust_from(self, started: datetime) -> None:
         self._trusted_until = started + self._length * TRUSTED_SHARE
-
-
-def _held(current: Holder | None, now: datetime) -> bool:
-    return (
-        current is not None
-        and current.owner is not None
-        and current.expires_at is not None
-        and current.expires_at > now
-    )
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """Dates written with `$set` may come back as strings from some servers (nx-27017)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return as_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
-    return None

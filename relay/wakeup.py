@@ -1,7 +1,8 @@
-"""Change-stream wake-up: tells the relay at once when an outbox event commits.
+"""Insert wake-up: tells the relay at once when an outbox event commits.
 
-Only real replica sets have change streams worth relying on; elsewhere the relay just polls.
-Polling stays on in any case, so a wake-up that is lost (the watch restarting) only costs latency.
+Only stores that can watch inserts (MongoDB replica sets, by change streams) offer it; elsewhere
+the relay just polls. Polling stays on in any case, so a wake-up that is lost (the watch
+restarting) only costs latency.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import closing
 
-from pymongo.errors import PyMongoError
-
-from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX, Store
+from outbox.errors import BackendUnavailable
+from outbox.store import OUTBOX, InsertWatch, Store
 
 log = logging.getLogger(__name__)
 
@@ -21,31 +21,30 @@ RETRY_SECONDS = 5.0
 
 
 class ChangeStreamWakeup:
-    def __init__(self, store: MongoStore) -> None:
-        self._store = store
+    def __init__(self, watch: InsertWatch) -> None:
+        self._watch = watch
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False
 
     @classmethod
     def when_supported(cls, store: Store) -> ChangeStreamWakeup | None:
-        """A wake-up for a MongoDB replica set; None for anything else (then the relay polls)."""
-        if not isinstance(store, MongoStore):
-            return None
-        try:
-            hello = store.client.admin.command("hello")
-        except PyMongoError as error:
-            log.info("no change-stream wake-up (%s); polling only", error)
-            return None
-        if not hello.get("setName"):
+        """A wake-up where the store can watch the outbox's inserts; None elsewhere (then the
+        relay polls)."""
+        watch = store.watch_inserts(OUTBOX)
+        if watch is None:
             log.info(
-                "no change-stream wake-up: %s is not a replica set; polling only", store.description
+                "no change-stream wake-up: %s cannot watch inserts; polling only", store.description
             )
             return None
-        return cls(store)
+        return cls(watch)
 
     def start(self, notify: Callable[[], None]) -> None:
         self._thread = threading.Thread(
-            target=self._watch, args=(notify,), name="outbox-wakeup", daemon=True
+            target=self._watch_until_stopped,
+            args=(notify,),
+            name="outbox-wakeup",
+            daemon=True,
         )
         self._thread.start()
 
@@ -54,22 +53,23 @@ class ChangeStreamWakeup:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _watch(self, notify: Callable[[], None]) -> None:
-        failing = False
-        pipeline = [{"$match": {"operationType": "insert"}}]
+    def _watch_until_stopped(self, notify: Callable[[], None]) -> None:
         while not self._stopping.is_set():
             try:
-                with self._store.database[OUTBOX].watch(pipeline, max_await_time_ms=500) as stream:
-                    if failing:
-                        log.info("change-stream wake-up resumed")
-                        failing = False
-                    while not self._stopping.is_set():
-                        if stream.try_next() is not None:
-                            notify()
-            except PyMongoError as error:
-                if not failing:
+                self._follow(notify)
+            except BackendUnavailable as error:
+                if not self._failing:
                     log.warning(
                         "change-stream wake-up failed (%s); polling until it resumes", error
                     )
-                    failing = True
+                    self._failing = True
                 self._stopping.wait(RETRY_SECONDS)
+
+    def _follow(self, notify: Callable[[], None]) -> None:
+        with closing(self._watch.open()) as inserts:
+            if self._failing:
+                log.info("change-stream wake-up resumed")
+                self._failing = False
+            while not self._stopping.is_set():
+                if inserts.next():
+                    notify()

@@ -17,7 +17,7 @@ def lease(store: Store, owner: str, clock: FakeClock) -> Lease:
 
 @pytest.fixture(params=["memory", "nx-27017"])
 def store(request: pytest.FixtureRequest) -> MemoryStore | MongoStore:
-    # Over the wire too: nx-27017 returns `$set` dates as strings.
+    # Over the wire too: nx-27017 stores `$set` dates as text, which the adapter reads back.
     name = {"memory": "memory_store", "nx-27017": "relay_nx_store"}[request.param]
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from outbox.store import Collection, Collections, Store, T
+from outbox.store import Collection, Collections, InsertWatch, Store, T
 
 
 class DelegatingStore(Store):
@@ -23,6 +23,9 @@ class DelegatingStore(Store):
 
     def purge_published(self, *, before: datetime) -> int:
         return self.inner.purge_published(before=before)
+
+    def watch_inserts(self, name: str) -> InsertWatch | None:
+        return self.inner.watch_inserts(name)
 
     def ping(self) -> None:
         self.inner.ping()
