@@ -14,13 +14,12 @@ from typing import Any
 from outbox.event_documents import PREFIX, Read, Readings, Unreadable, integer, name_of, unreadable
 from outbox.events import OutboxEvent
 from outbox.repository import Events
-from outbox.store import OUTBOX, Store
+from outbox.store import Store
 from relay import ordering
 
 
 class OutboxReader:
     def __init__(self, store: Store) -> None:
-        self._outbox = store.collection(OUTBOX)
         self._events = Events(store)
 
     def fetch(self, limit: int, *, blocked: Mapping[str, int] | None = None) -> Readings:
@@ -88,10 +87,6 @@ class OutboxReader:
     def backlog(self) -> int:
         """Unpublished events that are not parked (a full count: call it sparingly)."""
         return self._events.backlog()
-
-    def purge_published(self, *, before: datetime) -> int:
-        """Delete events published before `before` (for stores without a TTL index)."""
-        return self._outbox.delete_many({"published_at": {"$lt": before}})
 
 
 def _row(document: dict[str, Any]) -> ordering.Row | Unreadable:
