@@ -191,7 +191,7 @@ def test_the_grace_period_counts_from_stop_and_the_rest_stays_pending(
     daemon = build_provisioner(
         provisioner_settings(consumer="leaving", workers=1, grace_seconds=5),
         store=world.store,
-        redis_client=world.redis,
+        stream=world.stream,
         cluster=world.cluster,
         clock=world.clock,
         monotonic=lambda: now[0],
