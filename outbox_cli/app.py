@@ -15,11 +15,7 @@ from outbox.errors import OutboxError
 from outbox.logs import configure_logging
 from outbox.settings import CommonSettings, load
 from outbox.store import Store
-from outbox_cli.common import print_json
-from outbox_cli.wiring import open_store
-
-# print_json is re-exported: commands written before outbox_cli.common import it from here.
-__all__ = ["App", "OutboxGroup", "cli", "pass_app", "print_json"]
+from outbox_cli.common import open_store
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)

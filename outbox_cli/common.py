@@ -1,15 +1,32 @@
-"""What the commands share in how they speak: tables for people, JSON for scripts, common options.
+"""What the commands share: tables for people, JSON for scripts, common options, and opening
+each backend from the settings.
 
-One place, so that every command prints the same way and takes `--json` with the same meaning.
+One place, so that every command prints the same way, takes `--json` with the same meaning, and
+reaches MongoDB, Redis and the cluster the same way.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import click
+
+from outbox.errors import InvalidInput
+from outbox.mongo_store import MongoStore
+from outbox.settings import CommonSettings
+from outbox.store import Store
+from outbox.stream import DeadLetter, StreamConfig
+from outbox.stream.redis_stream import RedisStream
+from provisioner.cluster import Cluster
+from provisioner.factory import stream_config
+from provisioner.settings import ProvisionerSettings
+
+log = logging.getLogger(__name__)
+
+MEMORY_URI = "memory://"
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 version_option = click.option(
@@ -30,3 +47,56 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in (header, *rows)
     )
+
+
+def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": letter.id,
+        "reason": letter.reason,
+        "entry_id": letter.entry_id,
+        "deliveries": letter.deliveries,
+        "consumer": letter.consumer,
+        "at": letter.at,
+        "fields": letter.fields,
+    }
+
+
+# -- backends -------------------------------------------------------------------------------------
+
+
+def open_store(settings: CommonSettings) -> Store:
+    if settings.mongodb_uri.startswith(MEMORY_URI):
+        # The demo builds its in-memory store itself; a command here would lose its data on exit.
+        raise InvalidInput(
+            "OUTBOX_MONGODB_URI=memory:// keeps data inside one process; it only works in "
+            "`outbox demo`. Point it at a MongoDB replica set."
+        )
+    if not settings.mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise InvalidInput(
+            "OUTBOX_MONGODB_URI must start with mongodb:// or mongodb+srv:// (or be memory://)"
+        )
+    return MongoStore(
+        settings.mongodb_uri, database=settings.database, timeout_seconds=settings.mongodb_timeout
+    )
+
+
+def open_stream(settings: CommonSettings, config: StreamConfig | None = None) -> RedisStream:
+    """The stream at OUTBOX_REDIS_URL; the daemons' factories give it their own names."""
+    return RedisStream.from_url(settings.redis_url, config or StreamConfig(stream=settings.stream))
+
+
+def open_group_stream(settings: ProvisionerSettings) -> RedisStream:
+    """The stream as the provisioners' group sees it (`dlq`, `status`)."""
+    return open_stream(settings, stream_config(settings))
+
+
+def open_cluster(settings: ProvisionerSettings) -> Cluster:
+    # Imported here: the Kubernetes client is slow to import, and only the provisioner needs it.
+    if settings.cluster == "memory":
+        from provisioner.memory_cluster import MemoryCluster
+
+        log.warning("using the in-memory cluster: nothing reaches Kubernetes")
+        return MemoryCluster(namespace=settings.namespace, rollout_seconds=settings.memory_rollout)
+    from provisioner.kube_cluster import KubernetesCluster
+
+    return KubernetesCluster.from_config(settings.namespace, workers=settings.workers)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import click
 
 from outbox.stream import EventStream
-from outbox_cli.app import App, pass_app, print_json
-from outbox_cli.gateway_cmd import table
-from outbox_cli.status_cmd import dead_letter_json
-from outbox_cli.wiring import open_group_stream
+from outbox_cli.app import App, pass_app
+from outbox_cli.common import dead_letter_json, open_group_stream, print_json, table
 from provisioner.settings import ProvisionerSettings
 
 

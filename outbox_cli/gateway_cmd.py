@@ -26,9 +26,6 @@ from outbox.writer import UNSET, Writer
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import json_option, print_json, table, version_option
 
-# table is re-exported: commands written before outbox_cli.common import it from here.
-__all__ = ["gateway", "gateway_json", "table"]
-
 
 @click.group()
 def gateway() -> None:

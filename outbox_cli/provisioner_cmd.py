@@ -8,9 +8,8 @@ import click
 
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
+from outbox_cli.common import open_cluster, open_stream
 from outbox_cli.signals import stop_on_signals, stop_within_grace
-from outbox_cli.wiring import open_stream
-from provisioner.cluster import Cluster
 from provisioner.factory import build_provisioner
 from provisioner.settings import ProvisionerSettings
 
@@ -65,14 +64,3 @@ def run(
         alive=daemon.alive,
     ):
         daemon.run()
-
-
-def open_cluster(settings: ProvisionerSettings) -> Cluster:
-    if settings.cluster == "memory":
-        from provisioner.memory_cluster import MemoryCluster
-
-        log.warning("using the in-memory cluster: nothing reaches Kubernetes")
-        return MemoryCluster(namespace=settings.namespace, rollout_seconds=settings.memory_rollout)
-    from provisioner.kube_cluster import KubernetesCluster
-
-    return KubernetesCluster.from_config(settings.namespace, workers=settings.workers)

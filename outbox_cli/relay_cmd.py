@@ -7,8 +7,8 @@ import click
 from outbox.errors import NotFound
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
+from outbox_cli.common import open_stream
 from outbox_cli.signals import stop_on_signals, stop_within_grace
-from outbox_cli.wiring import open_stream
 from relay.factory import build_relay
 from relay.outbox_reader import OutboxReader
 from relay.settings import RelaySettings

@@ -27,9 +27,8 @@ from outbox.status import (
 )
 from outbox.stream import DeadLetter, StreamStatus
 from outbox.timeline import format_seconds
-from outbox_cli.app import App, pass_app, print_json
-from outbox_cli.gateway_cmd import table
-from outbox_cli.wiring import open_group_stream
+from outbox_cli.app import App, pass_app
+from outbox_cli.common import dead_letter_json, open_group_stream, print_json, table
 from provisioner.settings import ProvisionerSettings
 
 LATEST_DEAD_LETTERS = 5
@@ -302,18 +301,6 @@ def _stream_json(stream: StreamStatus) -> dict[str, Any]:
             "count": stream.dead_letters,
             "latest": [dead_letter_json(letter) for letter in stream.latest_dead_letters],
         },
-    }
-
-
-def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
-    return {
-        "id": letter.id,
-        "reason": letter.reason,
-        "entry_id": letter.entry_id,
-        "deliveries": letter.deliveries,
-        "consumer": letter.consumer,
-        "at": letter.at,
-        "fields": letter.fields,
     }
 
 
