@@ -20,11 +20,11 @@ from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
 from provisioner.kube_cluster import KubernetesCluster
 from provisioner.manifests import object_names
-from tests.conftest import FakeClock
-from tests.provisioner.conftest import NAMESPACE
-from tests.provisioner_support import STREAM, World, provisioner_settings
+from tests.support.clock import FakeClock
+from tests.support.cluster_harness import NAMESPACE
 from tests.support.crashes import CrashingCluster, CrashPoint, Life, MortalStore
 from tests.support.k8s_emulator import ApiServerEmulator
+from tests.support.world import STREAM, World, provisioner_settings
 
 # The teardown of a gateway with a host: commit the new phase, delete the Deployment, the Service
 # and the Ingress (in that order), commit the end phase. Each point is one place to die.

@@ -20,10 +20,10 @@ from outbox.writer import Writer
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
 from provisioner.reconciler import Outcome
-from tests.conftest import FakeClock
-from tests.provisioner_support import STREAM, World, provisioner_settings
 from tests.support.cli import clean_env, run_outbox
+from tests.support.clock import FakeClock
 from tests.support.servers import NxServer, RedisServer
+from tests.support.world import STREAM, World, provisioner_settings
 
 
 @pytest.fixture

@@ -7,19 +7,16 @@ the relay is driven turn by turn (`run_once()`), each turn saying how long it wo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis
 
-from outbox.errors import BackendUnavailable
 from outbox.memory_store import MemoryStore
 from outbox.store import Store
 from outbox.stream import EventStream
 from relay.daemon import Relay
-from tests.conftest import FakeClock
-from tests.relay.conftest import (
+from tests.support.clock import FakeClock
+from tests.support.relay import (
     assert_each_once,
     assert_gateway_order,
     insert_events,
@@ -28,6 +25,7 @@ from tests.relay.conftest import (
     unpublished,
 )
 from tests.support.servers import RedisServer
+from tests.support.store_faults import FlakyStore
 
 PROBE_INTERVAL = 1.0
 
@@ -111,29 +109,6 @@ def test_redis_stopped_and_restarted_mid_run_loses_and_doubles_nothing(
     sample = relay.metrics.registry.get_sample_value
     assert sample("outbox_relay_backend_outages_total", {"backend": "redis"}) == 1
     assert sample("outbox_relay_backend_outages_total", {"backend": "mongodb"}) == 0
-
-
-class FlakyStore(MemoryStore):
-    """MongoDB unreachable for a while: the store port raises BackendUnavailable."""
-
-    down = False
-
-    def collection(self, name: str) -> Any:
-        inner = super().collection(name)
-        store = self
-
-        class Guarded:
-            def __getattr__(self, attribute: str) -> Callable[..., object]:
-                method = getattr(inner, attribute)
-
-                def call(*args: object, **kwargs: object) -> object:
-                    if store.down:
-                        raise BackendUnavailable("MongoDB at test is unreachable")
-                    return method(*args, **kwargs)
-
-                return call
-
-        return Guarded()
 
 
 def test_mongodb_unreachable_is_ridden_out_the_same_way(

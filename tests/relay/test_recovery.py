@@ -22,18 +22,17 @@ from outbox.mongo_store import MongoStore
 from outbox.stream import EventStream, Publication, StreamUnavailable
 from relay.daemon import Relay
 from relay.metrics import RelayMetrics
-from tests.relay.conftest import (
-    NxServer,
+from tests.support.cli import relay_process
+from tests.support.relay import (
     insert_events,
     publisher_for,
     relay_settings,
     stream_ids,
     unpublished,
 )
-from tests.relay.test_command import relay_process
-from tests.relay.test_leadership import wait_until
-from tests.relay.test_outages import FlakyStore
-from tests.support.servers import RedisServer, free_port
+from tests.support.servers import NxServer, RedisServer, free_port
+from tests.support.store_faults import FlakyStore
+from tests.support.waiting import wait_until
 
 PROBE_INTERVAL = 5.0
 DOWN_FROM, DOWN_UNTIL = 1.0, 61.0  # a one-minute outage, in fake seconds
