@@ -26,8 +26,14 @@ from tests.support.servers import NxServer
 
 
 @pytest.fixture
-def event_stream() -> EventStream:
+def memory_event_stream() -> EventStream:
     return MemoryStream(StreamConfig(stream=STREAM))
+
+
+@pytest.fixture
+def event_stream(memory_event_stream: EventStream) -> EventStream:
+    """The stream the relays publish to: the stand-in, unless a module needs Redis itself."""
+    return memory_event_stream
 
 
 @pytest.fixture
