@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 import redis
 
-from outbox.clock import as_utc
 from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
-from tests.support.servers import NxServer, RedisServer
-
-
-class FakeClock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = as_utc(start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now = as_utc(self.now + timedelta(seconds=seconds))
-        return self.now
+from tests.support.clock import FakeClock
+from tests.support.servers import PRODUCT_COLLECTIONS, NxServer, RedisServer
 
 
 @pytest.fixture
@@ -63,9 +48,6 @@ def nx_server() -> Iterator[NxServer]:
 @pytest.fixture
 def memory_store() -> MemoryStore:
     return MemoryStore()
-
-
-PRODUCT_COLLECTIONS = ("gateways", "environments", "outbox", "leases")
 
 
 @pytest.fixture

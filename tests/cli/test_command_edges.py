@@ -19,11 +19,11 @@ from outbox.mongo_store import MongoStore
 from outbox.store import GATEWAYS, OUTBOX, Store
 from outbox_cli.app import App
 from outbox_cli.main import cli
-from tests.outbox.test_bounded_writes import CommitUnknownStore
-from tests.outbox.test_store_contract import as_before_unique_versions, indexes
 from tests.support.cli import OUTBOX as OUTBOX_COMMAND
 from tests.support.cli import clean_env, run_outbox
+from tests.support.indexes import as_before_unique_versions, indexes
 from tests.support.servers import NxServer, free_port
+from tests.support.store_faults import CommitUnknownStore
 
 
 def outbox(store: Store, *args: str, env: dict[str, str] | None = None) -> Result:

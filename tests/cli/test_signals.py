@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from outbox_cli.signals import stop_on_signals
+from tests.support.waiting import became_true
 
 
 @pytest.fixture(autouse=True)
@@ -32,15 +32,6 @@ def deliver_sigterm() -> None:
     handler(signal.SIGTERM, None)
 
 
-def eventually(condition: object, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_sigterm_arriving_while_the_main_thread_holds_the_stop_lock_still_stops() -> None:
     # Given a daemon whose stop() needs a lock the main thread holds when the signal lands
     lock = threading.Lock()
@@ -51,6 +42,6 @@ def test_sigterm_arriving_while_the_main_thread_holds_the_stop_lock_still_stops(
         deliver_sigterm()  # a handler calling stop() here would wait for itself
         assert stopped == []
 
-    assert eventually(lambda: stopped == [True])
+    assert became_true(lambda: stopped == [True], timeout=5.0)
     # A second SIGTERM is left to the default action: the way out of a stop that hangs.
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

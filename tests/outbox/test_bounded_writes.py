@@ -25,10 +25,10 @@ from pymongo.errors import (
 from outbox.errors import BackendUnavailable, CommitOutcomeUnknown, NotInitialised
 from outbox.mongo_errors import commit_failure, translate_errors
 from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX, Collections, Store, T
+from outbox.store import GATEWAYS, OUTBOX, Collections, Store
 from outbox.writer import Writer
 from tests.support.servers import NxServer, free_port
-from tests.support.stores import DelegatingStore
+from tests.support.store_faults import CommitUnknownStore
 
 TIMEOUT = 1.0
 GRACE = 3.0  # what the issue allows beyond the timeout
@@ -119,14 +119,6 @@ def test_a_write_to_a_database_without_init_is_refused_and_writes_nothing(
 
 
 # -- the writer names what to check --------------------------------------------------------------
-
-
-class CommitUnknownStore(DelegatingStore):
-    """Every transaction runs its work, then fails the way a lost commit does."""
-
-    def transaction(self, work: Callable[[Collections], T]) -> T:
-        self.inner.transaction(work)
-        raise CommitOutcomeUnknown("MongoDB at mongodb://db: the commit failed: timed out")
 
 
 def test_an_unknown_commit_outcome_tells_the_user_how_to_check(any_store: Store) -> None:

@@ -33,7 +33,8 @@ from outbox.store import (
     T,
 )
 from outbox.writer import Writer
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.indexes import as_before_unique_versions, indexes
 from tests.support.stores import DelegatingStore
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -641,14 +642,6 @@ def test_updates_and_deletes_of_null_next_to_ne_match_documents_without_the_fiel
 # -- indexes: `outbox init` ----------------------------------------------------------------------
 
 
-def indexes(store: MongoStore | MemoryStore, collection: str) -> dict[tuple[str, ...], Any]:
-    """The collection's indexes by their fields (nx-27017 renames every index after them)."""
-    return {
-        tuple(field for field, _ in info["key"]): info
-        for info in store.database[collection].index_information().values()
-    }
-
-
 def test_a_version_freed_by_a_deleted_or_rolled_back_event_can_be_taken_again(
     any_store: Store,
 ) -> None:
@@ -677,15 +670,6 @@ def upgraded_store(request: pytest.FixtureRequest) -> MongoStore:
     """A database that outlives versions of the product (the in-memory store starts anew)."""
     name = {"nx-27017": "nx_store", "replica-set": "replica_set_store"}[request.param]
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
-def as_before_unique_versions(store: MongoStore) -> None:
-    """Given: a database from before the version index was unique."""
-    outbox = store.database[OUTBOX]
-    for name, info in outbox.index_information().items():
-        if [field for field, _ in info["key"]] == ["aggregate_id", "version"]:
-            outbox.drop_index(name)
-    outbox.create_index([("aggregate_id", 1), ("version", 1)], name="by_gateway_version")
 
 
 def test_two_events_of_one_gateway_never_share_a_version(any_store: Store) -> None:

@@ -14,7 +14,7 @@ from outbox.errors import InvalidInput
 from outbox.memory_store import MemoryStore
 from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Store
 from outbox.writer import Writer
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 modest = settings(max_examples=40, deadline=None, database=None)
 

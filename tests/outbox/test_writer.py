@@ -19,7 +19,7 @@ from outbox.mongo_store import MongoStore
 from outbox.repository import UnitOfWork
 from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections, Store
 from outbox.writer import Writer
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 SPEC = {"image": "nginx:1.27", "host": "edge.example.com", "environments": ["dev", "prod"]}
 

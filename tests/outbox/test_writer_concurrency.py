@@ -26,7 +26,7 @@ from outbox.model import Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.store import GATEWAYS, Collection, Collections, Store, T
 from outbox.writer import Writer
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.stores import DelegatingStore
 
 THREADS = 8

@@ -26,8 +26,9 @@ from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster
 from provisioner.manifests import RESTART_STAMP_ANNOTATION, desired_objects, drifted, object_names
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import RolloutState, rollout_status
-from tests.conftest import FakeClock
-from tests.provisioner.conftest import NAMESPACE, Harness, make_gateway
+from tests.support.clock import FakeClock
+from tests.support.cluster_harness import NAMESPACE, Harness
+from tests.support.gateways import make_gateway
 from tests.support.k8s_emulator import ApiServerEmulator
 
 NAME = "edge-gateway"

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from outbox.events import EventType as E
 from outbox.model import Phase, State
@@ -20,11 +19,11 @@ from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
 from provisioner.kube_cluster import KubernetesCluster
 from provisioner.manifests import object_names
-from tests.conftest import FakeClock
-from tests.provisioner.conftest import NAMESPACE
-from tests.provisioner_support import STREAM, World, provisioner_settings
+from tests.support.clock import FakeClock
+from tests.support.cluster_harness import NAMESPACE
 from tests.support.crashes import CrashingCluster, CrashPoint, Life, MortalStore
 from tests.support.k8s_emulator import ApiServerEmulator
+from tests.support.world import World, provisioner_settings
 
 # The teardown of a gateway with a host: commit the new phase, delete the Deployment, the Service
 # and the Ingress (in that order), commit the end phase. Each point is one place to die.
@@ -38,11 +37,9 @@ CRASH_POINTS = [
 
 
 @pytest.fixture(params=["memory", "kubernetes-emulator"])
-def world(
-    request: pytest.FixtureRequest, redis_client: redis.Redis, clock: FakeClock
-) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[World]:
     """The in-memory cluster, or the Kubernetes adapter over HTTP on the API server emulator."""
-    world = World(redis=redis_client, clock=clock, rollout_seconds=5)
+    world = World(clock=clock, rollout_seconds=5)
     emulator = None
     if request.param == "kubernetes-emulator":
         emulator = ApiServerEmulator(auto_complete_rollouts=True).start()
@@ -105,7 +102,7 @@ def phase_events_once(world: World, gateway_id: str) -> None:
     assert all(count == 1 for count in versions.values()), versions
     ids = world.stream_event_ids()
     assert len(ids) == len(set(ids))
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
+    assert world.pending() == 0
 
 
 @pytest.mark.parametrize("crash_at", CRASH_POINTS, ids=str)
@@ -121,7 +118,7 @@ def test_a_stop_interrupted_by_a_crash_ends_stopped_after_a_restart(
     assert kinds_in_cluster(world) == left_in_cluster_after(crash_at)
     expected_phase = Phase.STARTED if crash_at == CrashPoint("commit", 1) else Phase.STOPPING
     assert world.gateway(gateway_id).phase == expected_phase
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+    assert world.pending() == 1
 
     # and another one starts over the same store and cluster
     restart(world)
@@ -159,7 +156,7 @@ def test_a_delete_interrupted_by_a_crash_ends_deleted_after_a_restart(
     assert kinds_in_cluster(world) == left_in_cluster_after(crash_at)
     expected_phase = Phase.STARTED if crash_at == CrashPoint("commit", 1) else Phase.DELETING
     assert world.gateway(gateway_id).phase == expected_phase
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+    assert world.pending() == 1
 
     # and another one starts over the same store and cluster
     restart(world)

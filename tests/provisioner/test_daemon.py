@@ -20,14 +20,22 @@ from outbox.writer import Writer
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
 from provisioner.reconciler import Outcome
-from tests.conftest import FakeClock
-from tests.provisioner_support import STREAM, World, provisioner_settings
 from tests.support.cli import clean_env, run_outbox
+from tests.support.clock import FakeClock
 from tests.support.servers import NxServer, RedisServer
+from tests.support.world import STREAM, World, provisioner_settings
 
 
 @pytest.fixture
-def world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
+def world(clock: FakeClock) -> Iterator[World]:
+    world = World(clock=clock, rollout_seconds=2)
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def redis_world(redis_client: redis.Redis, clock: FakeClock) -> Iterator[World]:
+    """On Redis itself: its group is destroyed by hand, and entry times are the server's."""
     world = World(redis=redis_client, clock=clock, rollout_seconds=2)
     yield world
     world.close()
@@ -62,33 +70,38 @@ def test_several_provisioners_at_once_converge_every_gateway_without_duplicate_e
     assert sum(daemon.totals.acked for daemon in daemons) == len(world.stream_event_ids())
 
 
-def test_a_consumer_group_that_vanished_is_recreated_and_nothing_is_missed(world: World) -> None:
-    daemon = world.provisioner()
-    world.redis.xgroup_destroy(STREAM, "provisioner")
-    world.writer.create("edge", {"image": "nginx:1.27"})
-    world.publish()
+def test_a_consumer_group_that_vanished_is_recreated_and_nothing_is_missed(
+    redis_world: World,
+) -> None:
+    daemon = redis_world.provisioner()
+    redis_world.redis.xgroup_destroy(STREAM, "provisioner")
+    redis_world.writer.create("edge", {"image": "nginx:1.27"})
+    redis_world.publish()
 
     daemon.run_once(block_ms=None)
     daemon.wait_idle(5)
-    assert world.redis.xinfo_groups(STREAM)[0]["name"] == "provisioner"
-    world.settle()
-    assert world.gateway("edge").phase == Phase.STARTED
+    assert redis_world.redis.xinfo_groups(STREAM)[0]["name"] == "provisioner"
+    redis_world.settle()
+    assert redis_world.gateway("edge").phase == Phase.STARTED
 
 
 def test_idle_consumers_with_nothing_pending_are_removed(world: World) -> None:
     world.provisioner("long-gone")
-    world.redis.xreadgroup("provisioner", "long-gone", {STREAM: ">"}, count=1)
+    world.consumer("long-gone").read_new(count=1, block_ms=None)
     daemon = world.provisioner("p1", consumer_idle=0.001)
+    world.clock.advance(1)  # idle longer than consumer_idle
     daemon.reclaim()
-    names = {info["name"] for info in world.redis.xinfo_consumers(STREAM, "provisioner")}
+    names = {info.name for info in world.stream.consumers()}
     assert "long-gone" not in names
 
 
-def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(world: World) -> None:
+def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(
+    redis_world: World,
+) -> None:
     for n in range(3):
-        world.writer.create(f"g{n}", {"image": "nginx:1.27"})
-    world.publish()
-    daemon = world.provisioner("leaving", workers=1)
+        redis_world.writer.create(f"g{n}", {"image": "nginx:1.27"})
+    redis_world.publish()
+    daemon = redis_world.provisioner("leaving", workers=1)
     gate = threading.Event()
     original = daemon._pool._handle
 
@@ -103,19 +116,19 @@ def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(world
     daemon.shutdown()
     # The gateway in hand was finished; nothing else was started, and no entry was acked
     # (each arrived after the pass in hand began, so that pass does not answer for it).
-    assert sorted(g.phase for g in world.writer.list()) == [
+    assert sorted(g.phase for g in redis_world.writer.list()) == [
         Phase.CREATED,
         Phase.CREATED,
         Phase.STARTING,
     ]
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 3
+    assert redis_world.pending() == 3
 
-    rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
+    rescuer = redis_world.provisioner("rescuer", reclaim_idle=0.001)
     rescuer.reclaim()
     rescuer.wait_idle(5)
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 0
-    world.settle("rescuer")
-    assert {g.phase for g in world.writer.list()} == {Phase.STARTED}
+    assert redis_world.pending() == 0
+    redis_world.settle("rescuer")
+    assert {g.phase for g in redis_world.writer.list()} == {Phase.STARTED}
 
 
 def test_run_once_as_a_process_starts_a_gateway_and_exits_zero(
@@ -163,7 +176,7 @@ def test_an_unreachable_redis_is_exit_code_6_with_one_line(
 def test_metrics_count_what_the_provisioner_did(world: World) -> None:
     world.writer.create("edge", {"image": "nginx:1.27"})
     world.settle()
-    world.redis.xadd(STREAM, {"garbage": "x"})
+    world.add_entry({"garbage": "x"})
     world.step()
     metrics = world.provisioner().metrics
 
@@ -220,4 +233,4 @@ def test_the_grace_period_counts_from_stop_and_the_rest_stays_pending(
     # Then it left without the entry acked: another consumer reclaims it
     assert any("grace period over" in r.getMessage() for r in caplog.records)
     assert daemon.totals.acked == 0
-    assert world.redis.xpending(STREAM, "provisioner")["pending"] == 1
+    assert world.pending() == 1

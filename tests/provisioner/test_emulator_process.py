@@ -11,8 +11,8 @@ import pytest
 from provisioner.cluster import Manifest, TemporaryClusterError
 from provisioner.kube_cluster import KubernetesCluster
 from provisioner.manifests import desired_objects
-from tests.provisioner.conftest import make_gateway
 from tests.support.emulator_process import EmulatorProcess
+from tests.support.gateways import make_gateway
 
 pytestmark = pytest.mark.slow
 

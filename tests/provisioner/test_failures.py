@@ -14,8 +14,9 @@ from outbox.events import EventType as E
 from outbox.model import Gateway, Phase, State
 from provisioner.cluster import ForeignObject, PermanentClusterError, TemporaryClusterError
 from provisioner.manifests import desired_objects, object_names
-from tests.conftest import FakeClock
-from tests.provisioner_support import Crash, CrashingStore, World
+from tests.support.clock import FakeClock
+from tests.support.crashes import Crash, CrashingStore
+from tests.support.world import World
 
 T = TypeVar("T")
 

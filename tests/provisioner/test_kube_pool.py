@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from provisioner.kube_cluster import KubernetesCluster
-from tests.provisioner.conftest import NAMESPACE
+from tests.support.cluster_harness import NAMESPACE
 from tests.support.k8s_emulator import ApiServerEmulator
 
 POOL_FULL = "Connection pool is full"

@@ -13,8 +13,9 @@ import pytest
 from outbox.events import EventType as E
 from outbox.model import Phase, State
 from provisioner.manifests import object_names
-from tests.conftest import FakeClock
-from tests.provisioner_support import CrashingStore, World
+from tests.support.clock import FakeClock
+from tests.support.crashes import CrashingStore
+from tests.support.world import World
 
 
 @pytest.fixture

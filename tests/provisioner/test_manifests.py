@@ -19,7 +19,7 @@ from provisioner.manifests import (
     object_names,
     undesired_kinds,
 )
-from tests.provisioner.conftest import make_gateway
+from tests.support.gateways import make_gateway
 
 NAMESPACE = "gateways"
 LONGEST = "g" + "w" * (MAX_NAME_LENGTH - 1)

@@ -16,9 +16,8 @@ from outbox.model import Phase
 from outbox.mongo_store import MongoStore
 from outbox.store import MEMBERS
 from provisioner.settings import ProvisionerSettings
-from tests.conftest import FakeClock
-from tests.provisioner.conftest import fake_time_provisioner
-from tests.provisioner_support import World
+from tests.support.clock import FakeClock
+from tests.support.world import World, fake_time_provisioner
 
 GROUP = "provisioner"
 

@@ -21,11 +21,10 @@ from outbox.memory_store import MemoryStore
 from outbox.model import Phase, State
 from outbox.store import Collection, Collections, T
 from provisioner.daemon import Provisioner
-from tests.conftest import FakeClock
-from tests.provisioner.conftest import Waits, fake_time_provisioner
-from tests.provisioner_support import STREAM, World
+from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer
 from tests.support.stores import DelegatingStore
+from tests.support.world import STREAM, Waits, World, fake_time_provisioner
 
 
 @pytest.fixture

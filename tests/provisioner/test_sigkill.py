@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.support.cli import OUTBOX as OUTBOX_COMMAND
 from tests.support.cli import clean_env
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.servers import NxServer, RedisServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -88,14 +88,6 @@ def phases(store: MongoStore) -> Counter[str]:
     return Counter(document["phase"] for document in store.collection(GATEWAYS).find({}))
 
 
-def wait_until(condition: object, what: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while not condition():  # type: ignore[operator]
-        assert process.poll() is None, process.communicate()[1]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def test_a_provisioner_killed_with_sigkill_mid_run_is_taken_over_without_duplicate_events(
     nx_server: NxServer,
     nx_store: MongoStore,
@@ -149,8 +141,10 @@ def test_a_provisioner_killed_with_sigkill_mid_run_is_taken_over_without_duplica
                 phases(nx_store) == Counter({Phase.STARTED: len(ids)})
                 and redis_client.xpending(STREAM, "provisioner")["pending"] == 0
             ),
-            "the gateways did not all reach Started, with nothing left pending",
-            second,
+            "every gateway Started, with nothing left pending",
+            timeout=20,
+            interval=0.1,
+            process=second,
         )
     finally:
         second.send_signal(signal.SIGTERM)

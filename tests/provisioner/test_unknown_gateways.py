@@ -13,8 +13,8 @@ from outbox.events import EventType, OutboxEvent
 from outbox.model import Phase
 from provisioner.daemon import UNKNOWN_STREAK
 from provisioner.metrics import ProvisionerMetrics
-from tests.conftest import FakeClock
-from tests.provisioner_support import STREAM, World
+from tests.support.clock import FakeClock
+from tests.support.world import STREAM, World
 
 DLQ = f"{STREAM}:dlq"
 

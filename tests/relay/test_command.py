@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,51 +17,12 @@ from outbox.mongo_store import MongoStore
 from outbox.store import LEASES
 from outbox.store import OUTBOX as OUTBOX_COLLECTION
 from outbox_cli.main import cli
-from tests.relay.conftest import (
-    NxServer,
-    assert_each_once,
-    assert_gateway_order,
-    insert_events,
-    unpublished,
-)
-from tests.support.cli import OUTBOX as OUTBOX_COMMAND
-from tests.support.cli import clean_env
-from tests.support.servers import RedisServer
+from tests.support.cli import relay_process
+from tests.support.relay import assert_each_once, assert_gateway_order, insert_events, unpublished
+from tests.support.servers import NxServer, RedisServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-# The installed console command, as users and the Procfile run it.
-OUTBOX = [OUTBOX_COMMAND]
-
-
-def relay_process(
-    args: list[str],
-    *,
-    nx: NxServer,
-    store: MongoStore,
-    redis_server: RedisServer,
-    tmp_path: Path,
-    **env: str,
-) -> subprocess.Popen[str]:
-    environment = {
-        **clean_env(),
-        "OUTBOX_MONGODB_URI": nx.uri,
-        "OUTBOX_DATABASE": store.database.name,
-        "OUTBOX_REDIS_URL": redis_server.url,
-        "OUTBOX_METRICS_PORT": "0",
-        "OUTBOX_BATCH_SIZE": "50",
-        "OUTBOX_LEASE_SECONDS": "2",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        **env,
-    }
-    return subprocess.Popen(
-        [*OUTBOX, "relay", "run", *args],
-        env=environment,
-        cwd=tmp_path,  # no .env here
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_a_relay_killed_mid_drain_and_run_again_publishes_every_event_once_in_order(
@@ -84,11 +43,12 @@ def test_a_relay_killed_mid_drain_and_run_again_publishes_every_event_once_in_or
     first = relay_process([], OUTBOX_RELAY_ID="first", **ctx)
 
     # When it is killed without warning half-way
-    deadline = time.monotonic() + 30
-    while redis_client.xlen("events:gateway") < 300:
-        assert first.poll() is None, first.communicate()[1]
-        assert time.monotonic() < deadline, "the relay did not start publishing"
-        time.sleep(0.01)
+    wait_until(
+        lambda: redis_client.xlen("events:gateway") >= 300,
+        "the relay publishing",
+        timeout=30,
+        process=first,
+    )
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert 0 < redis_client.xlen("events:gateway") < len(events)
@@ -159,10 +119,12 @@ def test_sigterm_finishes_and_releases_the_lease_with_exit_0(
         tmp_path=tmp_path,
         OUTBOX_RELAY_ID="terminated",
     )
-    deadline = time.monotonic() + 30
-    while redis_client.xlen("events:gateway") < len(events):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.01)
+    wait_until(
+        lambda: redis_client.xlen("events:gateway") >= len(events),
+        "every event published",
+        timeout=30,
+        process=process,
+    )
 
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=15)

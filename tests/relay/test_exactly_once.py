@@ -7,8 +7,8 @@ import pytest
 from outbox.memory_store import MemoryStore
 from outbox.stream import EventStream
 from relay.daemon import Relay
-from tests.conftest import FakeClock
-from tests.relay.conftest import (
+from tests.support.clock import FakeClock
+from tests.support.relay import (
     MakeRelay,
     assert_each_once,
     assert_gateway_order,
@@ -18,7 +18,7 @@ from tests.relay.conftest import (
     stream_ids,
     unpublished,
 )
-from tests.relay.faults import Crash, CrashBeforeMark, CrashMidBatch
+from tests.support.relay_faults import Crash, CrashBeforeMark, CrashMidBatch
 
 
 def drain(relay: Relay, limit: int = 1000) -> None:

@@ -7,43 +7,29 @@ injected wait, never by sleeping.
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
-import redis
 
+from outbox.clock import utcnow
+from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.stream import EventStream
 from relay.daemon import Relay
-from tests.conftest import FakeClock
-from tests.relay.conftest import (
+from tests.support.clock import FakeClock
+from tests.support.relay import (
     MakeRelay,
     assert_each_once,
     assert_gateway_order,
     insert_events,
     publisher_for,
     relay_settings,
+    stream_ids,
     unpublished,
 )
 
 
-@pytest.fixture
-def event_stream(redis_event_stream: EventStream) -> EventStream:
-    """Redis itself: here it is fenced by hand."""
-    return redis_event_stream
-
-
-def wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
 def test_two_relays_at_once_publish_every_event_once(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     # Given two relays taking turns while events keep coming
     relays = [
@@ -59,13 +45,13 @@ def test_two_relays_at_once_publish_every_event_once(
 
     # Then no duplicate, no gap, order kept, and only one of them published anything
     assert not unpublished(memory_store)
-    assert_each_once(redis_client, [e.id for e in events])
-    assert_gateway_order(redis_client)
+    assert_each_once(event_stream, [e.id for e in events])
+    assert_gateway_order(event_stream)
     assert sorted(relay.totals.published for relay in relays) == [0, len(events)]
 
 
 def test_the_standby_takes_over_within_the_lease_time_when_the_leader_dies(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     leader = make_relay(memory_store, relay_id="leader", clock=clock)
     standby = make_relay(memory_store, relay_id="standby", clock=clock)
@@ -83,23 +69,26 @@ def test_the_standby_takes_over_within_the_lease_time_when_the_leader_dies(
 
     assert result.leader and result.published == 5
     assert standby.metrics.registry.get_sample_value("outbox_relay_lease_holder") == 1
-    assert_each_once(redis_client, [e.id for e in first + later])
+    assert_each_once(event_stream, [e.id for e in first + later])
     # The old leader, back from the dead, finds its lease gone and publishes nothing.
     insert_events(memory_store, per_gateway=1, gateways=5, clock=clock, start=3)
     assert not leader.run_once().leader
 
 
-def test_a_relay_fenced_by_redis_stops_publishing_and_gives_up_its_lease(
+def test_a_relay_fenced_by_the_stream_stops_publishing_and_gives_up_its_lease(
     memory_store: MemoryStore,
-    redis_client: redis.Redis,
+    event_stream: EventStream,
     make_relay: MakeRelay,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A relay with a newer lease token already published (e.g. this one stalled past expiry).
     insert_events(memory_store, per_gateway=1, gateways=3)
-    newer = publisher_for(redis_client, relay_settings())
+    newer = publisher_for(event_stream, relay_settings())
     relay = make_relay(memory_store, publisher=newer)
-    redis_client.set("events:gateway:fence", 2**62)
+    newer_event = OutboxEvent(
+        type=EventType.CREATED, aggregate_id="gw_newer", version=1, occurred_at=utcnow()
+    )
+    event_stream.publish([newer_event], token=2**62)
 
     with caplog.at_level(logging.WARNING, logger="relay"):
         result = relay.run_once()
@@ -110,17 +99,17 @@ def test_a_relay_fenced_by_redis_stops_publishing_and_gives_up_its_lease(
     assert not relay.lease.valid()
     assert relay.metrics.registry.get_sample_value("outbox_relay_lease_holder") == 0
     assert len(unpublished(memory_store)) == 3
-    assert redis_client.xlen("events:gateway") == 0
+    assert stream_ids(event_stream) == [newer_event.id], "none of this relay's events"
 
 
 def test_stop_finishes_the_batch_and_releases_the_lease(
-    memory_store: MemoryStore, redis_client: redis.Redis, make_relay: MakeRelay, clock: FakeClock
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay, clock: FakeClock
 ) -> None:
     settings = relay_settings()
     waits: list[float] = []
     relay = Relay(
         memory_store,
-        publisher_for(redis_client, settings),
+        publisher_for(event_stream, settings),
         settings,
         clock=clock,
         monotonic=lambda: clock().timestamp(),
@@ -133,6 +122,6 @@ def test_stop_finishes_the_batch_and_releases_the_lease(
     assert len(waits) == 1, "the batch in flight finished, then nothing more"
     holder = relay.lease.holder()
     assert holder is not None and holder.owner is None, "released, not left to expire"
-    assert_each_once(redis_client, [e.id for e in events])
+    assert_each_once(event_stream, [e.id for e in events])
     # A standby can start at once.
     assert make_relay(memory_store, relay_id="next", clock=clock).run_once().leader

@@ -8,7 +8,7 @@ from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
 from outbox.store import Store
 from relay.lease import Lease
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 def lease(store: Store, owner: str, clock: FakeClock) -> Lease:

@@ -9,8 +9,8 @@ import pytest
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
 from outbox.stream import EventStream
-from tests.conftest import FakeClock
-from tests.relay.conftest import MakeRelay, insert_events, relay_settings
+from tests.support.clock import FakeClock
+from tests.support.relay import MakeRelay, insert_events, relay_settings
 from tests.support.stores import DelegatingStore
 
 

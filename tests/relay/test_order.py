@@ -11,8 +11,8 @@ from outbox.store import OUTBOX
 from outbox.stream import EventStream
 from outbox.writer import Writer
 from relay.daemon import Relay
-from tests.conftest import FakeClock
-from tests.relay.conftest import (
+from tests.support.clock import FakeClock
+from tests.support.relay import (
     MakeRelay,
     assert_each_once,
     assert_gateway_order,
@@ -22,7 +22,7 @@ from tests.relay.conftest import (
     stream_entries,
     unpublished,
 )
-from tests.relay.faults import Rejecting
+from tests.support.relay_faults import Rejecting
 
 
 def drain(relay: Relay) -> None:

@@ -7,19 +7,16 @@ the relay is driven turn by turn (`run_once()`), each turn saying how long it wo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis
 
-from outbox.errors import BackendUnavailable
 from outbox.memory_store import MemoryStore
 from outbox.store import Store
 from outbox.stream import EventStream
 from relay.daemon import Relay
-from tests.conftest import FakeClock
-from tests.relay.conftest import (
+from tests.support.clock import FakeClock
+from tests.support.relay import (
     assert_each_once,
     assert_gateway_order,
     insert_events,
@@ -28,6 +25,7 @@ from tests.relay.conftest import (
     unpublished,
 )
 from tests.support.servers import RedisServer
+from tests.support.store_faults import FlakyStore
 
 PROBE_INTERVAL = 1.0
 
@@ -67,7 +65,7 @@ def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> lis
 
 @pytest.fixture
 def event_stream(redis_event_stream: EventStream) -> EventStream:
-    """Redis itself: here it is stopped and started."""
+    """Redis itself: here it is stopped and started (the MongoDB outages need only the stand-in)."""
     return redis_event_stream
 
 
@@ -113,34 +111,11 @@ def test_redis_stopped_and_restarted_mid_run_loses_and_doubles_nothing(
     assert sample("outbox_relay_backend_outages_total", {"backend": "mongodb"}) == 0
 
 
-class FlakyStore(MemoryStore):
-    """MongoDB unreachable for a while: the store port raises BackendUnavailable."""
-
-    down = False
-
-    def collection(self, name: str) -> Any:
-        inner = super().collection(name)
-        store = self
-
-        class Guarded:
-            def __getattr__(self, attribute: str) -> Callable[..., object]:
-                method = getattr(inner, attribute)
-
-                def call(*args: object, **kwargs: object) -> object:
-                    if store.down:
-                        raise BackendUnavailable("MongoDB at test is unreachable")
-                    return method(*args, **kwargs)
-
-                return call
-
-        return Guarded()
-
-
 def test_mongodb_unreachable_is_ridden_out_the_same_way(
-    redis_client: redis.Redis, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    memory_event_stream: EventStream, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = FlakyStore()
-    relay = fake_time_relay(store, publisher_for(redis_client, relay_settings()), clock)
+    relay = fake_time_relay(store, publisher_for(memory_event_stream, relay_settings()), clock)
     caplog.set_level(logging.INFO, logger="relay")
     store.down = True
 
@@ -150,7 +125,7 @@ def test_mongodb_unreachable_is_ridden_out_the_same_way(
     until_published(relay, store, clock)
 
     assert waits == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
-    assert_each_once(redis_client, [e.id for e in events])
+    assert_each_once(memory_event_stream, [e.id for e in events])
     logged = messages(caplog)
     assert sum("MongoDB unavailable (MongoDB at test is unreachable)" in m for m in logged) == 1
     assert sum("MongoDB reachable again" in m for m in logged) == 1
@@ -159,10 +134,10 @@ def test_mongodb_unreachable_is_ridden_out_the_same_way(
 
 
 def test_the_back_off_starts_over_after_the_backend_came_back(
-    redis_client: redis.Redis, clock: FakeClock
+    memory_event_stream: EventStream, clock: FakeClock
 ) -> None:
     store = FlakyStore()
-    relay = fake_time_relay(store, publisher_for(redis_client, relay_settings()), clock)
+    relay = fake_time_relay(store, publisher_for(memory_event_stream, relay_settings()), clock)
     store.down = True
     turns(relay, clock, 5)
     store.down = False

@@ -22,18 +22,17 @@ from outbox.mongo_store import MongoStore
 from outbox.stream import EventStream, Publication, StreamUnavailable
 from relay.daemon import Relay
 from relay.metrics import RelayMetrics
-from tests.relay.conftest import (
-    NxServer,
+from tests.support.cli import relay_process
+from tests.support.relay import (
     insert_events,
     publisher_for,
     relay_settings,
     stream_ids,
     unpublished,
 )
-from tests.relay.test_command import relay_process
-from tests.relay.test_leadership import wait_until
-from tests.relay.test_outages import FlakyStore
-from tests.support.servers import RedisServer, free_port
+from tests.support.servers import NxServer, RedisServer, free_port
+from tests.support.store_faults import FlakyStore
+from tests.support.waiting import wait_until
 
 PROBE_INTERVAL = 5.0
 DOWN_FROM, DOWN_UNTIL = 1.0, 61.0  # a one-minute outage, in fake seconds
@@ -96,13 +95,13 @@ class OutagePublisher:
 
 @pytest.mark.parametrize("backend", ["redis", "mongodb"])
 def test_while_a_backend_is_down_no_wait_exceeds_the_probe_interval(
-    redis_client: redis.Redis, backend: str
+    event_stream: EventStream, backend: str
 ) -> None:
     # Given a relay whose waits are recorded, and a one-minute outage of one backend
     fake = FakeTime()
     settings = relay_settings(probe_interval=PROBE_INTERVAL, lease_seconds=30)
     store = OutageStore(fake)
-    publisher = OutagePublisher(publisher_for(redis_client, settings), fake)
+    publisher = OutagePublisher(publisher_for(event_stream, settings), fake)
     (store if backend == "mongodb" else publisher).outage = True
     relay = Relay(
         store,
@@ -126,7 +125,7 @@ def test_while_a_backend_is_down_no_wait_exceeds_the_probe_interval(
     assert len(during) > 10, "it did retry during the outage"
     # and published within the interval of the backend coming back
     assert DOWN_UNTIL <= publisher.published_at[0] <= DOWN_UNTIL + PROBE_INTERVAL
-    assert set(stream_ids(redis_client)) == {e.id for e in events}
+    assert set(stream_ids(event_stream)) == {e.id for e in events}
     # and counted one outage of that backend, none of the other
     sample = relay.metrics.registry.get_sample_value
     other = "redis" if backend == "mongodb" else "mongodb"

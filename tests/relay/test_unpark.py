@@ -3,25 +3,16 @@ with the events it held up."""
 
 from __future__ import annotations
 
-from click.testing import CliRunner, Result
-
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
 from outbox.stream import StreamConfig
 from outbox.stream.memory import MemoryStream
 from outbox.writer import Writer
-from outbox_cli.app import App
-from outbox_cli.main import cli
 from relay.factory import build_relay
 from relay.settings import RelaySettings
+from tests.support.cli import invoke_outbox
 
 STREAM = "events:gateway"
-
-
-def outbox(store: MemoryStore, *args: str) -> Result:
-    app = App(env_file=None)
-    app._store = store
-    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
 
 
 def relay_stream(stream: MemoryStream) -> list[tuple[str, dict[str, str]]]:
@@ -47,9 +38,9 @@ def test_an_unparked_event_is_published_before_the_events_it_held_up() -> None:
     relay.run_once()
     assert relay_stream(stream) == []  # the parked event holds up its gateway's later one
 
-    assert outbox(store, "relay", "unpark", "ev_unknown").exit_code == 5
-    assert outbox(store, "relay", "unpark").exit_code == 2
-    released = outbox(store, "relay", "unpark", first.id)
+    assert invoke_outbox(store, "relay", "unpark", "ev_unknown").exit_code == 5
+    assert invoke_outbox(store, "relay", "unpark").exit_code == 2
+    released = invoke_outbox(store, "relay", "unpark", first.id)
     assert released.exit_code == 0, released.output
     assert "released 1 parked event" in released.output
 

@@ -15,15 +15,9 @@ from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX, Store
 from outbox.stream import EventStream
 from relay.outbox_reader import OutboxReader
-from tests.conftest import FakeClock
-from tests.relay.conftest import (
-    MakeRelay,
-    insert_events,
-    relay_settings,
-    stream_entries,
-    stream_ids,
-)
-from tests.relay.test_unpark import outbox
+from tests.support.cli import invoke_outbox
+from tests.support.clock import FakeClock
+from tests.support.relay import MakeRelay, insert_events, relay_settings, stream_entries, stream_ids
 
 KINDS = ("objectid-id", "no-version", "unknown-type")
 
@@ -255,7 +249,7 @@ def test_outbox_relay_unpark_takes_an_objectid_by_its_hex_digits(
     bad = given(memory_store, malformed("objectid-id", clock))
     reader.park_unreadable(reader.fetch(10).unreadable)
 
-    released = outbox(memory_store, "relay", "unpark", bad)
+    released = invoke_outbox(memory_store, "relay", "unpark", bad)
 
     assert released.exit_code == 0, released.output
     assert "released 1 parked event" in released.output

@@ -8,8 +8,8 @@ import redis
 from outbox.errors import InvalidInput
 from outbox.stream import StreamConfig, StreamUnavailable
 from outbox.stream.redis_stream import RedisStream
-from tests.stream.conftest import STREAM, event
 from tests.support.servers import RedisServer
+from tests.support.stream_harness import STREAM, event
 
 
 @pytest.fixture

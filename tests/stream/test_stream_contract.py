@@ -8,7 +8,7 @@ import pytest
 
 from outbox.errors import InvalidInput, NotFound
 from outbox.stream import EventStream, Fenced, StreamUnavailable
-from tests.stream.conftest import STREAM, Harness, event
+from tests.support.stream_harness import STREAM, Harness, event
 
 DLQ = f"{STREAM}:dlq"
 

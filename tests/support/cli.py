@@ -1,4 +1,5 @@
-"""The installed `outbox` command, run as a process the way users and the Procfile run it."""
+"""The `outbox` command: the installed one run as a process (as users and the Procfile run it), or
+invoked in-process on a store of the test's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
+from outbox.memory_store import MemoryStore
+from outbox.mongo_store import MongoStore
+from outbox_cli.app import App
+from outbox_cli.main import cli
+from tests.support.servers import NxServer, RedisServer
+
 OUTBOX = str(Path(sys.executable).with_name("outbox"))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def clean_env(**values: str) -> dict[str, str]:
@@ -28,3 +38,40 @@ def run_outbox(
         timeout=timeout,
         check=False,
     )
+
+
+def relay_process(
+    args: list[str],
+    *,
+    nx: NxServer,
+    store: MongoStore,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    **env: str,
+) -> subprocess.Popen[str]:
+    environment = {
+        **clean_env(),
+        "OUTBOX_MONGODB_URI": nx.uri,
+        "OUTBOX_DATABASE": store.database.name,
+        "OUTBOX_REDIS_URL": redis_server.url,
+        "OUTBOX_METRICS_PORT": "0",
+        "OUTBOX_BATCH_SIZE": "50",
+        "OUTBOX_LEASE_SECONDS": "2",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return subprocess.Popen(
+        [OUTBOX, "relay", "run", *args],
+        env=environment,
+        cwd=tmp_path,  # no .env here
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def invoke_outbox(store: MemoryStore, *args: str) -> Result:
+    """The command in this process, on `store`, reading no `.env`."""
+    app = App(env_file=None)
+    app._store = store
+    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)

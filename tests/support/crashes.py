@@ -15,11 +15,31 @@ from typing import Any, Literal, TypeVar
 
 from outbox.store import Collections, Store
 from provisioner.cluster import Cluster, Manifest
-from tests.provisioner_support import Crash
 from tests.support.stores import DelegatingStore
 
 T = TypeVar("T")
 Port = Literal["delete", "commit"]
+
+
+class Crash(Exception):
+    """A process dying at an exact point: whatever it had not done yet stays undone."""
+
+
+class CrashingStore:
+    """The store, but the next N transactions die before they commit."""
+
+    def __init__(self, inner: Store, *, crashes: int = 0) -> None:
+        self._inner = inner
+        self.crashes = crashes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        if self.crashes:
+            self.crashes -= 1
+            raise Crash("died after the cluster call, before the commit")
+        return self._inner.transaction(work)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import json
 import select
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # Straight to 127.0.0.1, whatever proxy the environment names.
@@ -69,10 +70,7 @@ class EmulatorProcess:
         return int(self._call("GET", "held")["held"])
 
     def wait_until_held(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.held() == 0:
-            assert time.monotonic() < deadline, f"no apply was held within {timeout}s"
-            time.sleep(0.02)
+        wait_until(lambda: self.held() > 0, "an apply held", timeout=timeout, interval=0.02)
 
     def respond_next(
         self, status: int, *, method: str | None = None, kind: str | None = None, times: int = 1

@@ -9,25 +9,21 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import redis
+
+from tests.support.waiting import wait_until
+
+# What a test empties on the shared nx-27017, which ignores database names (every database shares
+# one set of collections).
+PRODUCT_COLLECTIONS = ("gateways", "environments", "outbox", "leases")
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _wait(condition: object, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up within {timeout}s")
 
 
 class RedisServer:
@@ -75,7 +71,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(self._answers, "redis-server")
+        wait_until(self._answers, "redis-server up", timeout=15, interval=0.05)
         return self
 
     def _answers(self) -> bool:
@@ -138,7 +134,7 @@ class NxServer:
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
-        _wait(self._answers, "nx-27017")
+        wait_until(self._answers, "nx-27017 up", timeout=15, interval=0.05)
         return self
 
     def _answers(self) -> bool:

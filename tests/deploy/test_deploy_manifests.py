@@ -26,7 +26,7 @@ from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster, tune
 from provisioner.manifests import desired_objects
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
-from tests.provisioner.conftest import make_gateway
+from tests.support.gateways import make_gateway
 from tests.support.k8s_emulator import ApiServerEmulator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,7 +30,7 @@ from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from outbox_cli.status_cmd import status
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.servers import NxServer, RedisServer, free_port
 
 STREAM = "events:gateway"

@@ -24,7 +24,7 @@ from outbox_cli.main import cli
 from provisioner.decide import Config
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.reconciler import Reconciler
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.servers import NxServer
 
 T0 = datetime.fromisoformat("2026-01-01T12:00:00+00:00")

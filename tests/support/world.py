@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 
@@ -17,7 +17,7 @@ from outbox.events import EventType
 from outbox.memory_store import MemoryStore
 from outbox.model import Gateway
 from outbox.repository import UnitOfWork
-from outbox.store import Collections, Store
+from outbox.store import Store
 from outbox.stream import DeadLetter, Entry, EventStream, StreamConfig
 from outbox.stream.memory import MemoryStream
 from outbox.stream.redis_stream import RedisStream
@@ -28,11 +28,10 @@ from provisioner.memory_cluster import MemoryCluster
 from provisioner.settings import ProvisionerSettings
 from relay.factory import build_relay
 from relay.settings import RelaySettings
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock, monotonic_of
 
 STREAM = "events:gateway"
 GROUP = "provisioner"
-T = TypeVar("T")
 
 
 def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
@@ -67,10 +66,9 @@ class World:
 
     def __post_init__(self) -> None:
         config = StreamConfig(stream=STREAM, group=GROUP)
-        origin = self.clock.now
         self.stream: EventStream = (
             # Idle times of pending entries pass with the fake clock, as everything else does.
-            MemoryStream(config, monotonic=lambda: (self.clock.now - origin).total_seconds())
+            MemoryStream(config, monotonic=monotonic_of(self.clock))
             if self.redis is None
             else RedisStream(self.redis, config)
         )
@@ -164,22 +162,48 @@ class World:
             daemon.shutdown()
 
 
-class Crash(Exception):
-    """A process dying at an exact point: whatever it had not done yet stays undone."""
+# -- daemons on fake time -------------------------------------------------------------------------
 
 
-class CrashingStore:
-    """The store, but the next N transactions die before they commit."""
+class Waits:
+    """The wait injected into a daemon run by `run()`, which waits once after every turn: it
+    records every wait, lets that much fake time pass (at least `tick`, so rollouts progress),
+    lets the workers finish (so each turn sees the previous turn's work), runs what the test
+    scheduled for that wait, and stops the daemon after `limit` waits."""
 
-    def __init__(self, inner: Store, *, crashes: int = 0) -> None:
-        self._inner = inner
-        self.crashes = crashes
+    def __init__(self, clock: FakeClock, *, limit: int, tick: float = 1.0) -> None:
+        self.clock = clock
+        self.limit = limit
+        self.tick = tick
+        self.seen: list[float] = []
+        self.daemon: Provisioner | None = None
+        self.at: dict[int, Callable[[], None]] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def __call__(self, seconds: float) -> None:
+        assert self.daemon is not None
+        self.seen.append(seconds)
+        self.daemon.wait_idle(10)
+        self.clock.advance(max(seconds, self.tick))
+        if (action := self.at.get(len(self.seen))) is not None:
+            action()
+        if len(self.seen) >= self.limit:
+            self.daemon.stop()
 
-    def transaction(self, work: Callable[[Collections], T]) -> T:
-        if self.crashes:
-            self.crashes -= 1
-            raise Crash("died after the cluster call, before the commit")
-        return self._inner.transaction(work)
+
+def fake_time_provisioner(
+    world: World, consumer: str = "p1", *, waits: Waits | None = None, **overrides: Any
+) -> Provisioner:
+    """A provisioner on the world's fake clock, built but not started (as `run()` finds it)."""
+    daemon = build_provisioner(
+        provisioner_settings(consumer=consumer, **overrides),
+        store=world.store,
+        stream=world.stream,
+        cluster=world.cluster,
+        clock=world.clock,
+        monotonic=monotonic_of(world.clock),
+        wait=waits,
+    )
+    if waits is not None:
+        waits.daemon = daemon
+    world.provisioners[consumer] = daemon  # shut down with the world
+    return daemon

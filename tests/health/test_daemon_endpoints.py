@@ -13,10 +13,9 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,10 @@ from click.testing import CliRunner
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
 from outbox_cli.main import cli
-from tests.conftest import PRODUCT_COLLECTIONS
 from tests.support.cli import OUTBOX, clean_env, run_outbox
 from tests.support.readme import documented_metrics, metric_kinds
-from tests.support.servers import NxServer, RedisServer, free_port
+from tests.support.servers import PRODUCT_COLLECTIONS, NxServer, RedisServer, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -41,15 +40,6 @@ def get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
     except OSError as error:
         return 0, str(error)
-
-
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout}s")
 
 
 def test_both_daemons_serve_metrics_and_readiness_follows_redis(
@@ -80,11 +70,13 @@ def test_both_daemons_serve_metrics_and_readiness_follows_redis(
     }
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
-        eventually(
+        wait_until(
             lambda: (
                 'outbox_gateways{phase="Started"} 1.0' in get(url["provisioner"] + "/metrics")[1]
             ),
             "the gateway counted as Started",
+            timeout=30,
+            interval=0.1,
         )
         assert "outbox_relay_published_total" in get(url["relay"] + "/metrics")[1]
         for name in ports:
@@ -93,14 +85,22 @@ def test_both_daemons_serve_metrics_and_readiness_follows_redis(
 
         redis_server.stop()
         for name in ports:
-            eventually(lambda name=name: get(url[name] + "/readyz")[0] == 503, f"{name} not ready")
+            wait_until(
+                lambda name=name: get(url[name] + "/readyz")[0] == 503,
+                f"{name} not ready",
+                timeout=30,
+                interval=0.1,
+            )
             assert "redis" in get(url[name] + "/readyz")[1]
             assert get(url[name] + "/healthz")[0] == 200  # an outage is no reason to restart
 
         redis_server.start()
         for name in ports:
-            eventually(
-                lambda name=name: get(url[name] + "/readyz")[0] == 200, f"{name} ready again"
+            wait_until(
+                lambda name=name: get(url[name] + "/readyz")[0] == 200,
+                f"{name} ready again",
+                timeout=30,
+                interval=0.1,
             )
     finally:
         for process in processes.values():
@@ -170,9 +170,11 @@ def scraped(
     }
     url = {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()}
     try:
-        eventually(
+        wait_until(
             lambda: 'outbox_gateways{phase="Started"} 1.0' in get(url["provisioner"])[1],
             "the gateway counted as Started",
+            timeout=30,
+            interval=0.1,
         )
         return {name: get(url[name])[1] for name in DAEMONS}
     finally:

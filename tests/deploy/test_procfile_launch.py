@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,9 @@ from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
 from tests.support.cli import clean_env
 from tests.support.servers import NxServer, RedisServer
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -76,15 +76,18 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        phase = None
-        while time.monotonic() < deadline and honcho.poll() is None:
+
+        def phase() -> object:
             document = nx_store.database["gateways"].find_one({"_id": created.id}, {"phase": 1})
-            phase = document and document.get("phase")
-            if phase == Phase.STARTED:
-                break
-            time.sleep(0.2)
-        assert phase == Phase.STARTED
+            return document and document.get("phase")
+
+        wait_until(
+            lambda: phase() == Phase.STARTED,
+            "the gateway Started",
+            timeout=60,
+            interval=0.2,
+            process=honcho,
+        )
     finally:
         if honcho.poll() is None:
             honcho.send_signal(signal.SIGTERM)

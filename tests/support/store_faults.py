@@ -1,0 +1,44 @@
+"""Stores that fail on cue: unreachable for a while, or losing the outcome of every commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from outbox.errors import BackendUnavailable, CommitOutcomeUnknown
+from outbox.memory_store import MemoryStore
+from outbox.store import Collections
+from tests.support.stores import DelegatingStore
+
+T = TypeVar("T")
+
+
+class FlakyStore(MemoryStore):
+    """MongoDB unreachable for a while: the store port raises BackendUnavailable."""
+
+    down = False
+
+    def collection(self, name: str) -> Any:
+        inner = super().collection(name)
+        store = self
+
+        class Guarded:
+            def __getattr__(self, attribute: str) -> Callable[..., object]:
+                method = getattr(inner, attribute)
+
+                def call(*args: object, **kwargs: object) -> object:
+                    if store.down:
+                        raise BackendUnavailable("MongoDB at test is unreachable")
+                    return method(*args, **kwargs)
+
+                return call
+
+        return Guarded()
+
+
+class CommitUnknownStore(DelegatingStore):
+    """Every transaction runs its work, then fails the way a lost commit does."""
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        self.inner.transaction(work)
+        raise CommitOutcomeUnknown("MongoDB at mongodb://db: the commit failed: timed out")
