@@ -1,6 +1,6 @@
 """The README documents every setting and the two quick-start commands the CI and users run, and
 its example alert rules can fire (the names they use are checked against the running daemons in
-tests/ops/test_daemon_endpoints.py)."""
+tests/health/test_daemon_endpoints.py)."""
 
 from __future__ import annotations
 
