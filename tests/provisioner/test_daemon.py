@@ -95,40 +95,42 @@ def test_idle_consumers_with_nothing_pending_are_removed(world: World) -> None:
     assert "long-gone" not in names
 
 
-def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(
-    redis_world: World,
-) -> None:
+def test_shutdown_leaves_what_was_not_started_pending_for_another_consumer(world: World) -> None:
     for n in range(3):
-        redis_world.writer.create(f"g{n}", {"image": "nginx:1.27"})
-    redis_world.publish()
-    daemon = redis_world.provisioner("leaving", workers=1)
-    gate = threading.Event()
+        world.writer.create(f"g{n}", {"image": "nginx:1.27"})
+    world.publish()
+    daemon = world.provisioner("leaving", workers=1)
+    began, gate = threading.Event(), threading.Event()
     original = daemon._pool._handle
 
     def slow(gateway_id: str) -> Outcome:  # a slow cluster: the pass in hand waits for the gate
+        began.set()
         gate.wait(5)
         return original(gateway_id)
 
     daemon._pool._handle = slow
-    daemon.run_once(block_ms=None)
+    daemon.sweep()  # hands the three gateways over; the one worker takes the first
+    assert began.wait(5)
+    daemon.run_once(block_ms=None)  # so every entry arrives after the pass in hand began
     threading.Timer(0.1, gate.set).start()
     daemon.stop()
     daemon.shutdown()
     # The gateway in hand was finished; nothing else was started, and no entry was acked
     # (each arrived after the pass in hand began, so that pass does not answer for it).
-    assert sorted(g.phase for g in redis_world.writer.list()) == [
+    assert sorted(g.phase for g in world.writer.list()) == [
         Phase.CREATED,
         Phase.CREATED,
         Phase.STARTING,
     ]
-    assert redis_world.pending() == 3
+    assert world.pending() == 3
 
-    rescuer = redis_world.provisioner("rescuer", reclaim_idle=0.001)
+    world.clock.advance(1)  # idle time on the stand-in follows the fake clock
+    rescuer = world.provisioner("rescuer", reclaim_idle=0.001)
     rescuer.reclaim()
     rescuer.wait_idle(5)
-    assert redis_world.pending() == 0
-    redis_world.settle("rescuer")
-    assert {g.phase for g in redis_world.writer.list()} == {Phase.STARTED}
+    assert world.pending() == 0
+    world.settle("rescuer")
+    assert {g.phase for g in world.writer.list()} == {Phase.STARTED}
 
 
 def test_run_once_as_a_process_starts_a_gateway_and_exits_zero(
