@@ -75,12 +75,13 @@ class KubernetesCluster:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         workers: int = DEFAULT_WORKERS,
+        watch_client: client.ApiClient | None = None,
     ) -> None:
         self._namespace = namespace
         self._client = api_client if api_client is not None else _api_client(None, None, workers)
         # Watches hold a connection each for minutes: on a pool of their own they never take
         # one the workers need.
-        self._watch_client = client.ApiClient(self._client.configuration)
+        self._watch_client = watch_client or client.ApiClient(self._client.configuration)
         self._timeout = (connect_timeout, read_timeout)
         self._api = _operations(self._client)
         self._list = {kind: ops["list"] for kind, ops in _operations(self._watch_client).items()}
