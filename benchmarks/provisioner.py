@@ -116,7 +116,7 @@ def run(
             consumer="bench",
             workers=workers,
             sweep_interval=0.1,
-            drift_interval=3600,
+            resync_interval=3600,
             metrics_port=0,
             start_timeout=600,
         ),

@@ -184,7 +184,7 @@ def _provisioner_settings(start_timeout: float) -> ProvisionerSettings:
         workers=4,
         start_timeout=start_timeout,
         sweep_interval=0.1,
-        drift_interval=2,
+        resync_interval=2,
         metrics_port=0,
         backoff_base=0.2,
         backoff_cap=1,

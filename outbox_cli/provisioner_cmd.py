@@ -60,7 +60,11 @@ def run(
     with serving(
         port=settings.metrics_port,
         registry=daemon.metrics.registry,
-        checks={"mongodb": store.ping, "redis": daemon.ping_redis},
+        checks={
+            "mongodb": store.ping,
+            "redis": daemon.ping_redis,
+            "cluster-cache": daemon.check_cache,
+        },
         alive=daemon.alive,
     ):
         daemon.run()

@@ -7,6 +7,8 @@ Two adapters implement the port: `MemoryCluster` (demo and tests) and `Kubernete
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from outbox.errors import OutboxError
@@ -43,6 +45,11 @@ class PermanentClusterError(ClusterError):
 
 class ForeignObject(PermanentClusterError):
     """An object with the gateway's name exists but is not ours: we never change or delete it."""
+
+
+class ResourceExpired(TemporaryClusterError):
+    """410 Gone: the resourceVersion a watch resumes from is older than the server keeps; list
+    again."""
 
 
 class ClusterConfigError(ClusterError):
@@ -86,6 +93,59 @@ class Cluster(Protocol):
         created again by somebody else) is left alone, and the call fails as a 409 conflict.
         """
         ...
+
+
+# What a watch reports; BOOKMARK only moves the resourceVersion on (its object has no content).
+ADDED, MODIFIED, DELETED, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED or BOOKMARK
+    kind: str
+    object: Manifest
+
+    @property
+    def name(self) -> str:
+        return str((self.object.get("metadata") or {}).get("name", ""))
+
+    @property
+    def resource_version(self) -> str:
+        return str((self.object.get("metadata") or {}).get("resourceVersion", ""))
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every object of a kind carrying our managed-by label, and the version to watch from."""
+
+    items: list[Manifest]
+    resource_version: str
+
+
+class WatchableCluster(Cluster, Protocol):
+    """A cluster that can also list and watch the objects carrying our managed-by label."""
+
+    def list(self, kind: str) -> Listing: ...
+
+    def watch(
+        self, kind: str, resource_version: str, *, timeout_seconds: float
+    ) -> Iterator[WatchEvent]:
+        """Changes after `resource_version` until the server ends the watch (after about
+        `timeout_seconds`); raises ResourceExpired (410) or a TemporaryClusterError when the
+        connection drops."""
+        ...
+
+
+def managed(live: Manifest) -> bool:
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+def gateway_of(live: Manifest) -> str | None:
+    """The gateway id an object of ours is labelled with, if any."""
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    value = labels.get(GATEWAY_ID_LABEL)
+    return str(value) if value and managed(live) else None
 
 
 def owned_by(live: Manifest, gateway_id: str) -> bool:

@@ -6,7 +6,9 @@ reclaimed, and whatever can never be handled goes to the dead-letter stream.
 
 A turn has a MongoDB half (heartbeat, sweep) and a Redis half (group, takeovers, reclaims,
 reading), guarded apart: the sweep and its timeouts need only MongoDB and the cluster, so a
-Redis outage delays only what needs Redis. An outage backs off as the relay's does
+Redis outage delays only what needs Redis. With the cluster cache, watch events queue the
+gateway their object is labelled with, deadlines are timers, and the sweep and the resync judge
+against the cache. An outage backs off as the relay's does
 (`outbox.outages`), and `stop()` follows the shutdown rule of
 `outbox_cli.signals.stop_within_grace`.
 """
@@ -27,12 +29,25 @@ from outbox.errors import BackendUnavailable
 from outbox.membership import Membership
 from outbox.outages import MONGODB, REDIS, Outages
 from outbox.stream import Claimed, EventStream
+from provisioner.cluster import WatchEvent, gateway_of
 from provisioner.entries import GatewayEvent, Poison, parse_entry
-from provisioner.metrics import DELIVERIES, UNKNOWN_GATEWAY, UNPARSABLE, ProvisionerMetrics
+from provisioner.informer import Informer
+from provisioner.metrics import (
+    DELIVERIES,
+    RESYNC,
+    STREAM,
+    SWEEP,
+    TIMER,
+    UNKNOWN_GATEWAY,
+    UNPARSABLE,
+    WATCH,
+    ProvisionerMetrics,
+)
 from provisioner.pool import KeyedPool
 from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.sweeper import Sweeper
+from provisioner.timers import Timers
 from provisioner.totals import Totals
 
 log = logging.getLogger(__name__)
@@ -52,8 +67,24 @@ class _Schedule:
 
     beat: datetime | None = None
     sweep: float = 0.0
-    drift: float = 0.0
+    resync: float = 0.0
     reclaim: float = 0.0
+
+
+class _Triggers:
+    """What queued each gateway first (the pool coalesces the rest): stream, watch, sweep..."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: dict[str, str] = {}
+
+    def note(self, gateway_id: str, trigger: str) -> None:
+        with self._lock:
+            self._first.setdefault(gateway_id, trigger)
+
+    def take(self, gateway_id: str, default: str) -> str:
+        with self._lock:
+            return self._first.pop(gateway_id, default)
 
 
 class _Streak:
@@ -87,6 +118,8 @@ class Provisioner:
         monotonic: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = random_module.random,
         wait: Wait | None = None,
+        informer: Informer | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self._settings = settings
         self._stream = stream
@@ -102,28 +135,38 @@ class Provisioner:
         self._grace_ends: float | None = None  # set by stop()
         self._pool = KeyedPool(workers=settings.workers, handle=self._reconcile, name="gateway")
         self._outages = Outages(
-            log=log,
-            count=self._count_outage,
-            probe_interval=settings.probe_interval,
-            monotonic=monotonic,
-            random=random,
-        )
+            log=log, count=self._count_outage, probe_interval=settings.probe_interval,
+            monotonic=monotonic, random=random,
+        )  # fmt: skip
         self._joined = False
         self._live: frozenset[str] | None = None  # consumers with a heartbeat, as of the last beat
-        self._due = _Schedule()
-        self._unknown = _Streak()
-        self.totals = Totals()
-        self.last_loop = monotonic()
+        self._due, self._unknown = _Schedule(), _Streak()
+        self.totals, self.last_loop = Totals(), monotonic()
+        self._informer, self._watching = informer, False  # the cluster cache's watches
+        self._timers = timers if timers is not None else Timers()  # empty is falsy
+        self._triggers = _Triggers()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Beat, join the group, and take back what this consumer and dead ones left pending."""
+    def start(self, *, watch: bool = True) -> None:
+        """Start watching the cluster (when it has a cache), beat, join the group, and take back
+        what this consumer and dead ones left pending."""
+        if watch:
+            self.watch()
         self._beat()
         self._join()
         self._take_over_the_dead()
 
+    def watch(self) -> None:
+        """Start the watches of the cluster cache (once; nothing without a cache)."""
+        if self._informer is None or self._watching:
+            return
+        self._watching = True
+        self._informer.subscribe(self._on_watch_event)
+        self._informer.start()
+
     def run(self) -> None:
+        self.watch()
         log.info(
             "provisioner %s consuming %s in group %s with %d workers",
             self._settings.consumer,
@@ -141,6 +184,8 @@ class Provisioner:
         """One turn: beat and sweep when due (MongoDB), then join, take over, reclaim and read
         (Redis). Each half rides out its own backend's outage; returns the entries read."""
         self.last_loop = self._monotonic()
+        for gateway_id in self._timers.due(self._clock()):
+            self._submit(gateway_id, TIMER)
         self._guarded(MONGODB, self._mongodb_turn)
         return self._guarded(REDIS, lambda: self._redis_turn(block_ms)) or 0
 
@@ -154,6 +199,11 @@ class Provisioner:
     def ping_redis(self) -> None:
         self._stream.ping()
 
+    def check_cache(self) -> None:
+        """Ready only once every kind has been listed: before, each step would GET instead."""
+        if self._informer is not None and not self._informer.synced:
+            raise RuntimeError("the cluster cache has not synced every kind yet")
+
     def alive(self) -> bool:
         """The loop has turned recently (a stuck loop fails the liveness probe)."""
         return self._monotonic() - self.last_loop < max(60.0, self._settings.sweep_interval * 3)
@@ -165,6 +215,8 @@ class Provisioner:
             grace = max(0.0, self._grace_ends - self._monotonic())
         in_hand = self._pool.active
         finished = self._pool.shutdown(grace)
+        if self._informer is not None:
+            self._informer.stop()
         self._leave()
         log.info(
             "shutdown: %d acked, %d failed, %d dead-lettered; %s",
@@ -179,7 +231,7 @@ class Provisioner:
     def drain(self) -> Totals:
         """`--once`: reclaim, own pending, everything new, one sweep; no waiting for rollouts.
         After stop() it reads nothing more and skips the sweep."""
-        self.start()
+        self.start(watch=False)
         self.reclaim()
         while not self._stop.is_set() and (
             entries := self._stream.read_new(count=self._settings.batch_size, block_ms=None)
@@ -280,20 +332,20 @@ class Provisioner:
         self._forget_idle_consumers()
         self._due.reclaim = self._monotonic() + self._settings.reclaim_idle / 2
 
-    def sweep(self, *, drift: bool | None = None) -> int:
-        """Hand every gateway that needs a look to the pool; `drift` forces (or skips) the
-        slower drift check of resting gateways, which otherwise runs when due."""
+    def sweep(self, *, resync: bool | None = None) -> int:
+        """Hand every gateway that needs a look to the pool; `resync` forces (or skips) the
+        resync of resting Started gateways, which otherwise runs when due."""
         now = self._clock()
         ids = self._sweeper.due(now)
-        if drift or (drift is None and self._monotonic() >= self._due.drift):
-            ids += [
-                gateway_id
-                for gateway_id in self._sweeper.resting_started()
-                if gateway_id not in ids
-            ]
-            self._due.drift = self._monotonic() + self._settings.drift_interval
         for gateway_id in ids:
-            self._pool.submit(gateway_id)
+            self._submit(gateway_id, SWEEP)
+        if resync or (resync is None and self._resync_due()):
+            resting = [i for i in self._sweeper.resting_started() if i not in set(ids)]
+            for gateway_id in resting:
+                self._submit(gateway_id, RESYNC)
+            ids += resting
+            self.metrics.resyncs.inc()
+            self._due.resync = self._monotonic() + self._settings.resync_interval
         census = self._sweeper.census(now)
         for phase, count in census.per_phase.items():
             self.metrics.gateways.labels(phase).set(count)
@@ -305,6 +357,24 @@ class Provisioner:
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self._pool.wait_idle(timeout)
+
+    def _resync_due(self) -> bool:
+        # Before the cache has synced a resync would GET every object: it waits for the sync.
+        synced = self._informer is None or self._informer.synced
+        return synced and self._monotonic() >= self._due.resync
+
+    def _on_watch_event(self, event: WatchEvent) -> None:
+        gateway_id = gateway_of(event.object)
+        if gateway_id is not None and not self._stop.is_set():
+            log.debug("gateway %s: %s %s %s", gateway_id, event.type, event.kind, event.name)
+            self._submit(gateway_id, WATCH)
+
+    def _submit(
+        self, gateway_id: str, trigger: str, done: Callable[..., None] | None = None
+    ) -> None:
+        """Queue a gateway (once, however often it is asked for), remembering what asked first."""
+        self._triggers.note(gateway_id, trigger)
+        self._pool.submit(gateway_id, done)
 
     def _dispatch_claimed(self, claimed: Claimed) -> None:
         if claimed.fields is None:
@@ -328,7 +398,7 @@ class Provisioner:
         def done(outcome: Outcome | None) -> None:
             self._finish(parsed, outcome, fields, deliveries)
 
-        self._pool.submit(parsed.gateway_id, done)
+        self._submit(parsed.gateway_id, STREAM, done)
 
     def _finish(
         self,
@@ -384,6 +454,8 @@ class Provisioner:
         self.totals.add_dead_lettered()
 
     def _reconcile(self, gateway_id: str) -> Outcome:
+        trigger = self._triggers.take(gateway_id, SWEEP)
+        self.metrics.reconciles.labels(trigger).inc()
         began = self._monotonic()
         with self.metrics.reconcile_seconds.time():
             outcome = self._reconciler.reconcile(gateway_id)

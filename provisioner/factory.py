@@ -12,13 +12,18 @@ from outbox.membership import Membership
 from outbox.model import Gateway
 from outbox.store import Store
 from outbox.stream import EventStream, StreamConfig
-from provisioner.cluster import Cluster
+from provisioner.cached_cluster import CachedCluster
+from provisioner.cluster import KINDS, Cluster, WatchableCluster
+from provisioner.counted_cluster import CountedCluster
 from provisioner.daemon import Provisioner, Wait
 from provisioner.decide import Config, Step
+from provisioner.informer import Informer
 from provisioner.metrics import ProvisionerMetrics
+from provisioner.object_cache import ObjectCache
 from provisioner.reconciler import Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.sweeper import Sweeper
+from provisioner.timers import Timers, next_look
 
 
 def stream_config(settings: ProvisionerSettings) -> StreamConfig:
@@ -44,26 +49,85 @@ def build_provisioner(
     wait: Wait | None = None,
 ) -> Provisioner:
     """`stream` may be any view of the backend: the provisioner sees it with its settings'
-    names (group, consumer, dead-letter stream)."""
+    names (group, consumer, dead-letter stream). A cluster that can watch is observed through
+    a watch-fed cache unless OUTBOX_CLUSTER_CACHE=off."""
     metrics = metrics or ProvisionerMetrics()
-
-    def count(gateway: Gateway, step: Step) -> None:
-        if step.commit is not None:
-            metrics.steps.labels(str(step.commit.phase)).inc()
-        if step.timed_out is not None:
-            metrics.timeouts.labels(step.timed_out).inc()
-
+    observed, informer = observe(settings, cluster, metrics, monotonic=monotonic)
+    timers = Timers()
+    timeouts = _timeouts(settings)
     return Provisioner(
         settings=settings,
         stream=stream.with_config(stream_config(settings)),
-        reconciler=build_reconciler(settings, store, cluster, clock=clock, on_step=count),
+        reconciler=build_reconciler(
+            settings,
+            store,
+            observed,
+            clock=clock,
+            on_step=_step_counter(metrics),
+            on_rest=lambda gateway: timers.add(gateway.id, next_look(gateway, timeouts)),
+        ),
         sweeper=Sweeper(store),
         membership=build_membership(settings, store, clock=clock),
         metrics=metrics,
         clock=clock,
         monotonic=monotonic,
         wait=wait,
+        informer=informer,
+        timers=timers,
     )
+
+
+def _step_counter(metrics: ProvisionerMetrics) -> Callable[[Gateway, Step], None]:
+    def count(gateway: Gateway, step: Step) -> None:
+        if step.commit is not None:
+            metrics.steps.labels(str(step.commit.phase)).inc()
+        if step.timed_out is not None:
+            metrics.timeouts.labels(step.timed_out).inc()
+
+    return count
+
+
+def observe(
+    settings: ProvisionerSettings,
+    cluster: Cluster,
+    metrics: ProvisionerMetrics,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> tuple[Cluster, Informer | None]:
+    """The cluster as the reconciler sees it: requests counted, and, for a cluster that can
+    watch and unless OUTBOX_CLUSTER_CACHE=off, read from a watch-fed cache."""
+    counted = CountedCluster(cluster, lambda verb: metrics.api_requests.labels(verb).inc())
+    if settings.cluster_cache == "off" or not hasattr(cluster, "watch"):
+        return counted, None
+    informer = build_informer(settings, counted, metrics, monotonic=monotonic)
+    return CachedCluster(counted, informer), informer
+
+
+def build_informer(
+    settings: ProvisionerSettings,
+    cluster: WatchableCluster,
+    metrics: ProvisionerMetrics,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Informer:
+    cache = ObjectCache()
+    informer = Informer(
+        cluster,
+        cache,
+        timeout_seconds=settings.watch_timeout,
+        monotonic=monotonic,
+        on_event=lambda kind: metrics.watch_events.labels(kind).inc(),
+        on_relist=lambda kind: metrics.relists.labels(kind).inc(),
+    )
+    metrics.cache_objects.set_function(lambda: len(cache))
+    for kind in KINDS:
+        gauge = metrics.seconds_since_watch_event.labels(kind)
+        gauge.set_function(lambda kind=kind: informer.seconds_since_event(kind))  # type: ignore[misc]
+    return informer
+
+
+def _timeouts(settings: ProvisionerSettings) -> Timeouts:
+    return Timeouts(settings.start_timeout, settings.stop_timeout, settings.delete_timeout)
 
 
 def build_reconciler(
@@ -73,21 +137,21 @@ def build_reconciler(
     *,
     clock: Clock,
     on_step: Callable[[Gateway, Step], None],
+    on_rest: Callable[[Gateway], None] = lambda gateway: None,
 ) -> Reconciler:
     return Reconciler(
         store=store,
         cluster=cluster,
         config=Config(
             namespace=cluster.namespace,
-            timeouts=Timeouts(
-                settings.start_timeout, settings.stop_timeout, settings.delete_timeout
-            ),
+            timeouts=_timeouts(settings),
         ),
         delay=lambda attempt: backoff(
             attempt, base=settings.backoff_base, cap=settings.backoff_cap
         ),
         clock=clock,
         on_step=on_step,
+        on_rest=on_rest,
     )
 
 

@@ -1,28 +1,35 @@
 """The cluster port over the Kubernetes API, with the official client.
 
 Server-side apply through the typed APIs (one field manager, force), objects in their JSON form,
-and every library error translated into `TemporaryClusterError` or `PermanentClusterError`:
-no `ApiException` or urllib3 error leaves this module.
+lists and watches of our labelled objects (`kubernetes.watch.Watch`, on an `ApiClient` of their
+own), and every library error translated into `TemporaryClusterError`, `ResourceExpired` or
+`PermanentClusterError`: no `ApiException` or urllib3 error leaves this module.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from provisioner.cluster import (
+    API_VERSIONS,
     FIELD_MANAGER,
     KINDS,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
     ClusterConfigError,
+    Listing,
     Manifest,
+    ResourceExpired,
     TemporaryClusterError,
+    WatchEvent,
     error_for_status,
 )
 
@@ -41,6 +48,10 @@ TRANSPORT_RETRIES = urllib3.util.Retry(
 # makes urllib3 discard connections ("Connection pool is full") and open new ones under load.
 SPARE_CONNECTIONS = 4
 DEFAULT_WORKERS = 32
+SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+# A watch's read may be silent for its whole server timeout (no change, no bookmark); only
+# silence beyond that, plus this margin, means the connection is dead.
+WATCH_READ_MARGIN = 15.0
 
 
 def tune(configuration: client.Configuration, *, workers: int = 1) -> client.Configuration:
@@ -64,30 +75,16 @@ class KubernetesCluster:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         workers: int = DEFAULT_WORKERS,
+        watch_client: client.ApiClient | None = None,
     ) -> None:
         self._namespace = namespace
         self._client = api_client if api_client is not None else _api_client(None, None, workers)
+        # Watches hold a connection each for minutes: on a pool of their own they never take
+        # one the workers need.
+        self._watch_client = watch_client or client.ApiClient(self._client.configuration)
         self._timeout = (connect_timeout, read_timeout)
-        apps = client.AppsV1Api(self._client)
-        core = client.CoreV1Api(self._client)
-        networking = client.NetworkingV1Api(self._client)
-        self._api: dict[str, dict[str, Callable[..., Any]]] = {
-            "Deployment": {
-                "get": apps.read_namespaced_deployment,
-                "apply": apps.patch_namespaced_deployment,
-                "delete": apps.delete_namespaced_deployment,
-            },
-            "Service": {
-                "get": core.read_namespaced_service,
-                "apply": core.patch_namespaced_service,
-                "delete": core.delete_namespaced_service,
-            },
-            "Ingress": {
-                "get": networking.read_namespaced_ingress,
-                "apply": networking.patch_namespaced_ingress,
-                "delete": networking.delete_namespaced_ingress,
-            },
-        }
+        self._api = _operations(self._client)
+        self._list = {kind: ops["list"] for kind, ops in _operations(self._watch_client).items()}
 
     @classmethod
     def from_config(
@@ -157,14 +154,53 @@ class KubernetesCluster:
             body=options,
         )
 
+    def list(self, kind: str) -> Listing:
+        document = self._send("list", kind, None, label_selector=SELECTOR)
+        assert document is not None
+        items = []
+        for item in document.get("items") or []:
+            # Items of a list carry no kind or apiVersion of their own; the cache wants both.
+            items.append({"apiVersion": API_VERSIONS[kind], "kind": kind, **item})
+        version = str((document.get("metadata") or {}).get("resourceVersion", ""))
+        return Listing(items, version)
+
+    def watch(
+        self, kind: str, resource_version: str, *, timeout_seconds: float
+    ) -> Iterator[WatchEvent]:
+        what = f"watch {kind} {self._namespace} from {resource_version}"
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            self._list[kind],
+            self._namespace,
+            label_selector=SELECTOR,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=max(1, int(timeout_seconds)),
+            _request_timeout=(self._timeout[0], timeout_seconds + WATCH_READ_MARGIN),
+        )
+        try:
+            for event in stream:
+                if isinstance(event, dict):
+                    # The JSON as sent: the typed model the client also builds is not used
+                    # (it only knows the fields of its own version, and an ERROR event is only
+                    # recognised with it).
+                    yield WatchEvent(str(event["type"]), kind, event["raw_object"])
+        except ApiException as error:
+            if error.status == 410:
+                raise ResourceExpired(f"{what}: 410 {error.reason}", status=410) from error
+            raise error_for_status(error.status or 0, f"{what}: {error.status}") from error
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            # A dropped connection ends a chunked answer mid-way: resume from the last version.
+            raise TemporaryClusterError(f"{what}: {type(error).__name__}: {error}") from error
+
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
+        self._watch_client.close()  # type: ignore[no-untyped-call]
 
     def _send(
         self,
         operation: str,
         kind: str,
-        name: str,
+        name: str | None,
         *args: Any,
         missing_ok: bool = False,
         **kwargs: Any,
@@ -174,14 +210,14 @@ class KubernetesCluster:
             raise ValueError(
                 f"unsupported kind {kind!r}: the cluster port handles {', '.join(KINDS)}"
             )
-        what = f"{operation} {kind} {self._namespace}/{name}"
+        what = f"{operation} {kind} {self._namespace}/{name or ''}"
         method = self._api[kind][operation]
+        target = (self._namespace,) if name is None else (name, self._namespace)
         try:
             # Unparsed JSON rather than the typed models: the decisions work on the API's own
             # form, and no field the models do not know is lost on the way.
             response = method(
-                name,
-                self._namespace,
+                *target,
                 *args,
                 _preload_content=False,
                 _request_timeout=self._timeout,
@@ -198,6 +234,32 @@ class KubernetesCluster:
             raise TemporaryClusterError(f"{what}: {type(cause).__name__}: {cause}") from error
         document: Manifest = json.loads(response.data) if response.data else {}
         return document
+
+
+def _operations(api_client: client.ApiClient) -> dict[str, dict[str, Callable[..., Any]]]:
+    apps = client.AppsV1Api(api_client)
+    core = client.CoreV1Api(api_client)
+    networking = client.NetworkingV1Api(api_client)
+    return {
+        "Deployment": {
+            "get": apps.read_namespaced_deployment,
+            "apply": apps.patch_namespaced_deployment,
+            "delete": apps.delete_namespaced_deployment,
+            "list": apps.list_namespaced_deployment,
+        },
+        "Service": {
+            "get": core.read_namespaced_service,
+            "apply": core.patch_namespaced_service,
+            "delete": core.delete_namespaced_service,
+            "list": core.list_namespaced_service,
+        },
+        "Ingress": {
+            "get": networking.read_namespaced_ingress,
+            "apply": networking.patch_namespaced_ingress,
+            "delete": networking.delete_namespaced_ingress,
+            "list": networking.list_namespaced_ingress,
+        },
+    }
 
 
 def _api_client(kubeconfig: str | None, context: str | None, workers: int) -> client.ApiClient:

@@ -3,38 +3,56 @@
 It behaves like the API server where the provisioner can tell: server-side apply creates or
 merges (fields we stop setting go away, fields others set stay), `metadata.generation` moves only
 when the spec changes, and a Deployment's status reports its rollout complete `rollout_seconds`
-after the change, or, when stalled, ProgressDeadlineExceeded once the deadline passes. Faults,
-latency and changes behind the provisioner's back can be injected.
+after the change, or, when stalled, ProgressDeadlineExceeded once the deadline passes. Like the
+API server it lists and watches the objects carrying our managed-by label: every change is an
+event, a rollout that completes included (a scheduler on the injected clock fires it). Faults,
+latency, changes behind the provisioner's back, expired history and dropped watches can be
+injected.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
+import heapq
+import itertools
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from outbox.clock import Clock, utcnow
 from provisioner.cluster import (
+    ADDED,
     API_VERSIONS,
+    BOOKMARK,
+    DELETED,
     INSTANCE_LABEL,
     KINDS,
+    MODIFIED,
     ClusterError,
+    Listing,
     Manifest,
     PermanentClusterError,
     TemporaryClusterError,
+    WatchEvent,
+    managed,
 )
+from provisioner.watch_history import Change, WatchHistory, visible_as
 
 ALL = "*"
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
 _DEFAULT_PROGRESS_DEADLINE = 600  # the API server's default
+# An idle watch wakes this often (real seconds) to fire due rollouts and send a bookmark, so a
+# watcher that was told to stop notices it without waiting for the watch's timeout.
+WATCH_WAKE_SECONDS = 0.05
+OPERATIONS = ("get", "apply", "delete", "list", "watch")
 
 _Key = tuple[str, str]  # (kind, name)
 
@@ -136,6 +154,11 @@ class MemoryCluster:
         self._stalled: set[str] = set()  # gateway instance names, or ALL
         self._faults: list[_Fault] = []
         self._resource_version = 0
+        self._history = WatchHistory()
+        # (when, sequence, key, changed_at): a Deployment's status changes at `when` on the
+        # injected clock; stale once the object changed again (another changed_at).
+        self._timers: list[tuple[datetime, int, _Key, datetime]] = []
+        self._sequence = itertools.count()
         self.calls: Counter[str] = Counter()  # "apply Deployment edge-gateway" -> count
         self.rollouts: Counter[str] = Counter()  # Deployment name -> rollouts started
 
@@ -147,6 +170,7 @@ class MemoryCluster:
 
     def get(self, kind: str, name: str) -> Manifest | None:
         self._call("get", kind, name)
+        self.fire_due()
         with self._lock:
             stored = self._objects.get((kind, name))
             return None if stored is None else self._view(stored)
@@ -159,6 +183,7 @@ class MemoryCluster:
         kind, name = check_manifest(manifest, self._namespace)
         applied = copy.deepcopy(manifest)
         applied.pop("status", None)  # status is the controllers' to write, never an apply's
+        self.fire_due()
         with self._lock:
             stored = self._objects.get((kind, name))
             if stored is None:
@@ -180,7 +205,37 @@ class MemoryCluster:
                     f"UID in precondition: {uid}, UID in object meta: {live_uid}",
                     status=409,
                 )
-            del self._objects[(kind, name)]
+            self._forget(kind, name)
+
+    def list(self, kind: str) -> Listing:
+        self._call("list", kind, "")
+        self.fire_due()
+        with self._lock:
+            items = [
+                self._view(stored)
+                for (stored_kind, _), stored in sorted(self._objects.items())
+                if stored_kind == kind and managed(stored.live)
+            ]
+            return Listing(items, str(self._resource_version))
+
+    def watch(
+        self, kind: str, resource_version: str, *, timeout_seconds: float
+    ) -> Iterator[WatchEvent]:
+        self._call("watch", kind, "")
+        after, drops = int(resource_version or 0), self._history.drops
+        ends = time.monotonic() + timeout_seconds
+        while (remaining := ends - time.monotonic()) > 0:
+            self.fire_due()
+            changes, dropped = self._history.wait(after, drops, min(WATCH_WAKE_SECONDS, remaining))
+            if dropped:
+                raise TemporaryClusterError(f"watch {kind} {self._namespace}: connection dropped")
+            for change in changes:
+                after = change.version
+                seen = visible_as(change, managed) if change.kind == kind else None
+                if seen is not None:
+                    yield WatchEvent(seen, kind, copy.deepcopy(change.object))
+            if not changes:
+                yield WatchEvent(BOOKMARK, kind, {"metadata": {"resourceVersion": str(after)}})
 
     # -- test and demo controls ------------------------------------------------------------------
 
@@ -193,9 +248,9 @@ class MemoryCluster:
         kind: str | None = None,
         name: str | None = None,
     ) -> None:
-        """The next `times` calls of `operation` ("get", "apply", "delete"), optionally only for
-        one kind and/or name, raise `error` (after the call's latency, and without effect)."""
-        if operation not in ("get", "apply", "delete"):
+        """The next `times` calls of `operation` (one of OPERATIONS), optionally only for one
+        kind and/or name, raise `error` (after the call's latency, and without effect)."""
+        if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
         with self._lock:
             self._faults.append(_Fault(operation, error, kind, name, times))
@@ -214,6 +269,7 @@ class MemoryCluster:
             for stored in self._objects.values():
                 if instance in (ALL, _instance(stored.live)):
                     stored.stalled = self._stalled_for(stored)
+                    self._schedule(stored)
 
     def put_foreign(self, manifest: Manifest) -> None:
         """An object somebody else created, with whatever labels the manifest has."""
@@ -232,9 +288,30 @@ class MemoryCluster:
     def remove(self, kind: str, name: str) -> None:
         """Delete an object behind the provisioner's back (drift); not counted as a call."""
         with self._lock:
-            self._objects.pop((kind, name), None)
+            self._forget(kind, name)
 
-    def names(self) -> list[_Key]:
+    def expire_history(self) -> None:
+        """Forget every change so far: a watch resuming from an older version gets 410 Gone."""
+        with self._lock:
+            self._history.expire(self._resource_version)
+
+    def drop_watches(self) -> None:
+        """Every open watch fails as a dropped connection does."""
+        self._history.drop()
+
+    def fire_due(self) -> None:
+        """Rollouts whose time has come on the injected clock change status, as events."""
+        now = self._clock()
+        with self._lock:
+            while self._timers and self._timers[0][0] <= now:
+                _, _, key, changed_at = heapq.heappop(self._timers)
+                stored = self._objects.get(key)
+                if stored is not None and stored.changed_at == changed_at:
+                    before = copy.deepcopy(stored.live)
+                    stored.live["metadata"]["resourceVersion"] = str(self._next_resource_version())
+                    self._record(MODIFIED, stored, before)
+
+    def names(self) -> builtins.list[_Key]:
         with self._lock:
             return sorted(self._objects)
 
@@ -278,6 +355,8 @@ class MemoryCluster:
         stored = _Object(live=live, applied=applied if ours else None, changed_at=self._clock())
         stored.stalled = self._stalled_for(stored)
         self._objects[(kind, name)] = stored
+        self._record(ADDED, stored, None)
+        self._schedule(stored)
         if kind == "Deployment" and ours:
             self.rollouts[name] += 1
         return stored
@@ -299,6 +378,7 @@ class MemoryCluster:
             metadata["generation"] = int(before["metadata"].get("generation", 1)) + 1
             if stored.live["kind"] == "Deployment":
                 self._start_rollout(stored, before)
+        self._record(MODIFIED, stored, before)
 
     def _start_rollout(self, stored: _Object, before: Manifest) -> None:
         now = self._clock()
@@ -309,6 +389,41 @@ class MemoryCluster:
         # Only a new pod template makes a new ReplicaSet; scaling alone is no rollout.
         if _template(stored.live) != _template(before):
             self.rollouts[stored.live["metadata"]["name"]] += 1
+        self._schedule(stored)
+
+    def _schedule(self, stored: _Object) -> None:
+        """When the Deployment's status changes next: its rollout completes, or stalls out."""
+        if stored.live["kind"] != "Deployment":
+            return
+        spec = stored.live.get("spec") or {}
+        seconds = (
+            float(spec.get("progressDeadlineSeconds", _DEFAULT_PROGRESS_DEADLINE))
+            if stored.stalled
+            else self.rollout_seconds
+        )
+        when = stored.changed_at + timedelta(seconds=seconds)
+        key = (stored.live["kind"], stored.live["metadata"]["name"])
+        heapq.heappush(self._timers, (when, next(self._sequence), key, stored.changed_at))
+
+    def _record(self, change: str, stored: _Object, previous: Manifest | None) -> None:
+        self._history.record(
+            Change(
+                int(stored.live["metadata"]["resourceVersion"]),
+                stored.live["kind"],
+                self._namespace,
+                change,
+                self._view(stored),
+                previous,
+            )
+        )
+
+    def _forget(self, kind: str, name: str) -> None:
+        stored = self._objects.pop((kind, name), None)
+        if stored is not None:
+            # The deletion is a change of its own, with a version of its own.
+            before = copy.deepcopy(stored.live)
+            stored.live["metadata"]["resourceVersion"] = str(self._next_resource_version())
+            self._record(DELETED, stored, before)
 
     @staticmethod
     def _check_selector(live: Manifest, applied: Manifest) -> None:

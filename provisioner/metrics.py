@@ -22,6 +22,12 @@ DEAD_LETTER_KINDS = (UNPARSABLE, DELIVERIES, UNKNOWN_GATEWAY)
 OUTCOMES = ("acked", "failed")
 TIMEOUT_REASONS = (START_TIMEOUT, ROLLOUT_TIMEOUT, STOP_TIMEOUT, DELETE_TIMEOUT)
 BACKENDS = ("mongodb", "redis")
+# What brought a gateway to a worker: its stream entry, a watch event, the sweep (due gateways
+# and the resync of Started ones), or a timer at its deadline.
+STREAM, WATCH, SWEEP, RESYNC, TIMER = "stream", "watch", "sweep", "resync", "timer"
+TRIGGERS = (STREAM, WATCH, SWEEP, RESYNC, TIMER)
+VERBS = ("get", "patch", "delete", "list", "watch")
+KINDS = ("Deployment", "Service", "Ingress")
 
 
 METRICS = {
@@ -71,6 +77,42 @@ METRICS = {
         "outbox_provisioner_in_flight",
         "Gateways queued or being handled by this process",
     ),
+    "reconciles": MetricDefinition(
+        Counter,
+        "outbox_provisioner_reconciles",
+        "Gateways reconciled, by what brought them (stream, watch, sweep, resync, timer)",
+        ("trigger",),
+    ),
+    "resyncs": MetricDefinition(
+        Counter, "outbox_provisioner_resyncs", "Full resyncs of the Started gateways"
+    ),
+    "api_requests": MetricDefinition(
+        Counter,
+        "outbox_provisioner_api_requests",
+        "Kubernetes API requests sent, by verb (get, patch, delete, list, watch)",
+        ("verb",),
+    ),
+    "watch_events": MetricDefinition(
+        Counter,
+        "outbox_provisioner_watch_events",
+        "Watch events received (bookmarks not counted), by kind",
+        ("kind",),
+    ),
+    "relists": MetricDefinition(
+        Counter,
+        "outbox_provisioner_relists",
+        "Lists after the first (a watch answered 410 Gone), by kind",
+        ("kind",),
+    ),
+    "cache_objects": MetricDefinition(
+        Gauge, "outbox_provisioner_cache_objects", "Objects held in the cluster cache"
+    ),
+    "seconds_since_watch_event": MetricDefinition(
+        Gauge,
+        "outbox_provisioner_seconds_since_watch_event",
+        "Seconds since the last watch event of a kind (since the start before the first)",
+        ("kind",),
+    ),
 }
 
 
@@ -84,6 +126,13 @@ class ProvisionerMetrics:
     gateways: Gauge
     retries_pending: Gauge
     in_flight: Gauge
+    reconciles: Counter
+    resyncs: Counter
+    api_requests: Counter
+    watch_events: Counter
+    relists: Counter
+    cache_objects: Gauge
+    seconds_since_watch_event: Gauge
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -102,3 +151,10 @@ class ProvisionerMetrics:
             self.timeouts.labels(reason)
         for backend in BACKENDS:
             self.backend_outages.labels(backend)
+        for trigger in TRIGGERS:
+            self.reconciles.labels(trigger)
+        for verb in VERBS:
+            self.api_requests.labels(verb)
+        for kind in KINDS:
+            self.watch_events.labels(kind)
+            self.relists.labels(kind)

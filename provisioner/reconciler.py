@@ -50,6 +50,7 @@ class Reconciler:
         clock: Clock = utcnow,
         max_steps: int = 8,
         on_step: Callable[[Gateway, Step], None] = lambda gateway, step: None,
+        on_rest: Callable[[Gateway], None] = lambda gateway: None,
     ) -> None:
         self._store = store
         self._cluster = cluster
@@ -58,13 +59,24 @@ class Reconciler:
         self._clock = clock
         self._max_steps = max_steps
         self._on_step = on_step
+        self._on_rest = on_rest
 
     def reconcile(self, gateway_id: str) -> Outcome:
+        """Steps until the gateway rests; `on_rest` then hears of it as last read (the daemon
+        sets a timer for its deadline)."""
+        last: list[Gateway] = []
+        outcome = self._steps(gateway_id, last)
+        if last:
+            self._on_rest(last[-1])
+        return outcome
+
+    def _steps(self, gateway_id: str, last: list[Gateway]) -> Outcome:
         looked_again = False
         for _ in range(self._max_steps):
             gateway = UnitOfWork(self._store).gateways.get(gateway_id)
             if gateway is None:
                 return Outcome.MISSING
+            last.append(gateway)
             if gateway.retry is not None and gateway.retry.next_at > self._clock():
                 # Backing off after a failure; new intent clears the retry, so this is only
                 # an echo of our own events or a sweep before the retry is due.
@@ -83,6 +95,7 @@ class Reconciler:
                 log.debug("gateway %s moved on while we worked; looking again", gateway_id)
                 continue
             self._on_step(gateway, step)
+            last.append(step.commit)
             log.info(
                 "gateway %s (%s) %s -> %s/%s v%d: %s",
                 gateway.id,

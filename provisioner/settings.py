@@ -48,8 +48,19 @@ class ProvisionerSettings(CommonSettings):
     sweep_interval: float = Field(
         5.0, gt=0, description="seconds between sweeps of unsettled gateways"
     )
-    drift_interval: float = Field(
-        60.0, gt=0, description="seconds between drift checks of Started gateways"
+    resync_interval: float = Field(
+        600.0,
+        gt=0,
+        description="seconds between full resyncs of every Started gateway against the cluster "
+        "(from the cache: no API request; with the cache off, three GETs per gateway)",
+    )
+    cluster_cache: Literal["on", "off"] = Field(
+        "on",
+        description="on: observe the cluster through a watch-fed cache; off: GET on every step "
+        "(polling, for comparison and as an escape hatch)",
+    )
+    watch_timeout: float = Field(
+        300.0, ge=1, description="seconds the API server keeps one watch open before we renew it"
     )
     backoff_base: float = Field(1.0, gt=0, description="first retry delay after a failure, seconds")
     backoff_cap: float = Field(300.0, gt=0, description="longest retry delay, seconds")

@@ -21,7 +21,7 @@ import yaml
 from kubernetes import client
 
 from outbox.settings import CommonSettings
-from provisioner.cluster import Cluster
+from provisioner.cluster import WatchableCluster
 from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster, tune
 from provisioner.manifests import desired_objects
 from provisioner.settings import ProvisionerSettings
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 NAMESPACE = "gateways"
-PORT_OPERATIONS = {"get", "apply", "delete"}
+PORT_OPERATIONS = {"get", "apply", "delete", "list", "watch"}
 SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings)
 
 
@@ -153,11 +153,12 @@ def verbs_the_adapter_uses() -> dict[tuple[str, str], set[str]]:
     """Every port operation on every kind, through the Kubernetes adapter against the API server
     emulator: missing and present objects, creating and changing applies, deletes."""
     assert {
-        name for name in dir(Cluster) if not name.startswith("_") and name != "namespace"
+        name for name in dir(WatchableCluster) if not name.startswith("_") and name != "namespace"
     } == PORT_OPERATIONS, "the cluster port changed: exercise its new operations here"
     emulator = ApiServerEmulator().start()
     api = RecordingApiClient(tune(client.Configuration(host=emulator.url, no_proxy="127.0.0.1")))
-    cluster = KubernetesCluster(NAMESPACE, api)
+    watches = RecordingApiClient(api.configuration)
+    cluster = KubernetesCluster(NAMESPACE, api, watch_client=watches)
     try:
         for manifest in desired_objects(
             make_gateway("edge", host="edge.example.com"),
@@ -175,11 +176,13 @@ def verbs_the_adapter_uses() -> dict[tuple[str, str], set[str]]:
             )
             cluster.delete(kind, name, uid=live["metadata"]["uid"])
             cluster.delete(kind, name)
+            listing = cluster.list(kind)
+            next(iter(cluster.watch(kind, listing.resource_version, timeout_seconds=1)), None)
     finally:
         cluster.close()
         emulator.stop()
     needed: dict[tuple[str, str], set[str]] = {}
-    for request in api.sent:
+    for request in api.sent + watches.sent:
         group, resource, verbs = authorised_as(*request)
         needed.setdefault((group, resource), set()).update(verbs)
     return needed

@@ -509,7 +509,7 @@ def test_drift_is_repaired_and_recorded(world: World) -> None:
     world.cluster.delete("Ingress", names["Ingress"])
     world.cluster.tamper("Deployment", names["Deployment"], lambda d: d["spec"].update(replicas=9))
 
-    world.provisioner().sweep(drift=True)
+    world.provisioner().sweep(resync=True)
     world.provisioner().wait_idle(5)
     assert world.cluster.get("Ingress", names["Ingress"]) is not None
     assert world.cluster.get("Deployment", names["Deployment"])["spec"]["replicas"] == 1

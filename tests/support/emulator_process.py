@@ -79,6 +79,22 @@ class EmulatorProcess:
         options = {"status": status, "method": method, "kind": kind, "times": times}
         self._call("POST", "respond-next", options)
 
+    def expire_history(self) -> None:
+        """Watches resuming from any version so far get 410 Gone."""
+        self._call("POST", "expire-history")
+
+    def drop_watches(self) -> None:
+        """Every open watch has its connection reset."""
+        self._call("POST", "drop-watches")
+
+    def remove(self, kind: str, name: str, namespace: str = "gateways") -> None:
+        """Delete an object behind the provisioner's back (drift)."""
+        self._call("POST", "remove", {"kind": kind, "name": name, "namespace": namespace})
+
+    def put(self, objects: list[dict[str, Any]]) -> None:
+        """Store objects as they are (seeding the cluster without the provisioner)."""
+        self._call("POST", "put", {"objects": objects})
+
     def requests(self) -> list[dict[str, Any]]:
         """Every Kubernetes request the emulator has had, in order."""
         return list(self._call("GET", "requests")["requests"])

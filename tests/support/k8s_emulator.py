@@ -2,9 +2,11 @@
 
 It serves GET, PATCH (server-side apply only, with apply-creates semantics: `kmock` answers 404
 to an apply of a missing object, the real server creates it) and DELETE for namespaced
-Deployments, Services and Ingresses. It records every request, injects faults per request (a
-status, a connection reset, a slow answer, an apply held open) and lets tests drive Deployment
-status (rollouts).
+Deployments, Services and Ingresses, and lists and watches of them by label selector (chunked,
+with bookmarks and the server timeout; `410 Gone` for a version it was told to forget, and
+watches dropped on command). It records every request, injects faults per request (a status, a
+connection reset, a slow answer, an apply held open) and lets tests drive Deployment status
+(rollouts).
 
 In a test's own process it is `ApiServerEmulator().start()`. Shared by provisioner processes it
 runs as `python -m tests.support.k8s_emulator PORT --kubeconfig PATH` (see `main`), and tests
@@ -22,8 +24,9 @@ import signal
 import socket
 import struct
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,9 +37,20 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from kubernetes import client
 
-from provisioner.cluster import ClusterError, Manifest
+from provisioner.cluster import (
+    ADDED,
+    BOOKMARK,
+    DELETED,
+    MODIFIED,
+    ClusterError,
+    Manifest,
+    ResourceExpired,
+)
 from provisioner.kube_cluster import APPLY_PATCH, tune
 from provisioner.memory_cluster import check_manifest, merge_apply
+from provisioner.watch_history import Change, WatchHistory, visible_as
+
+BOOKMARK_SECONDS = 1.0  # an idle watch gets a bookmark this often
 
 # Where each kind lives in the API: the path prefix before /namespaces/... and the resource.
 ROUTES = {
@@ -48,6 +62,7 @@ _REASONS = {
     400: "BadRequest",
     404: "NotFound",
     409: "Conflict",
+    410: "Expired",
     415: "UnsupportedMediaType",
     422: "Invalid",
     429: "TooManyRequests",
@@ -113,6 +128,7 @@ class ApiServerEmulator:
         self._hold: _Hold | None = None  # applies are being held open
         self._held = 0
         self._resource_version = 0
+        self._history = WatchHistory()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -189,10 +205,12 @@ class ApiServerEmulator:
     def reset(self) -> None:
         """Back to empty: no objects, no request log, no faults; held applies go ahead."""
         self.release()
+        self._history.drop()
         with self._lock:
             self._objects.clear()
             self.requests.clear()
             self._faults.clear()
+            self._history = WatchHistory()
 
     def hold_applies(self, *, after: int = 0) -> None:
         """Let `after` more applies through, then hold every apply (PATCH) open: recorded, but
@@ -217,12 +235,15 @@ class ApiServerEmulator:
         """The Deployment's controller reports the current generation fully rolled out."""
         with self._lock:
             deployment = self._objects[(namespace, "Deployment", name)].live
+            before = copy.deepcopy(deployment)
             deployment["status"] = _complete_status(deployment)
+            self._changed(MODIFIED, deployment, before)
 
     def fail_rollout(self, name: str, namespace: str) -> None:
         """The Deployment's controller gives up: ProgressDeadlineExceeded."""
         with self._lock:
             deployment = self._objects[(namespace, "Deployment", name)].live
+            before = copy.deepcopy(deployment)
             deployment["status"] = {
                 "observedGeneration": deployment["metadata"]["generation"],
                 "replicas": 0,
@@ -236,6 +257,7 @@ class ApiServerEmulator:
                     }
                 ],
             }
+            self._changed(MODIFIED, deployment, before)
 
     def put(self, manifest: Manifest) -> None:
         """Store an object as somebody else (no field manager of ours)."""
@@ -246,13 +268,25 @@ class ApiServerEmulator:
     def remove(self, kind: str, name: str, namespace: str) -> None:
         """Delete behind the client's back (drift)."""
         with self._lock:
-            self._objects.pop((namespace, kind, name), None)
+            stored = self._objects.pop((namespace, kind, name), None)
+            if stored is not None:
+                self._changed(DELETED, stored.live, stored.live)
+
+    def expire_history(self) -> None:
+        """Forget every change so far: a watch from an older version gets 410 Gone."""
+        with self._lock:
+            self._history.expire(self._resource_version)
+
+    def drop_watches(self) -> None:
+        """Every open watch has its connection reset."""
+        self._history.drop()
 
     def finish_deletes(self) -> None:
         """Every lingering (foreground) deletion completes."""
         with self._lock:
             for key in [k for k, s in self._objects.items() if _terminating(s.live)]:
-                del self._objects[key]
+                gone = self._objects.pop(key)
+                self._changed(DELETED, gone.live, gone.live)
 
     def stored(self, kind: str, name: str, namespace: str) -> Manifest | None:
         with self._lock:
@@ -300,8 +334,16 @@ class ApiServerEmulator:
             finally:
                 self._held -= 1
 
-    def handle(self, namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer:
+    def handle(
+        self, namespace: str, kind: str, name: str | None, request: RecordedRequest
+    ) -> _Answer:
         with self._lock:
+            if name is None:
+                return (
+                    self._list(namespace, kind, request)
+                    if request.method == "GET"
+                    else (_status(405, f"{request.method} of a collection is not emulated"))
+                )
             if request.method == "GET":
                 stored = self._objects.get((namespace, kind, name))
                 return _not_found(kind, name) if stored is None else (200, stored.live)
@@ -329,11 +371,11 @@ class ApiServerEmulator:
         before = stored.live
         stored.live = merge_apply(before, stored.applied.get(manager), applied)
         stored.applied[manager] = applied
-        if stored.live != before:
-            stored.live["metadata"]["resourceVersion"] = self._next_version()
         if stored.live.get("spec") != before.get("spec"):
             stored.live["metadata"]["generation"] = before["metadata"]["generation"] + 1
         self._after_write(stored.live)
+        if stored.live != before:
+            self._changed(MODIFIED, stored.live, before)
         return 200, stored.live
 
     def _delete(self, namespace: str, kind: str, name: str, request: RecordedRequest) -> _Answer:
@@ -345,6 +387,7 @@ class ApiServerEmulator:
         )
         wanted_uid = ((request.body or {}).get("preconditions") or {}).get("uid")
         live_uid = stored.live["metadata"]["uid"]
+        before = copy.deepcopy(stored.live)
         if wanted_uid is not None and wanted_uid != live_uid:
             message = (
                 f"Precondition failed: UID in precondition: {wanted_uid}, "
@@ -355,8 +398,10 @@ class ApiServerEmulator:
             metadata = stored.live["metadata"]
             metadata.setdefault("deletionTimestamp", _now())
             metadata["finalizers"] = ["foregroundDeletion"]
+            self._changed(MODIFIED, stored.live, before)
             return 200, stored.live
         del self._objects[(namespace, kind, name)]
+        self._changed(DELETED, stored.live, before)
         return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
 
     def _create(self, namespace: str, kind: str, name: str, manifest: Manifest) -> _Stored:
@@ -376,7 +421,72 @@ class ApiServerEmulator:
         stored = _Stored(live)
         self._objects[(namespace, kind, name)] = stored
         self._after_write(live)
+        self._record(ADDED, live, None)
         return stored
+
+    def _changed(self, change: str, live: Manifest, before: Manifest | None) -> None:
+        """A change of a stored object (under the lock): a new version, and an event."""
+        live["metadata"]["resourceVersion"] = self._next_version()
+        self._record(change, live, before)
+
+    def _record(self, change: str, live: Manifest, before: Manifest | None) -> None:
+        metadata = live["metadata"]
+        self._history.record(
+            Change(
+                int(metadata["resourceVersion"]),
+                live["kind"],
+                metadata["namespace"],
+                change,
+                copy.deepcopy(live),
+                None if before is None else copy.deepcopy(before),
+            )
+        )
+
+    def _list(self, namespace: str, kind: str, request: RecordedRequest) -> _Answer:
+        selected = selector(request.query.get("labelSelector", ""))
+        items = [
+            {key: value for key, value in stored.live.items() if key not in ("kind", "apiVersion")}
+            for (space, stored_kind, _), stored in sorted(self._objects.items())
+            if (space, stored_kind) == (namespace, kind) and selected(stored.live)
+        ]
+        return 200, {
+            "kind": f"{kind}List",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": str(self._resource_version)},
+            "items": items,
+        }
+
+    def watch(self, namespace: str, kind: str, request: RecordedRequest) -> Iterator[Any]:
+        """The events of a watch request until its timeout (or the emulator stops); raises
+        `_Dropped` when told to drop watches."""
+        query = request.query
+        selected = selector(query.get("labelSelector", ""))
+        with self._lock:
+            history = self._history
+            after = int(query.get("resourceVersion") or self._resource_version)
+        drops = history.drops
+        bookmarks = query.get("allowWatchBookmarks", "").lower() == "true"
+        ends = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
+        bookmarked = time.monotonic()
+        while not self._stopping.is_set() and (remaining := ends - time.monotonic()) > 0:
+            try:
+                changes, dropped = history.wait(after, drops, min(0.2, remaining))
+            except ResourceExpired as error:
+                yield {"type": "ERROR", "object": _status(410, str(error))[1]}
+                return
+            if dropped:
+                raise _Dropped()
+            for change in changes:
+                after = change.version
+                seen = visible_as(change, selected) if change.kind == kind else None
+                if seen is not None and change.namespace == namespace:
+                    yield {"type": seen, "object": change.object}
+            if bookmarks and time.monotonic() - bookmarked >= BOOKMARK_SECONDS:
+                bookmarked = time.monotonic()
+                yield {
+                    "type": BOOKMARK,
+                    "object": {"kind": kind, "metadata": {"resourceVersion": str(after)}},
+                }
 
     def _after_write(self, live: Manifest) -> None:
         if live["kind"] == "Deployment" and self.auto_complete_rollouts:
@@ -389,6 +499,24 @@ class ApiServerEmulator:
     def _add(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
+
+
+class _Dropped(Exception):
+    """A watch whose connection is to be reset."""
+
+
+def selector(text: str) -> Callable[[Manifest], bool]:
+    """A label selector of `key=value` and `key` terms, comma-separated (all we send)."""
+    terms = [term.split("=", 1) for term in text.split(",") if term]
+
+    def selected(live: Manifest) -> bool:
+        labels = (live.get("metadata") or {}).get("labels") or {}
+        return all(
+            term[0] in labels if len(term) == 1 else labels.get(term[0]) == term[1]
+            for term in terms
+        )
+
+    return selected
 
 
 @dataclass
@@ -455,6 +583,27 @@ def _admin_respond_next(emulator: ApiServerEmulator, body: Any) -> _Answer:
     return 200, {"armed": True}
 
 
+def _admin_expire_history(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.expire_history()
+    return 200, {"expired": True}
+
+
+def _admin_drop_watches(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.drop_watches()
+    return 200, {"dropped": True}
+
+
+def _admin_remove(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    emulator.remove(body["kind"], body["name"], body["namespace"])
+    return 200, {"removed": True}
+
+
+def _admin_put(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    for manifest in body["objects"]:
+        emulator.put(manifest)
+    return 200, {"put": len(body["objects"])}
+
+
 def _admin_reset(emulator: ApiServerEmulator, body: Any) -> _Answer:
     emulator.reset()
     return 200, {"reset": True}
@@ -468,6 +617,10 @@ ADMIN_ROUTES: dict[tuple[str, str], Callable[[ApiServerEmulator, Any], _Answer]]
     ("GET", "/_admin/requests"): _admin_requests,  # every Kubernetes request so far, in order
     ("GET", "/_admin/objects"): _admin_objects,
     ("POST", "/_admin/respond-next"): _admin_respond_next,  # {"status", "method", "kind", ...}
+    ("POST", "/_admin/expire-history"): _admin_expire_history,  # older versions: 410 Gone
+    ("POST", "/_admin/drop-watches"): _admin_drop_watches,  # open watches are reset
+    ("POST", "/_admin/remove"): _admin_remove,  # {"kind", "name", "namespace"}: drift
+    ("POST", "/_admin/put"): _admin_put,  # {"objects": [...]}: stored as somebody else's
 }
 ADMIN_PREFIX = "/_admin/"
 
@@ -523,8 +676,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(*_status(fault.status, fault.message))
         elif route is None:
             self._answer(*_status(404, f"the emulator does not serve {url.path}"))
+        elif route[2] is None and request.query.get("watch", "").lower() in ("true", "1"):
+            self._stream(emulator.watch(route[0], route[1], request))
         else:
             self._answer(*emulator.handle(*route, request))
+
+    def _stream(self, events: Iterator[Any]) -> None:
+        """A watch's answer: one JSON event per line, in chunks, until the watch ends."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in events:
+                line = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except _Dropped:
+            self._reset()
+        except OSError:
+            self.close_connection = True  # the client went away
 
     def _serve_admin(self, method: str, path: str, raw: bytes) -> None:
         admin = ADMIN_ROUTES.get((method, path))
@@ -575,14 +747,17 @@ def _refuse_object(namespace: str, kind: str, name: str, body: Manifest) -> _Ans
     return None
 
 
-def _route(path: str) -> tuple[str, str, str] | None:
-    """(namespace, kind, name) of an object path, or None."""
+def _route(path: str) -> tuple[str, str, str | None] | None:
+    """(namespace, kind, name) of an object path, (namespace, kind, None) of a collection's,
+    or None."""
     for (prefix, resource), kind in ROUTES.items():
         head = f"{prefix}/namespaces/"
         if path.startswith(head):
             parts = path[len(head) :].split("/")
             if len(parts) == 3 and parts[1] == resource and parts[0] and parts[2]:
                 return parts[0], kind, parts[2]
+            if len(parts) == 2 and parts[1] == resource and parts[0]:
+                return parts[0], kind, None
     return None
 
 

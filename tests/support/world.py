@@ -45,7 +45,8 @@ def provisioner_settings(**overrides: Any) -> ProvisionerSettings:
         "reclaim_idle": 30,
         "handler_deadline": 10,
         "sweep_interval": 1,
-        "drift_interval": 1,
+        "resync_interval": 1,
+        "cluster_cache": "off",  # turn-by-turn tests poll; the watch tests turn the cache on
         "backoff_base": 1,
         "backoff_cap": 8,
         "grace_seconds": 5,

@@ -1,0 +1,56 @@
+"""Deadlines as timers: a gateway whose deadline (or retry) falls in 7 s is looked at in 7 s,
+not at the next sweep. The sweep stays the safety net; a timer only brings the look forward."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from datetime import datetime
+
+from outbox.deadlines import Timeouts, phase_deadline
+from outbox.model import Gateway
+
+
+def next_look(gateway: Gateway, timeouts: Timeouts) -> datetime | None:
+    """When the gateway needs a look without anything happening: its phase deadline or its
+    retry, whichever comes first; None for a gateway at rest without either."""
+    times = [phase_deadline(gateway, timeouts)]
+    if gateway.retry is not None:
+        times.append(gateway.retry.next_at)
+    due = [when for when in times if when is not None]
+    return min(due) if due else None
+
+
+class Timers:
+    """Gateway ids by the time they are due; thread-safe (workers add, the loop takes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._heap: list[tuple[datetime, str]] = []
+        self._earliest: dict[str, datetime] = {}  # per gateway: every step sets the same again
+
+    def add(self, gateway_id: str, when: datetime | None) -> None:
+        if when is None:
+            return
+        with self._lock:
+            known = self._earliest.get(gateway_id)
+            if known is not None and known <= when:
+                return
+            self._earliest[gateway_id] = when
+            heapq.heappush(self._heap, (when, gateway_id))
+
+    def due(self, now: datetime) -> list[str]:
+        """The ids whose time has come, each once, and forgets them."""
+        with self._lock:
+            fired: list[str] = []
+            while self._heap and self._heap[0][0] <= now:
+                when, gateway_id = heapq.heappop(self._heap)
+                if self._earliest.get(gateway_id) == when:
+                    del self._earliest[gateway_id]
+                if gateway_id not in fired:
+                    fired.append(gateway_id)
+            return fired
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._heap)
