@@ -99,7 +99,7 @@ def test_a_relay_fenced_by_redis_stops_publishing_and_gives_up_its_lease(
     insert_events(memory_store, per_gateway=1, gateways=3)
     newer = publisher_for(redis_client, relay_settings())
     relay = make_relay(memory_store, publisher=newer)
-    redis_client.set("events:gateway:fence", 2**62)
+    redis_client.set("{events:gateway}:fence", 2**62)
 
     with caplog.at_level(logging.WARNING, logger="relay"):
         result = relay.run_once()
