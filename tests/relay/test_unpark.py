@@ -18,9 +18,10 @@ from relay.settings import RelaySettings
 STREAM = "events:gateway"
 
 
-def outbox(store: MemoryStore, *args: str) -> Result:
+def outbox(store: MemoryStore, *args: str, stream: MemoryStream | None = None) -> Result:
     app = App(env_file=None)
     app._store = store
+    app._stream = stream
     return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
 
 
@@ -49,7 +50,7 @@ def test_an_unparked_event_is_published_before_the_events_it_held_up() -> None:
 
     assert outbox(store, "relay", "unpark", "ev_unknown").exit_code == 5
     assert outbox(store, "relay", "unpark").exit_code == 2
-    released = outbox(store, "relay", "unpark", first.id)
+    released = outbox(store, "relay", "unpark", first.id, stream=stream)
     assert released.exit_code == 0, released.output
     assert "released 1 parked event" in released.output
 
