@@ -51,6 +51,11 @@ STREAM_FIELDS = (
 )
 
 
+# Optional field of an entry added again out of order (`outbox relay unpark --out-of-order`):
+# consumers handle it as any other entry; it is not above the gateway's high-water mark.
+REDELIVERED = "redelivered"
+
+
 def new_event_id() -> str:
     return "ev_" + uuid.uuid4().hex
 

@@ -203,6 +203,25 @@ class Events:
         # its lease) only gets a later timestamp.
         return self._outbox.update_many({"_id": {"$in": list(ids)}}, {"$set": {"published_at": at}})
 
+    # -- what was published (seeding the stream's high-water marks) ----------------------------
+
+    def highest_published(self) -> dict[str, int]:
+        """Each gateway's highest published version among the retained events."""
+        rows = self._outbox.find(
+            {"published_at": {"$ne": None}}, projection={"aggregate_id": 1, "version": 1}
+        )
+        return highest_versions(rows)
+
+    def highest_among(self, ids: Sequence[str]) -> dict[str, int]:
+        """Each gateway's highest version among these events (published or not)."""
+        found: list[Document] = []
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start : start + 1000])
+            found += self._outbox.find(
+                {"_id": {"$in": chunk}}, projection={"aggregate_id": 1, "version": 1}
+            )
+        return highest_versions(found)
+
     # -- parked ---------------------------------------------------------------------------------
 
     def count_rejection(self, event_id: str, error: str) -> int | None:
@@ -241,6 +260,15 @@ class Events:
         if keys is not None:
             query["_id"] = {"$in": list(keys)}
         return self._outbox.update_many(query, {"$set": {"parked": False, "attempts": 0}})
+
+
+def highest_versions(rows: Sequence[Document]) -> dict[str, int]:
+    highest: dict[str, int] = {}
+    for row in rows:
+        gateway, version = row.get("aggregate_id"), row.get("version")
+        if isinstance(gateway, str) and isinstance(version, int) and not isinstance(version, bool):
+            highest[gateway] = max(version, highest.get(gateway, 0))
+    return highest
 
 
 def _leaving_out(blocked: Mapping[str, int]) -> dict[str, Any]:

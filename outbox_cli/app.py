@@ -15,7 +15,8 @@ from outbox.errors import OutboxError
 from outbox.logs import configure_logging
 from outbox.settings import CommonSettings, load
 from outbox.store import Store
-from outbox_cli.common import open_store
+from outbox.stream import EventStream
+from outbox_cli.common import open_store, open_stream
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
@@ -28,6 +29,7 @@ class App:
     overrides: dict[str, Any] = field(default_factory=dict)
     env_file: str | None = None
     _store: Store | None = None
+    _stream: EventStream | None = None
 
     def settings(self, settings_class: type[S] = CommonSettings) -> S:  # type: ignore[assignment]
         return load(settings_class, env_file=self.env_file, **self.overrides)
@@ -37,9 +39,17 @@ class App:
             self._store = open_store(self.settings())
         return self._store
 
+    def stream(self, settings: CommonSettings) -> EventStream:
+        """The stream at OUTBOX_REDIS_URL (tests inject one), seen with the default names."""
+        if self._stream is None:
+            self._stream = open_stream(settings)
+        return self._stream
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        if self._stream is not None:
+            self._stream.close()
 
 
 class OutboxGroup(click.Group):

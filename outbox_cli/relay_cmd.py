@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from outbox.clock import utcnow
 from outbox.errors import NotFound
 from outbox.health import serving
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import open_stream
 from outbox_cli.signals import stop_on_signals, stop_within_grace
-from relay.factory import build_relay
+from relay import unparking
+from relay.factory import build_relay, stream_config
 from relay.outbox_reader import OutboxReader
 from relay.settings import RelaySettings
 
@@ -66,18 +68,30 @@ def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) 
 @relay.command()
 @click.argument("event_ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Every parked event.")
+@click.option(
+    "--out-of-order",
+    is_flag=True,
+    help="Publish events at or below their gateway's high-water mark again now, as new "
+    "entries marked redelivered (without it they are refused, exit 3).",
+)
 @pass_app
-def unpark(app: App, event_ids: tuple[str, ...], everything: bool) -> None:
+def unpark(app: App, event_ids: tuple[str, ...], everything: bool, out_of_order: bool) -> None:
     """Release parked events (after fixing why Redis rejected them, or why they could not be
-    read): they are tried again. An ObjectId _id is given by its 24 hex digits."""
+    read): they are tried again, in order. An ObjectId _id is given by its 24 hex digits."""
     if bool(event_ids) == everything:
         raise click.UsageError("give EVENT_ID... or --all")
     reader = OutboxReader(app.store())
-    parked = {event.id for event in reader.parked()}
-    unknown = sorted(set(event_ids) - parked)
+    parked = reader.parked()
+    unknown = sorted(set(event_ids) - {read.id for read in parked})
     if unknown:
         raise NotFound(f"not parked: {', '.join(unknown)} (outbox status lists parked events)")
-    released = reader.unpark(None if everything else list(event_ids))
+    chosen = [read for read in parked if everything or read.id in event_ids]
+    settings = app.settings(RelaySettings)
+    stream = app.stream(settings).with_config(stream_config(settings))
+    result = unparking.unpark(reader, stream, chosen, out_of_order=out_of_order, now=utcnow())
+    for event_id, entry_id in result.redelivered:
+        click.echo(f"redelivered {event_id} out of order as stream entry {entry_id}")
     click.echo(
-        f"released {released} parked event(s); the relay retries them within its stats interval"
+        f"released {result.released} parked event(s); the relay retries them within its stats "
+        "interval"
     )

@@ -24,7 +24,7 @@ from outbox.event_documents import Unreadable
 from outbox.events import OutboxEvent
 from outbox.outages import MONGODB, REDIS, Outages
 from outbox.store import Store
-from outbox.stream import EventStream, StreamUnavailable
+from outbox.stream import EventStream, MarksUnseeded, Publication, StreamUnavailable
 from relay import ordering
 from relay.accounting import Accounting, BatchResult, Totals
 from relay.barriers import barrier_rows
@@ -34,6 +34,7 @@ from relay.lease import Lease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
 from relay.polling import poll_wait
+from relay.seeding import seed_marks
 from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class Relay:
         if not self.lease.valid() or self.lease.token is None:
             raise LeaseLost(f"lease {self.lease.name} ran out before the batch was published")
         try:
-            outcomes = self._stream.publish(decision.publish, token=self.lease.token)
+            outcomes = self._publish_seeded(decision.publish, self.lease.token)
         except Fenced:
             self.lease.forget()
             self._show_leader(False)
@@ -156,6 +157,15 @@ class Relay:
             )
             for event in self._accounting.rejected(decision.publish, result.parked, errors):
                 self._housekeeping.block(event.aggregate_id, event.version)
+
+    def _publish_seeded(self, events: list[OutboxEvent], token: int) -> list[Publication]:
+        try:
+            return self._stream.publish(events, token=token)
+        except MarksUnseeded:
+            # Written by the release with per-event dedupe keys, or its marks were lost: learn
+            # what is in it before publishing anything, then send the same batch.
+            seed_marks(self._reader, self._stream, token=token)
+            return self._stream.publish(events, token=token)
 
     def _plan(
         self, batch: list[OutboxEvent], result: BatchResult, barriers: list[ordering.Row]

@@ -14,7 +14,6 @@ def stream_config(settings: RelaySettings) -> StreamConfig:
     """The stream as the relay publishes to it."""
     return StreamConfig(
         stream=settings.stream,
-        dedupe_window=settings.dedupe_window,
         maxlen=settings.stream_maxlen,
         max_entry_bytes=settings.max_entry_bytes,
     )

@@ -24,7 +24,7 @@ METRICS = {
     "duplicates": MetricDefinition(
         Counter,
         "outbox_relay_duplicates_skipped_total",
-        "Events already in the stream (dedupe key found), marked without a second entry",
+        "Events already in the stream (at or below the mark), marked without a second entry",
     ),
     "rejected": MetricDefinition(
         Counter, "outbox_relay_rejected_total", "Event publications Redis rejected"

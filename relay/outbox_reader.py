@@ -84,6 +84,14 @@ class OutboxReader:
         wanted = set(names)
         return self._events.unpark([key for key in keys if name_of(key) in wanted])
 
+    def highest_published(self) -> dict[str, int]:
+        """Each gateway's highest published version (seeding the stream's marks)."""
+        return self._events.highest_published()
+
+    def highest_among(self, ids: Sequence[str]) -> dict[str, int]:
+        """Each gateway's highest version among these event ids."""
+        return self._events.highest_among(ids)
+
     def backlog(self) -> int:
         """Unpublished events that are not parked (a full count: call it sparingly)."""
         return self._events.backlog()

@@ -23,9 +23,6 @@ class RelaySettings(CommonSettings):
         gt=0,
         description="seconds a relay's lease lasts; a standby takes over after it expires",
     )
-    dedupe_window: int = Field(
-        7 * 24 * 3600, ge=60, description="seconds Redis remembers a published event id"
-    )
     stream_maxlen: int = Field(
         1_000_000, ge=0, description="approximate length the stream is trimmed to (0 = never trim)"
     )

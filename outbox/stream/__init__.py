@@ -4,7 +4,7 @@
 import redis; everything else, the daemons included, sees the `EventStream` port.
 """
 
-from outbox.stream.errors import Fenced, LeaseLost, StreamUnavailable
+from outbox.stream.errors import Fenced, LeaseLost, MarksUnseeded, StreamUnavailable
 from outbox.stream.port import EventStream, StreamConfig
 from outbox.stream.records import (
     Claimed,
@@ -14,6 +14,7 @@ from outbox.stream.records import (
     Entry,
     GroupStatus,
     Publication,
+    PublishedRecord,
     ReplayReport,
     StreamStatus,
 )
@@ -28,7 +29,9 @@ __all__ = [
     "Fenced",
     "GroupStatus",
     "LeaseLost",
+    "MarksUnseeded",
     "Publication",
+    "PublishedRecord",
     "ReplayReport",
     "StreamConfig",
     "StreamStatus",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outbox.errors import BackendUnavailable, Conflict
+from outbox.errors import BackendUnavailable, Conflict, OutboxError
 
 
 class StreamUnavailable(BackendUnavailable):
@@ -16,3 +16,8 @@ class LeaseLost(Conflict):
 
 class Fenced(LeaseLost):
     """The stream refused a publish: a holder with a newer lease token has published since."""
+
+
+class MarksUnseeded(OutboxError):
+    """The stream holds entries but no high-water marks yet (it was written by a release that
+    kept one dedupe key per event): seed them (`relay.seeding`) before publishing."""

@@ -2,8 +2,9 @@
 
 It keeps Redis's semantics where the daemons rely on them: ids `ms-seq` that only grow, a
 consumer group with its last-delivered id and a pending list (owner, delivery count, idle time),
-blocking reads, XAUTOCLAIM handing back deleted entries with no fields, the dedupe window, the
-fencing token, approximate MAXLEN (here exact) and the dead-letter stream's exact bound.
+blocking reads, XAUTOCLAIM handing back deleted entries with no fields, the high-water marks
+(and their seeding), the fencing token, approximate MAXLEN (here exact) and the dead-letter
+stream's exact bound.
 
 Thread-safe: the views of one stream (`with_config`, one per daemon) share one lock. `outage()`
 makes every call raise `StreamUnavailable`, to test the daemons against a stream that is down.
@@ -14,24 +15,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from outbox.errors import InvalidInput, NotFound
-from outbox.events import STREAM_FIELDS, OutboxEvent
-from outbox.stream.errors import Fenced, StreamUnavailable
+from outbox.events import REDELIVERED, STREAM_FIELDS, OutboxEvent
+from outbox.stream.errors import Fenced, MarksUnseeded, StreamUnavailable
 from outbox.stream.memory_log import Group, Log
 from outbox.stream.memory_status import stream_status
 from outbox.stream.port import StreamConfig
-from outbox.stream.publish_script import fenced, too_large
+from outbox.stream.publish_script import fenced, too_large, unseeded
 from outbox.stream.records import (
     Claimed,
     ConsumerInfo,
     DeadLetter,
     Entry,
     Publication,
+    PublishedRecord,
     ReplayReport,
     StreamStatus,
     checked_entry_id,
@@ -50,8 +51,8 @@ class _Shared:
         self.changed = threading.Condition()
         self.logs: dict[str, Log] = {}
         self.fences: dict[str, int] = {}
-        self.dedupe: dict[str, float] = {}  # key → expiry, monotonic seconds
-        self.expiries: deque[tuple[float, str]] = deque()
+        self.marks: dict[str, dict[str, int]] = {}  # by stream: gateway → highest version
+        self.seeded: set[str] = set()  # streams whose marks hold everything published
         self.down = False
         self.monotonic = monotonic
         self.wall = wall
@@ -62,11 +63,19 @@ class _Shared:
     def now_ms(self) -> int:
         return int(self.wall() * 1000)
 
-    def forget_expired(self, now: float) -> None:
-        while self.expiries and self.expiries[0][0] <= now:
-            _, key = self.expiries.popleft()
-            if self.dedupe.get(key, now + 1) <= now:
-                del self.dedupe[key]
+    def fence(self, stream: str, token: int) -> None:
+        fence = self.fences.get(stream, 0)
+        if token < fence:
+            raise Fenced(f"the stream refused the relay: {fenced(token, fence)}")
+        self.fences[stream] = token
+
+    def check_seeded(self, stream: str) -> None:
+        """As the script: a stream with entries but without seeded marks is refused."""
+        if stream in self.seeded:
+            return
+        if (stream in self.logs and self.logs[stream].entries) or stream in self.marks:
+            raise MarksUnseeded(unseeded(stream))
+        self.seeded.add(stream)
 
 
 class MemoryStream:
@@ -88,9 +97,6 @@ class MemoryStream:
         view = MemoryStream(config)
         view._shared = self._shared
         return view
-
-    def dedupe_key(self, event_id: str) -> str:
-        return f"{self._config.stream}:dedupe:{event_id}"
 
     # -- outages --------------------------------------------------------------------------------
 
@@ -128,11 +134,8 @@ class MemoryStream:
         if not events:
             return []
         with self._locked() as shared:
-            fence = shared.fences.get(self._config.stream, 0)
-            if token < fence:
-                raise Fenced(f"the stream refused the relay: {fenced(token, fence)}")
-            shared.fences[self._config.stream] = token
-            shared.forget_expired(shared.monotonic())
+            shared.fence(self._config.stream, token)
+            shared.check_seeded(self._config.stream)
             failed: set[str] = set()
             publications = [self._publish_one(shared, event, failed) for event in events]
             shared.changed.notify_all()
@@ -148,16 +151,48 @@ class MemoryStream:
         if size > config.max_entry_bytes:
             failed.add(event.aggregate_id)
             return Publication(event.id, error=too_large(size, config.max_entry_bytes))
-        key, now = self.dedupe_key(event.id), shared.monotonic()
-        if key in shared.dedupe:
+        marks = shared.marks.setdefault(config.stream, {})
+        if event.version <= marks.get(event.aggregate_id, 0):
             return Publication(event.id, duplicate=True)
-        shared.dedupe[key] = now + config.dedupe_window
-        shared.expiries.append((now + config.dedupe_window, key))
+        marks[event.aggregate_id] = event.version
         stream = shared.log(config.stream)
         entry_id = stream.add(fields, shared.now_ms())
         if config.maxlen > 0:
             stream.trim(config.maxlen)
         return Publication(event.id, entry_id=entry_id)
+
+    def marks(self, gateways: Sequence[str]) -> dict[str, int]:
+        with self._locked() as shared:
+            marks = shared.marks.get(self._config.stream, {})
+            return {gateway: marks[gateway] for gateway in gateways if gateway in marks}
+
+    def published_record(self, *, token: int) -> PublishedRecord:
+        highest: dict[str, int] = {}
+        for _, fields in self.entries():
+            gateway, version = fields.get("aggregate_id"), fields.get("version", "")
+            if gateway and version.isdigit():
+                highest[gateway] = max(int(version), highest.get(gateway, 0))
+        return PublishedRecord(versions=highest)  # no release kept dedupe keys here
+
+    def seed_marks(self, marks: Mapping[str, int], *, token: int) -> None:
+        with self._locked() as shared:
+            shared.fence(self._config.stream, token)
+            known = shared.marks.setdefault(self._config.stream, {})
+            for gateway, version in marks.items():
+                known[gateway] = max(version, known.get(gateway, 0))
+            shared.seeded.add(self._config.stream)
+
+    def redeliver(self, events: Sequence[OutboxEvent]) -> list[str]:
+        with self._locked() as shared:
+            stream = shared.log(self._config.stream)
+            ids = [
+                stream.add({**event.stream_fields(), REDELIVERED: "1"}, shared.now_ms())
+                for event in events
+            ]
+            if self._config.maxlen > 0:
+                stream.trim(self._config.maxlen)
+            shared.changed.notify_all()
+        return ids
 
     # -- consuming ------------------------------------------------------------------------------
 

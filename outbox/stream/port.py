@@ -1,14 +1,14 @@
 """The stream port: what the relay, the provisioner and the command line need of the event stream.
 
-One stream of gateway events, published to once per event (dedupe window, fencing by lease
-token, approximate MAXLEN), consumed by one consumer group (read, claim, reclaim, ack), with a
-dead-letter stream beside it (exact maxlen) that operators list, replay and drop. Adapters:
-`RedisStream` (redis-server) and `MemoryStream` (the in-process stand-in).
+One stream of gateway events, published to once per event (a high-water mark per gateway,
+fencing by lease token, approximate MAXLEN), consumed by one consumer group (read, claim,
+reclaim, ack), with a dead-letter stream beside it (exact maxlen) that operators list, replay
+and drop. Adapters: `RedisStream` (redis-server) and `MemoryStream` (the in-process stand-in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +19,7 @@ from outbox.stream.records import (
     DeadLetter,
     Entry,
     Publication,
+    PublishedRecord,
     ReplayReport,
     StreamStatus,
 )
@@ -32,7 +33,6 @@ class StreamConfig:
     group: str = "provisioner"
     consumer: str = "provisioner"
     dead_letters: str = field(default="")  # empty: "<stream>:dlq"
-    dedupe_window: int = 86_400  # seconds an event id is remembered as published
     maxlen: int = 0  # approximate length publishing trims the stream to; 0: never trim
     max_entry_bytes: int = 1 << 20  # a larger event is rejected
     dead_letters_maxlen: int = 100_000  # exact bound of the dead-letter stream
@@ -56,8 +56,30 @@ class EventStream(Protocol):
 
     def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Publication]:
         """One publication per event, in order, atomically: raises `Fenced` when a holder of a
-        newer lease token has published; skips ids published within the dedupe window; holds
-        back the later events of a gateway whose event was rejected; trims to `maxlen`."""
+        newer lease token has published; skips an event at or below its gateway's high-water
+        mark and raises the mark with each event added; holds back the later events of a
+        gateway whose event was rejected; trims to `maxlen`. Raises `MarksUnseeded` (after
+        taking the fence) when the stream exists but its marks were never seeded."""
+        ...
+
+    def marks(self, gateways: Sequence[str]) -> dict[str, int]:
+        """The high-water marks of these gateways (those without one are left out)."""
+        ...
+
+    def published_record(self, *, token: int) -> PublishedRecord:
+        """What the stream knows was published, for seeding the marks: the highest version of
+        each gateway among its entries, and the event ids a release that kept one dedupe key per
+        event still remembers. Fences that release's relays off with `token` first."""
+        ...
+
+    def seed_marks(self, marks: Mapping[str, int], *, token: int) -> None:
+        """Raise each gateway's mark to at least the version given (never lower one), then let
+        `publish` go ahead. Raises `Fenced` like `publish`."""
+        ...
+
+    def redeliver(self, events: Sequence[OutboxEvent]) -> list[str]:
+        """Add these events again, out of order, as new entries with a `redelivered` field,
+        leaving the marks alone (`outbox relay unpark --out-of-order`); the new entry ids."""
         ...
 
     # -- consuming (the provisioner) ------------------------------------------------------------

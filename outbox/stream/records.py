@@ -34,6 +34,14 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class PublishedRecord:
+    """What a stream knows was published: for seeding the high-water marks."""
+
+    versions: dict[str, int] = field(default_factory=dict)  # gateway → highest version in it
+    event_ids: list[str] = field(default_factory=list)  # ids remembered by per-event keys
+
+
+@dataclass(frozen=True)
 class Claimed:
     entry_id: str
     fields: dict[str, str] | None  # None: the entry was trimmed or deleted from the stream

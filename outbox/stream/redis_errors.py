@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from outbox.stream.errors import Fenced, StreamUnavailable
+from outbox.stream.errors import Fenced, MarksUnseeded, StreamUnavailable
 from outbox.stream.replies import Reply, classify, first_line
 
 
@@ -32,6 +32,8 @@ def redis_errors(refused: str = "Redis refused a command") -> Iterator[None]:
     except ResponseError as error:
         if reply_of(error) is Reply.FENCED:
             raise Fenced(f"Redis refused the relay: {error}") from error
+        if reply_of(error) is Reply.UNSEEDED:
+            raise MarksUnseeded(str(error)) from error
         raise StreamUnavailable(f"{refused}: {first_line(str(error))}") from error
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise StreamUnavailable(f"Redis is unreachable: {first_line(str(error))}") from error

@@ -1,6 +1,7 @@
 """`RedisStream`: the stream port on redis-server.
 
-Publishing runs one Lua script per batch (see `publish_script`). The consumer group is read with
+Publishing runs one Lua script per batch (see `publish_script`); the high-water marks are read
+and seeded in `redis_marks`. The consumer group is read with
 XREADGROUP and reclaimed with XCLAIM/XAUTOCLAIM; a group that vanished (NOGROUP, after a
 FLUSHALL or a stream deletion) is recreated on the spot. Dead letters and the status figures are
 in `redis_dead_letters`. Errors leave as the port's typed ones (`redis_errors`).
@@ -9,7 +10,7 @@ in `redis_dead_letters`. Errors leave as the port's typed ones (`redis_errors`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,7 +18,8 @@ import redis
 from redis.exceptions import ResponseError
 
 from outbox.errors import InvalidInput
-from outbox.events import STREAM_FIELDS, OutboxEvent
+from outbox.events import REDELIVERED, STREAM_FIELDS, OutboxEvent
+from outbox.stream import keys
 from outbox.stream.port import StreamConfig
 from outbox.stream.publish_script import HELD, PUBLISH_SCRIPT, PUBLISHED, REFUSED
 from outbox.stream.records import (
@@ -26,6 +28,7 @@ from outbox.stream.records import (
     DeadLetter,
     Entry,
     Publication,
+    PublishedRecord,
     ReplayReport,
     StreamStatus,
     dead_letter_record,
@@ -33,6 +36,8 @@ from outbox.stream.records import (
 )
 from outbox.stream.redis_dead_letters import RedisDeadLetters, stream_status
 from outbox.stream.redis_errors import redis_errors, reply_of
+from outbox.stream.redis_marks import RedisMarks
+from outbox.stream.redis_scripts import Scripts
 from outbox.stream.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -46,7 +51,8 @@ class RedisStream:
         self._redis: Any = client
         self._config = config or StreamConfig()
         self._letters = RedisDeadLetters(client, self._config)
-        self._sha: str | None = None
+        self._scripts = Scripts(client)
+        self._marks = RedisMarks(client, self._config, self._scripts)
 
     @classmethod
     def from_url(cls, url: str, config: StreamConfig | None = None) -> RedisStream:
@@ -74,43 +80,49 @@ class RedisStream:
     def with_config(self, config: StreamConfig) -> RedisStream:
         return RedisStream(self._redis, config)
 
-    def dedupe_key(self, event_id: str) -> str:
-        return f"{self._config.stream}:dedupe:{event_id}"
-
     # -- publishing -----------------------------------------------------------------------------
 
     def publish(self, events: Sequence[OutboxEvent], *, token: int) -> list[Publication]:
         if not events:
             return []
         config = self._config
-        keys = [config.stream, f"{config.stream}:fence", *(self.dedupe_key(e.id) for e in events)]
-        args: list[str | int] = [
-            token,
-            config.dedupe_window,
-            config.maxlen,
-            config.max_entry_bytes,
-            *STREAM_FIELDS,
+        script_keys = [
+            config.stream,
+            keys.fence_key(config.stream),
+            keys.marks_key(config.stream),
+            keys.seeded_key(config.stream),
         ]
+        args: list[str | int] = [token, config.maxlen, config.max_entry_bytes, *STREAM_FIELDS]
         for event in events:
             fields = event.stream_fields()
             args += [fields[name] for name in STREAM_FIELDS]
         with redis_errors("Redis refused the batch"):
-            replies = self._run_script(keys, args)
+            replies = self._scripts.run(PUBLISH_SCRIPT, script_keys, args)
         return [_publication(event, reply) for event, reply in zip(events, replies, strict=True)]
 
-    def _run_script(self, keys: list[str], args: list[str | int]) -> list[Any]:
-        try:
-            return self._evalsha(keys, args)
-        except ResponseError as error:
-            if reply_of(error) is not Reply.RELOAD_SCRIPT:
-                raise
-        self._sha = None  # Redis restarted without its script cache: load it and send again
-        return self._evalsha(keys, args)
+    def marks(self, gateways: Sequence[str]) -> dict[str, int]:
+        return self._marks.marks(gateways)
 
-    def _evalsha(self, keys: list[str], args: list[str | int]) -> list[Any]:
-        if self._sha is None:
-            self._sha = _text(self._redis.execute_command("SCRIPT", "LOAD", PUBLISH_SCRIPT))
-        return list(self._redis.execute_command("EVALSHA", self._sha, len(keys), *keys, *args))
+    def published_record(self, *, token: int) -> PublishedRecord:
+        return self._marks.published_record(token=token)
+
+    def seed_marks(self, marks: Mapping[str, int], *, token: int) -> None:
+        self._marks.seed(marks, token=token)
+
+    def redeliver(self, events: Sequence[OutboxEvent]) -> list[str]:
+        config = self._config
+        with redis_errors():
+            return [
+                _text(
+                    self._redis.xadd(
+                        config.stream,
+                        {**event.stream_fields(), REDELIVERED: "1"},
+                        maxlen=config.maxlen or None,
+                        approximate=True,
+                    )
+                )
+                for event in events
+            ]
 
     # -- consuming ------------------------------------------------------------------------------
 

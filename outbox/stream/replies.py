@@ -11,6 +11,7 @@ from enum import StrEnum
 
 class Reply(StrEnum):
     FENCED = "fenced"  # a newer lease holder published: this relay must stop
+    UNSEEDED = "unseeded"  # the high-water marks must be seeded before anything is published
     RELOAD_SCRIPT = "reload-script"  # the script cache was flushed (restart): load it, resend
     RECREATE_GROUP = "recreate-group"  # the group vanished (FLUSHALL, stream deleted): recreate
     GROUP_EXISTS = "group-exists"  # creating a group that is there already: nothing to do
@@ -38,6 +39,7 @@ TEMPORARY = (
 
 _BY_CODE = {
     "FENCED": Reply.FENCED,
+    "UNSEEDED": Reply.UNSEEDED,
     "NOSCRIPT": Reply.RELOAD_SCRIPT,
     "NOGROUP": Reply.RECREATE_GROUP,
     "BUSYGROUP": Reply.GROUP_EXISTS,

@@ -13,7 +13,7 @@ from provisioner.informer import Informer
 from provisioner.manifests import desired_objects
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.object_cache import ObjectCache
-from tests.provisioner.conftest import make_gateway
+from tests.support.gateways import make_gateway
 
 
 def manifests() -> dict[str, dict[str, Any]]:

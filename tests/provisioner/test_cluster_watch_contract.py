@@ -18,7 +18,8 @@ from provisioner.cluster import ADDED, DELETED, MODIFIED, WatchableCluster, Watc
 from provisioner.informer import Informer
 from provisioner.manifests import desired_objects
 from provisioner.object_cache import ObjectCache
-from tests.provisioner.conftest import EmulatorHarness, Harness, MemoryHarness, make_gateway
+from tests.support.cluster_harness import EmulatorHarness, Harness, MemoryHarness
+from tests.support.gateways import make_gateway
 
 NAME = "edge-gateway"
 

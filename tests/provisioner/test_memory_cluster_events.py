@@ -7,8 +7,8 @@ from provisioner.cluster import BOOKMARK, MODIFIED
 from provisioner.manifests import desired_objects
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import rollout_status
-from tests.conftest import FakeClock
-from tests.provisioner.conftest import make_gateway
+from tests.support.clock import FakeClock
+from tests.support.gateways import make_gateway
 
 
 def deployment() -> dict[str, object]:

@@ -16,8 +16,8 @@ import pytest
 from outbox.model import Phase
 from provisioner.cluster import TemporaryClusterError
 from provisioner.daemon import Provisioner
-from tests.conftest import FakeClock
-from tests.provisioner_support import World
+from tests.support.clock import FakeClock
+from tests.support.world import World
 
 HOUR = 3600
 

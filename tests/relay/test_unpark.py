@@ -40,7 +40,7 @@ def test_an_unparked_event_is_published_before_the_events_it_held_up() -> None:
 
     assert invoke_outbox(store, "relay", "unpark", "ev_unknown").exit_code == 5
     assert invoke_outbox(store, "relay", "unpark").exit_code == 2
-    released = invoke_outbox(store, "relay", "unpark", first.id)
+    released = invoke_outbox(store, "relay", "unpark", first.id, stream=stream)
     assert released.exit_code == 0, released.output
     assert "released 1 parked event" in released.output
 

@@ -14,27 +14,17 @@ from tests.support.stream_harness import STREAM, event
 
 @pytest.fixture
 def stream(redis_client: redis.Redis) -> RedisStream:
-    return RedisStream(redis_client, StreamConfig(stream=STREAM, dedupe_window=120))
+    return RedisStream(redis_client, StreamConfig(stream=STREAM))
 
 
-def test_the_dedupe_key_expires_after_the_window(
+def test_publishing_keeps_one_mark_per_gateway_and_nothing_that_expires(
     stream: RedisStream, redis_client: redis.Redis
 ) -> None:
-    one = event()
-    stream.publish([one], token=1)
+    stream.publish([event(f"gw_{n % 3}", n // 3 + 1) for n in range(30)], token=1)
 
-    assert 110 <= redis_client.ttl(stream.dedupe_key(one.id)) <= 120
-
-
-def test_nothing_is_remembered_for_a_rejected_event(
-    redis_client: redis.Redis,
-) -> None:
-    stream = RedisStream(redis_client, StreamConfig(stream=STREAM, max_entry_bytes=2048))
-    big, follower = event("gw_a", 1, payload={"blob": "x" * 4096}), event("gw_a", 2)
-
-    stream.publish([big, follower], token=1)
-
-    assert not redis_client.exists(stream.dedupe_key(big.id), stream.dedupe_key(follower.id))
+    marks = redis_client.hgetall("{events:gateway}:hwm")
+    assert marks == {"gw_0": "10", "gw_1": "10", "gw_2": "10"}
+    assert all(redis_client.ttl(key) == -1 for key in redis_client.keys("*"))
 
 
 def test_a_flushed_script_cache_is_reloaded_without_losing_or_doubling(
@@ -52,7 +42,7 @@ def test_fencing_is_kept_in_redis_so_every_relay_sees_it(
     stream: RedisStream, redis_client: redis.Redis
 ) -> None:
     stream.publish([event("gw_1", 1)], token=5)
-    assert redis_client.get(f"{STREAM}:fence") == "5"
+    assert redis_client.get("{events:gateway}:fence") == "5"
 
 
 def test_redis_down_is_unreachable_for_publish_and_ping_and_redis_back_is_used_again(

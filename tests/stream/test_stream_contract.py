@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -11,6 +12,7 @@ from outbox.stream import EventStream, Fenced, StreamUnavailable
 from tests.support.stream_harness import STREAM, Harness, event
 
 DLQ = f"{STREAM}:dlq"
+_VERSIONS = itertools.count(1)
 
 
 def ids_in(stream: EventStream) -> list[str]:
@@ -65,16 +67,16 @@ def test_publishing_an_event_again_adds_no_second_entry(harness: Harness) -> Non
     assert ids_in(stream) == [first.id, second.id]
 
 
-def test_after_the_dedupe_window_an_event_is_published_again(harness: Harness) -> None:
-    stream = harness.stream(dedupe_window=1)
-    one = event()
-    stream.publish([one], token=1)
-    harness.pass_time(1.3)
+def test_an_event_published_again_thirty_days_later_is_still_skipped(harness: Harness) -> None:
+    stream = harness.stream()
+    one, two = event("gw_1", 1), event("gw_1", 2)
+    stream.publish([one, two], token=1)
+    harness.pass_time(30 * 86_400)
 
-    [again] = stream.publish([one], token=1)
+    again = stream.publish([one, two], token=1)
 
-    assert not again.duplicate
-    assert ids_in(stream) == [one.id, one.id]
+    assert [p.duplicate and p.published for p in again] == [True, True]
+    assert ids_in(stream) == [one.id, two.id]
 
 
 def test_a_rejected_event_is_not_overtaken_by_the_next_one_of_its_gateway(
@@ -234,7 +236,10 @@ def test_acked_entries_are_no_longer_pending(harness: Harness) -> None:
 
 def dead_lettered(p1: EventStream, reason: str = "handler kept dying") -> str:
     """One entry read by the group, then dead-lettered; the dead letter's id."""
-    [entry_id] = published(p1.with_config(p1.config.__class__(stream=STREAM)), 1, gateway="gw_d")
+    publisher = p1.with_config(p1.config.__class__(stream=STREAM))
+    # A higher version each time: one at or below gw_d's mark would be skipped.
+    [publication] = publisher.publish([event("gw_d", next(_VERSIONS))], token=1)
+    entry_id = str(publication.entry_id)
     entries = p1.read_new(count=10, block_ms=None)
     fields = dict(next(fields for read_id, fields in entries if read_id == entry_id))
     p1.dead_letter(entry_id, fields, reason, 5)

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
+from outbox.stream.memory import MemoryStream
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.servers import NxServer, RedisServer
@@ -70,8 +71,9 @@ def relay_process(
     )
 
 
-def invoke_outbox(store: MemoryStore, *args: str) -> Result:
-    """The command in this process, on `store`, reading no `.env`."""
+def invoke_outbox(store: MemoryStore, *args: str, stream: MemoryStream | None = None) -> Result:
+    """The command in this process, on `store` (and `stream`, when given), reading no `.env`."""
     app = App(env_file=None)
     app._store = store
+    app._stream = stream
     return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
