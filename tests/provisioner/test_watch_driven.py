@@ -7,7 +7,6 @@ the tests wait for what a watch event brings (the sweep interval is an hour: it 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from outbox.model import Phase
 from provisioner.cluster import TemporaryClusterError
 from provisioner.daemon import Provisioner
 from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 from tests.support.world import World
 
 HOUR = 3600
@@ -45,10 +45,7 @@ def daemon_ready(daemon: Provisioner) -> bool:
 
 
 def eventually(condition: Callable[[], Any], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        time.sleep(0.02)
+    wait_until(condition, timeout=timeout, interval=0.02)
 
 
 def count(daemon: Provisioner, metric: str, **labels: str) -> float:
