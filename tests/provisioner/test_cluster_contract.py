@@ -284,7 +284,7 @@ def test_error_for_status(status: int, error: type[Exception]) -> None:
 
 @pytest.fixture
 def kube(emulator: ApiServerEmulator) -> KubernetesCluster:
-    return KubernetesCluster(NAMESPACE, emulator.api_client(), read_timeout=0.25)
+    return KubernetesCluster(NAMESPACE, emulator.api_client(), read_timeout=1.0)
 
 
 def edge(**spec: Any) -> dict[str, dict[str, Any]]:
@@ -402,7 +402,7 @@ def test_faults_on_the_wire_end_as_typed_errors(
     if fault == "reset":
         emulator.reset_next(method=method)
     elif fault == "slow":
-        emulator.delay_next(5, method=method)  # the client gives up after 0.25 s
+        emulator.delay_next(5, method=method)  # the client gives up after 1 s
     else:
         emulator.respond_next(int(fault), method=method)
     call = {
