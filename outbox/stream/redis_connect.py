@@ -56,7 +56,7 @@ def _without_password(url: str) -> str:
     return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
-def cluster_client(client: Any) -> RedisCluster | None:
-    """The cluster client behind `client`, if it is one."""
+def cluster_client(client: Any) -> Any:
+    """The `RedisCluster` behind `client`, if it is one, else None."""
     actual = client.resolved() if isinstance(client, ConnectOnFirstUse) else client
     return actual if isinstance(actual, RedisCluster) else None

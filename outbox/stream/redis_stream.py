@@ -1,11 +1,11 @@
 """`RedisStream`: the stream port on redis-server or a Redis Cluster (see `redis_connect`).
 
 Every key of one stream shares its hash slot (`keys`), and everything that touches two of them
-is one Lua script, so the same calls work on both. Publishing runs one Lua script per batch (see `publish_script`); the high-water marks are read
-and seeded in `redis_marks`. The consumer group is read with
-XREADGROUP and reclaimed with XCLAIM/XAUTOCLAIM; a group that vanished (NOGROUP, after a
-FLUSHALL or a stream deletion) is recreated on the spot. Dead letters and the status figures are
-in `redis_dead_letters`. Errors leave as the port's typed ones (`redis_errors`).
+is one Lua script, so the same calls work on both. Publishing runs one script per batch (see
+`publish_script`); the high-water marks are read and seeded in `redis_marks`. The consumer group
+is read with XREADGROUP and reclaimed with XCLAIM/XAUTOCLAIM; a group that vanished (NOGROUP,
+after a FLUSHALL or a stream deletion) is recreated on the spot. Dead letters and the status
+figures are in `redis_dead_letters`. Errors leave as the port's typed ones (`redis_errors`).
 """
 
 from __future__ import annotations
@@ -115,7 +115,9 @@ class RedisStream:
         the script ran on)."""
         config = self._config
         cluster = cluster_client(self._redis)
-        target = {} if cluster is None else {"target_nodes": cluster.get_node_from_key(config.stream)}
+        target = (
+            {} if cluster is None else {"target_nodes": cluster.get_node_from_key(config.stream)}
+        )
         acked = int(
             self._redis.execute_command(
                 "WAIT", config.wait_replicas, config.wait_timeout_ms, **target

@@ -99,7 +99,9 @@ def test_list_limit_keeps_the_newest(dlq: Dlq) -> None:
 
     result = dlq.run("list", "--limit", "2")
 
-    assert result.stdout.splitlines()[0] == "3 dead letter(s) in {events:gateway}:dlq, newest 2 shown"
+    assert (
+        result.stdout.splitlines()[0] == "3 dead letter(s) in {events:gateway}:dlq, newest 2 shown"
+    )
     assert "reason 2" in result.stdout and "reason 1" in result.stdout
     assert "reason 0" not in result.stdout
 

@@ -9,8 +9,6 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
-
 from outbox.events import EventType, OutboxEvent
 from outbox.stream import StreamConfig
 from outbox.stream.memory import MemoryStream
