@@ -119,7 +119,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--drain-events", type=int, default=20_000)
+    parser.add_argument("--drain-events", type=int, default=3000)
     parser.add_argument("--memory-events", type=int, default=100_000)
     parser.add_argument("--gateways", type=int, default=1000)
     parser.add_argument("--wait-batches", type=int, default=200)
