@@ -16,6 +16,8 @@ def stream_config(settings: RelaySettings) -> StreamConfig:
         stream=settings.stream,
         maxlen=settings.stream_maxlen,
         max_entry_bytes=settings.max_entry_bytes,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=round(settings.redis_wait_timeout * 1000),
     )
 
 

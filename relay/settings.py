@@ -42,6 +42,14 @@ class RelaySettings(CommonSettings):
         0.005, gt=0, description="seconds to wait after a batch that found work"
     )
     poll_max: float = Field(0.2, gt=0, description="longest wait between polls when idle")
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        description="replicas that must acknowledge each publish (WAIT) before it counts; 0 = off",
+    )
+    redis_wait_timeout: float = Field(
+        1.0, gt=0, description="seconds a publish waits for those replicas before it is retried"
+    )
     stats_interval: float = Field(
         30.0, gt=0, description="seconds between backlog counts (a full count is not cheap)"
     )

@@ -8,10 +8,12 @@ from uuid import uuid4
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from outbox.memory_store import MemoryStore
 from outbox.mongo_store import MongoStore
 from tests.support.clock import FakeClock
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.servers import PRODUCT_COLLECTIONS, NxServer, RedisServer
 
 
@@ -36,6 +38,32 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """Three masters, no replicas: started once per worker, flushed before each test."""
+    cluster = RedisClusterServers(masters=3).start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def redis_cluster_client(redis_cluster: RedisClusterServers) -> Iterator[RedisCluster]:
+    if not redis_cluster.processes:
+        redis_cluster.start()
+    client = redis_cluster.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def replicated_cluster() -> Iterator[RedisClusterServers]:
+    """Three masters with one replica each, for WAIT (OUTBOX_REDIS_WAIT_REPLICAS)."""
+    cluster = RedisClusterServers(masters=3, replicas=1).start()
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(scope="session")

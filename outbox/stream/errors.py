@@ -21,3 +21,9 @@ class Fenced(LeaseLost):
 class MarksUnseeded(OutboxError):
     """The stream holds entries but no high-water marks yet (it was written by a release that
     kept one dedupe key per event): seed them (`relay.seeding`) before publishing."""
+
+
+class ReplicasBehind(StreamUnavailable):
+    """A publish reached the master, but fewer replicas than OUTBOX_REDIS_WAIT_REPLICAS said they
+    hold it in time: it does not count as published yet (a failover now could lose it), so the
+    relay retries the batch, which the high-water marks make harmless."""

@@ -44,7 +44,14 @@ def fence_key(stream: str) -> str:
 
 
 def dead_letters_key(stream: str) -> str:
+    """The dead-letter stream: in the stream's slot, so dead-lettering and replaying are one
+    script over both streams on a cluster too."""
     return companion(stream, "dlq")
+
+
+def legacy_dead_letters_key(stream: str) -> str:
+    """Where releases before the cluster support kept the dead letters (no tag)."""
+    return f"{stream}:dlq"
 
 
 def legacy_fence_key(stream: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from outbox.events import OutboxEvent
+from outbox.stream import keys
 from outbox.stream.records import (
     Claimed,
     ConsumerInfo,
@@ -32,14 +33,19 @@ class StreamConfig:
     stream: str = "events:gateway"
     group: str = "provisioner"
     consumer: str = "provisioner"
-    dead_letters: str = field(default="")  # empty: "<stream>:dlq"
+    dead_letters: str = field(default="")  # empty: "{<stream>}:dlq", in the stream's slot
     maxlen: int = 0  # approximate length publishing trims the stream to; 0: never trim
     max_entry_bytes: int = 1 << 20  # a larger event is rejected
     dead_letters_maxlen: int = 100_000  # exact bound of the dead-letter stream
+    wait_replicas: int = 0  # replicas that must hold a publish before it counts; 0: no WAIT
+    wait_timeout_ms: int = 1000  # how long a publish waits for them
 
     def __post_init__(self) -> None:
-        if not self.dead_letters:
-            object.__setattr__(self, "dead_letters", f"{self.stream}:dlq")
+        # The untagged name of older releases (`<stream>:dlq`, still what some callers pass)
+        # means the tagged one: outside the stream's slot it cannot work on a cluster, and the
+        # records found under it are moved over (`redis_legacy_letters`).
+        if self.dead_letters in ("", keys.legacy_dead_letters_key(self.stream)):
+            object.__setattr__(self, "dead_letters", keys.dead_letters_key(self.stream))
 
 
 class EventStream(Protocol):

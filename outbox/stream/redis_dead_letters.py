@@ -1,15 +1,16 @@
 """The operators' side of `RedisStream`: the dead-letter stream and the figures of `status`.
 
-A replay adds the original fields back to the main stream as a new entry and deletes the
-record, in one MULTI guarded by WATCH, so two operators replaying the same id publish it once.
+Dead-lettering (add the record, ack the entry) and replaying (add the original fields back to
+the main stream as a new entry, delete the record) are each one script over the two streams
+(`redis_letter_scripts`), so both or neither happen, and two operators replaying the same id
+publish it once. The first call moves the dead letters an older release left under the old
+name (`redis_legacy_letters`).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-import redis
 
 from outbox.errors import InvalidInput, NotFound
 from outbox.stream.port import StreamConfig
@@ -23,26 +24,52 @@ from outbox.stream.records import (
     replayable_fields,
 )
 from outbox.stream.redis_errors import redis_errors
+from outbox.stream.redis_legacy_letters import move_legacy_dead_letters
+from outbox.stream.redis_letter_scripts import DEAD_LETTER_SCRIPT, REPLAY_SCRIPT
+from outbox.stream.redis_scripts import Scripts
 
 log = logging.getLogger(__name__)
 
 
 class RedisDeadLetters:
-    def __init__(self, client: redis.Redis[Any], config: StreamConfig) -> None:
-        self._redis: Any = client
+    def __init__(self, client: Any, config: StreamConfig, scripts: Scripts) -> None:
+        self._redis = client
         self._config = config
+        self._scripts = scripts
+        self._moved = False
+
+    def _move_legacy(self) -> None:
+        """Once per view: one EXISTS when there is nothing to move."""
+        if not self._moved:
+            move_legacy_dead_letters(self._redis, self._scripts, self._config)
+            self._moved = True
+
+    def add(self, entry_id: str, record: dict[str, str]) -> None:
+        """Dead-letter `record` and ack `entry_id`, atomically. Redis errors pass through
+        untranslated: the caller recreates a vanished group and tries again."""
+        config = self._config
+        self._move_legacy()
+        pairs = [item for name, value in record.items() for item in (name, value)]
+        self._scripts.run(
+            DEAD_LETTER_SCRIPT,
+            [config.stream, config.dead_letters],
+            [config.group, entry_id, config.dead_letters_maxlen, *pairs],
+        )
 
     def count(self) -> int:
         with redis_errors():
+            self._move_legacy()
             return int(self._redis.xlen(self._config.dead_letters))
 
     def latest(self, limit: int) -> list[DeadLetter]:
         with redis_errors():
+            self._move_legacy()
             records = self._redis.xrevrange(self._config.dead_letters, "+", "-", count=limit)
         return [DeadLetter.from_record(record_id, fields) for record_id, fields in records]
 
     def get(self, record_id: str) -> DeadLetter:
         with redis_errors():
+            self._move_legacy()
             records = self._redis.xrange(
                 self._config.dead_letters, checked_entry_id(record_id), record_id
             )
@@ -51,33 +78,20 @@ class RedisDeadLetters:
         return DeadLetter.from_record(*records[0])
 
     def replay(self, record_id: str) -> str:
-        checked_entry_id(record_id)
-        with redis_errors(), self._redis.pipeline() as pipeline:
-            while True:
-                try:
-                    new_id = self._move(pipeline, record_id)
-                    break
-                except redis.WatchError:
-                    continue  # the DLQ changed between our read and the MULTI; read again
+        fields = replayable_fields(record_id, self.get(record_id).fields)
+        pairs = [item for name, value in fields.items() for item in (name, value)]
+        with redis_errors():
+            new_id = self._scripts.run(
+                REPLAY_SCRIPT, [self._config.dead_letters, self._config.stream], [record_id, *pairs]
+            )
+        if new_id is None:
+            raise NotFound(f"no dead letter {record_id} in {self._config.dead_letters}")
         log.info("dead letter %s replayed onto %s as %s", record_id, self._config.stream, new_id)
-        return new_id
-
-    def _move(self, pipeline: Any, record_id: str) -> str:
-        dead_letters = self._config.dead_letters
-        pipeline.watch(dead_letters)
-        # Between WATCH and MULTI the pipeline runs each command at once.
-        records = pipeline.xrange(dead_letters, record_id, record_id)
-        if not records:
-            raise NotFound(f"no dead letter {record_id} in {dead_letters}")
-        fields = replayable_fields(record_id, records[0][1])
-        pipeline.multi()
-        pipeline.xadd(self._config.stream, fields)
-        pipeline.xdel(dead_letters, record_id)
-        new_id, _ = pipeline.execute()
         return str(new_id)
 
     def replay_all(self, *, batch: int = 100) -> ReplayReport:
         with redis_errors():
+            self._move_legacy()
             last = self._redis.xrevrange(self._config.dead_letters, "+", "-", count=1)
         report = ReplayReport()
         if not last:
@@ -99,6 +113,7 @@ class RedisDeadLetters:
 
     def drop(self, record_id: str) -> None:
         with redis_errors():
+            self._move_legacy()
             deleted = self._redis.xdel(self._config.dead_letters, checked_entry_id(record_id))
         if not deleted:
             raise NotFound(f"no dead letter {record_id} in {self._config.dead_letters}")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from outbox.stream.errors import Fenced, MarksUnseeded, StreamUnavailable
@@ -39,3 +39,7 @@ def redis_errors(refused: str = "Redis refused a command") -> Iterator[None]:
         raise StreamUnavailable(f"Redis is unreachable: {first_line(str(error))}") from error
     except RedisError as error:
         raise StreamUnavailable(f"Redis failed: {first_line(str(error))}") from error
+    except RedisClusterException as error:
+        # Not a RedisError: the cluster client's own failures (no node answers, a slot with no
+        # master while the cluster reshapes itself).
+        raise StreamUnavailable(f"Redis Cluster failed: {first_line(str(error))}") from error

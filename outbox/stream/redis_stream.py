@@ -1,10 +1,11 @@
-"""`RedisStream`: the stream port on redis-server.
+"""`RedisStream`: the stream port on redis-server or a Redis Cluster (see `redis_connect`).
 
-Publishing runs one Lua script per batch (see `publish_script`); the high-water marks are read
-and seeded in `redis_marks`. The consumer group is read with
-XREADGROUP and reclaimed with XCLAIM/XAUTOCLAIM; a group that vanished (NOGROUP, after a
-FLUSHALL or a stream deletion) is recreated on the spot. Dead letters and the status figures are
-in `redis_dead_letters`. Errors leave as the port's typed ones (`redis_errors`).
+Every key of one stream shares its hash slot (`keys`), and everything that touches two of them
+is one Lua script, so the same calls work on both. Publishing runs one script per batch (see
+`publish_script`); the high-water marks are read and seeded in `redis_marks`. The consumer group
+is read with XREADGROUP and reclaimed with XCLAIM/XAUTOCLAIM; a group that vanished (NOGROUP,
+after a FLUSHALL or a stream deletion) is recreated on the spot. Dead letters and the status
+figures are in `redis_dead_letters`. Errors leave as the port's typed ones (`redis_errors`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from redis.exceptions import ResponseError
 from outbox.errors import InvalidInput
 from outbox.events import REDELIVERED, STREAM_FIELDS, OutboxEvent
 from outbox.stream import keys
+from outbox.stream.errors import ReplicasBehind
 from outbox.stream.port import StreamConfig
 from outbox.stream.publish_script import HELD, PUBLISH_SCRIPT, PUBLISHED, REFUSED
 from outbox.stream.records import (
@@ -34,6 +36,7 @@ from outbox.stream.records import (
     dead_letter_record,
     entry_order,
 )
+from outbox.stream.redis_connect import ConnectOnFirstUse, cluster_client
 from outbox.stream.redis_dead_letters import RedisDeadLetters, stream_status
 from outbox.stream.redis_errors import redis_errors, reply_of
 from outbox.stream.redis_marks import RedisMarks
@@ -45,28 +48,32 @@ T = TypeVar("T")
 
 
 class RedisStream:
-    def __init__(self, client: redis.Redis[Any], config: StreamConfig | None = None) -> None:
-        # redis-py annotates its replies for the sync and async clients at once (unions with
-        # Awaitable); the replies are shaped here, so the client is used untyped.
+    def __init__(self, client: Any, config: StreamConfig | None = None) -> None:
+        """`client`: a `redis.Redis`, a `RedisCluster`, or one chosen on first use.
+
+        redis-py annotates its replies for the sync and async clients at once (unions with
+        Awaitable); the replies are shaped here, so the client is used untyped."""
         self._redis: Any = client
         self._config = config or StreamConfig()
-        self._letters = RedisDeadLetters(client, self._config)
         self._scripts = Scripts(client)
+        self._letters = RedisDeadLetters(client, self._config, self._scripts)
         self._marks = RedisMarks(client, self._config, self._scripts)
 
     @classmethod
     def from_url(cls, url: str, config: StreamConfig | None = None) -> RedisStream:
         """A client that gives up on a dead server within seconds instead of hanging."""
         try:
-            client = redis.Redis.from_url(
-                url,
-                decode_responses=True,
-                socket_timeout=10,
-                socket_connect_timeout=3,
-                health_check_interval=30,
-            )
+            # Parsed now, so a malformed URL is refused at start rather than at the first call.
+            redis.connection.parse_url(url)
         except ValueError as error:
             raise InvalidInput(f"OUTBOX_REDIS_URL is not a Redis URL: {error}") from None
+        client = ConnectOnFirstUse(
+            url,
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=3,
+            health_check_interval=30,
+        )
         return cls(client, config)
 
     @property
@@ -98,7 +105,30 @@ class RedisStream:
             args += [fields[name] for name in STREAM_FIELDS]
         with redis_errors("Redis refused the batch"):
             replies = self._scripts.run(PUBLISH_SCRIPT, script_keys, args)
+            if config.wait_replicas:
+                self._wait_for_replicas()
         return [_publication(event, reply) for event, reply in zip(events, replies, strict=True)]
+
+    def _wait_for_replicas(self) -> None:
+        """WAIT on the stream's master: it counts the replicas that hold every write made so far
+        on this connection (one thread publishes, and the pool hands it back the connection
+        the script ran on)."""
+        config = self._config
+        cluster = cluster_client(self._redis)
+        target = (
+            {} if cluster is None else {"target_nodes": cluster.get_node_from_key(config.stream)}
+        )
+        acked = int(
+            self._redis.execute_command(
+                "WAIT", config.wait_replicas, config.wait_timeout_ms, **target
+            )
+        )
+        if acked < config.wait_replicas:
+            raise ReplicasBehind(
+                f"{acked} of the {config.wait_replicas} replica(s) OUTBOX_REDIS_WAIT_REPLICAS asks "
+                f"for acknowledged the publish to {config.stream} within "
+                f"{config.wait_timeout_ms} ms"
+            )
 
     def marks(self, gateways: Sequence[str]) -> dict[str, int]:
         return self._marks.marks(gateways)
@@ -231,16 +261,7 @@ class RedisStream:
             at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
 
-        def move() -> None:
-            pipeline = self._redis.pipeline(transaction=True)
-            # Exact, not approximate, trimming: dead letters are rare, and a bound is a bound.
-            pipeline.xadd(
-                config.dead_letters, record, maxlen=config.dead_letters_maxlen, approximate=False
-            )
-            pipeline.xack(config.stream, config.group, entry_id)
-            pipeline.execute()
-
-        self._group_call(move)
+        self._group_call(lambda: self._letters.add(entry_id, record))
 
     def consumers(self) -> list[ConsumerInfo]:
         config = self._config

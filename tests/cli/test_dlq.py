@@ -20,7 +20,7 @@ from outbox_cli.main import cli
 from tests.support.servers import RedisServer, free_port
 
 STREAM = "events:gateway"
-DLQ = "events:gateway:dlq"
+DLQ = "{events:gateway}:dlq"
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_list_shows_each_dead_letter_newest_first_with_its_reason(dlq: Dlq) -> N
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "2 dead letter(s) in events:gateway:dlq"
+    assert lines[0] == "2 dead letter(s) in {events:gateway}:dlq"
     assert lines[1].split()[:4] == ["ID", "TYPE", "GATEWAY", "DELIVERIES"]
     assert lines[2].startswith(newer) and lines[2].split()[1:3] == ["Nope", "gw_b"]
     assert lines[2].endswith("unknown event type 'Nope'")
@@ -99,7 +99,9 @@ def test_list_limit_keeps_the_newest(dlq: Dlq) -> None:
 
     result = dlq.run("list", "--limit", "2")
 
-    assert result.stdout.splitlines()[0] == "3 dead letter(s) in events:gateway:dlq, newest 2 shown"
+    assert (
+        result.stdout.splitlines()[0] == "3 dead letter(s) in {events:gateway}:dlq, newest 2 shown"
+    )
     assert "reason 2" in result.stdout and "reason 1" in result.stdout
     assert "reason 0" not in result.stdout
 

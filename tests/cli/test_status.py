@@ -34,7 +34,7 @@ from tests.support.clock import FakeClock
 from tests.support.servers import NxServer, RedisServer, free_port
 
 STREAM = "events:gateway"
-DLQ = "events:gateway:dlq"
+DLQ = "{events:gateway}:dlq"
 GROUP = "provisioner"
 TIMEOUTS = Timeouts(start=300, stop=120, delete=60)
 SPEC = {"image": "nginx:1.27"}
@@ -362,7 +362,7 @@ def test_status_prints_every_section_for_people(
     assert "length        6 entries" in out  # 5 plus the one that was dead-lettered
     assert "group         provisioner: lag 4, pending 2, 1 consumer(s)" in out
     assert "p1  2 pending" in out
-    assert "dead letters  1 in events:gateway:dlq" in out
+    assert "dead letters  1 in {events:gateway}:dlq" in out
     assert "GatewayExploded gw_1: unknown event type 'GatewayExploded' (5 deliveries)" in out
     assert "Starting 2, Started 1" in out
     assert "attention     2: 1 past a deadline, 1 waiting to retry, 1 with an error" in out

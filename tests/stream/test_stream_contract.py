@@ -11,7 +11,7 @@ from outbox.errors import InvalidInput, NotFound
 from outbox.stream import EventStream, Fenced, StreamUnavailable
 from tests.support.stream_harness import STREAM, Harness, event
 
-DLQ = f"{STREAM}:dlq"
+DLQ = "{events:gateway}:dlq"
 _VERSIONS = itertools.count(1)
 
 

@@ -9,12 +9,11 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
-
 from outbox.events import EventType, OutboxEvent
 from outbox.stream import StreamConfig
 from outbox.stream.memory import MemoryStream
 from outbox.stream.redis_stream import RedisStream
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.servers import RedisServer
 
 STREAM = "events:gateway"
@@ -64,7 +63,7 @@ class MemoryHarness(Harness):
 class RedisHarness(Harness):
     name = "redis-server"
 
-    def __init__(self, server: RedisServer, client: redis.Redis) -> None:
+    def __init__(self, server: RedisServer, client: Any) -> None:
         self.server = server
         self.client = client
 
@@ -88,3 +87,21 @@ class RedisHarness(Harness):
             yield
         finally:
             self.server.start()
+
+
+class ClusterHarness(RedisHarness):
+    """The same calls on a three-master Redis Cluster, through redis-py's cluster client."""
+
+    name = "redis-cluster"
+
+    def __init__(self, cluster: RedisClusterServers, client: Any) -> None:
+        self.cluster = cluster
+        self.client = client
+
+    @contextmanager
+    def outage(self) -> Iterator[None]:
+        self.cluster.stop()
+        try:
+            yield
+        finally:
+            self.cluster.start()
