@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from outbox.settings import CommonSettings
+from outbox.stream import keys
 
 
 def default_consumer() -> str:
@@ -84,4 +85,4 @@ class ProvisionerSettings(CommonSettings):
 
     @property
     def dead_letter_stream(self) -> str:
-        return f"{self.stream}:dlq"
+        return keys.dead_letters_key(self.stream)

@@ -41,7 +41,7 @@ class StreamConfig:
     wait_timeout_ms: int = 1000  # how long a publish waits for them
 
     def __post_init__(self) -> None:
-        # The untagged name of older releases (`<stream>:dlq`, still what some callers pass)
+        # The untagged name of older releases (`<stream>:dlq`, as older settings files name it)
         # means the tagged one: outside the stream's slot it cannot work on a cluster, and the
         # records found under it are moved over (`redis_legacy_letters`).
         if self.dead_letters in ("", keys.legacy_dead_letters_key(self.stream)):
