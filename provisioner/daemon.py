@@ -58,7 +58,16 @@ Wait = Callable[[float], object]
 # Entries for unknown gateways in a row that suggest the wrong database rather than bad entries.
 UNKNOWN_STREAK = 10
 SHORT_WAIT = 0.05  # against spinning: a server that ignores BLOCK, a full pool
+READ_BLOCK = 0.5  # longest wait for new entries: the loop must also beat, reclaim and time out
 PENDING_AT_ONCE = 10_000  # entries taken back from one consumer in one call
+
+
+def next_due(due: float, interval: float, now: float) -> float:
+    """At a fixed rate: `interval` after the time it was due, not after the time it ran, so that
+    the period does not stretch by however late each round ran; from `now` if that has already
+    passed (the first round, or after an outage)."""
+    following = due + interval
+    return following if following > now else now + interval
 
 
 @dataclass
@@ -175,9 +184,9 @@ class Provisioner:
             self._settings.workers,
         )
         while not self._stop.is_set():
-            began = self._monotonic()
-            read = self.run_once()
-            self._wait(self._pause(read, self._monotonic() - began))
+            began, block_ms = self._monotonic(), self._read_block_ms()
+            read = self.run_once(block_ms=block_ms)
+            self._wait(self._pause(read, self._monotonic() - began, block_ms / 1000))
         self.shutdown()
 
     def run_once(self, *, block_ms: int | None = 500) -> int:
@@ -345,12 +354,14 @@ class Provisioner:
                 self._submit(gateway_id, RESYNC)
             ids += resting
             self.metrics.resyncs.inc()
-            self._due.resync = self._monotonic() + self._settings.resync_interval
+            interval = self._settings.resync_interval
+            self._due.resync = next_due(self._due.resync, interval, self._monotonic())
         census = self._sweeper.census(now)
         for phase, count in census.per_phase.items():
             self.metrics.gateways.labels(phase).set(count)
         self.metrics.retries_pending.set(census.retries_pending)
-        self._due.sweep = self._monotonic() + self._settings.sweep_interval
+        interval = self._settings.sweep_interval
+        self._due.sweep = next_due(self._due.sweep, interval, self._monotonic())
         if ids:
             log.debug("sweep: %d gateways to look at", len(ids))
         return len(ids)
@@ -499,11 +510,21 @@ class Provisioner:
     def _pool_full(self) -> bool:
         return self._pool.busy >= self._settings.workers * 4
 
-    def _pause(self, read: int, took: float) -> float:
+    def _read_block_ms(self) -> int:
+        """How long the read may wait for new entries: until the next sweep or timer at most, so
+        that they run on time rather than up to READ_BLOCK late (never 0: that blocks forever)."""
+        until = min(
+            READ_BLOCK,
+            self._due.sweep - self._monotonic(),
+            self._timers.seconds_until(self._clock()),
+        )
+        return max(1, int(until * 1000))
+
+    def _pause(self, read: int, took: float, block: float) -> float:
         """The wait after a turn: none when the read itself waited for entries (BLOCK)."""
         if self._outages.any:
             return self._outage_wait()
-        if self._pool_full() or (read == 0 and took < 0.01):
+        if self._pool_full() or (read == 0 and took < min(0.01, block / 2)):
             # A full pool needs a moment; a server that does not honour BLOCK (an embedded
             # fake) must not make us spin.
             return SHORT_WAIT
