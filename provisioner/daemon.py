@@ -349,13 +349,7 @@ class Provisioner:
         for gateway_id in ids:
             self._submit(gateway_id, SWEEP)
         if resync or (resync is None and self._resync_due()):
-            resting = [i for i in self._sweeper.resting_started() if i not in set(ids)]
-            for gateway_id in resting:
-                self._submit(gateway_id, RESYNC)
-            ids += resting
-            self.metrics.resyncs.inc()
-            interval = self._settings.resync_interval
-            self._due.resync = next_due(self._due.resync, interval, self._monotonic())
+            ids += self._resync(leaving_out=set(ids))
         census = self._sweeper.census(now)
         for phase, count in census.per_phase.items():
             self.metrics.gateways.labels(phase).set(count)
@@ -365,6 +359,17 @@ class Provisioner:
         if ids:
             log.debug("sweep: %d gateways to look at", len(ids))
         return len(ids)
+
+    def _resync(self, *, leaving_out: set[str]) -> list[str]:
+        """Every resting Started gateway to the pool (but those the sweep has just handed over):
+        from the cache this costs no API request, and it catches whatever a watch missed."""
+        resting = [i for i in self._sweeper.resting_started() if i not in leaving_out]
+        for gateway_id in resting:
+            self._submit(gateway_id, RESYNC)
+        self.metrics.resyncs.inc()
+        interval = self._settings.resync_interval
+        self._due.resync = next_due(self._due.resync, interval, self._monotonic())
+        return resting
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self._pool.wait_idle(timeout)
