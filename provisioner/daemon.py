@@ -96,6 +96,13 @@ class _Triggers:
             return self._first.pop(gateway_id, default)
 
 
+class InHand(threading.local):
+    """What brought the gateway that this worker thread is handling: the reconciler's step
+    counter reads it to count committed steps by trigger."""
+
+    trigger: str = SWEEP
+
+
 class _Streak:
     """Entries for unknown gateways in a row, counted by the workers as they finish."""
 
@@ -129,6 +136,7 @@ class Provisioner:
         wait: Wait | None = None,
         informer: Informer | None = None,
         timers: Timers | None = None,
+        in_hand: InHand | None = None,
     ) -> None:
         self._settings = settings
         self._stream = stream
@@ -153,7 +161,7 @@ class Provisioner:
         self.totals, self.last_loop = Totals(), monotonic()
         self._informer, self._watching = informer, False  # the cluster cache's watches
         self._timers = timers if timers is not None else Timers()  # empty is falsy
-        self._triggers = _Triggers()
+        self._triggers, self._in_hand = _Triggers(), in_hand or InHand()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -471,6 +479,7 @@ class Provisioner:
 
     def _reconcile(self, gateway_id: str) -> Outcome:
         trigger = self._triggers.take(gateway_id, SWEEP)
+        self._in_hand.trigger = trigger
         self.metrics.reconciles.labels(trigger).inc()
         began = self._monotonic()
         with self.metrics.reconcile_seconds.time():
