@@ -155,9 +155,8 @@ class Provisioner:
             log=log, count=self._count_outage, probe_interval=settings.probe_interval,
             monotonic=monotonic, random=random,
         )  # fmt: skip
-        self._joined = False
         self._live: frozenset[str] | None = None  # consumers with a heartbeat, as of the last beat
-        self._due, self._unknown = _Schedule(), _Streak()
+        self._due, self._unknown, self._joined = _Schedule(), _Streak(), False
         self.totals, self.last_loop = Totals(), monotonic()
         self._informer, self._watching = informer, False  # the cluster cache's watches
         self._timers = timers if timers is not None else Timers()  # empty is falsy
