@@ -34,7 +34,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-BENCHMARKS := benchmarks.writer benchmarks.relay benchmarks.stream benchmarks.provisioner
+BENCHMARKS := benchmarks.writer benchmarks.relay benchmarks.stream benchmarks.provisioner \
+	benchmarks.watch
 
 # Every benchmark runs even after one misses its target; the status says whether any did.
 bench: $(STAMP) redis-server

@@ -58,7 +58,16 @@ Wait = Callable[[float], object]
 # Entries for unknown gateways in a row that suggest the wrong database rather than bad entries.
 UNKNOWN_STREAK = 10
 SHORT_WAIT = 0.05  # against spinning: a server that ignores BLOCK, a full pool
+READ_BLOCK = 0.5  # longest wait for new entries: the loop must also beat, reclaim and time out
 PENDING_AT_ONCE = 10_000  # entries taken back from one consumer in one call
+
+
+def next_due(due: float, interval: float, now: float) -> float:
+    """At a fixed rate: `interval` after the time it was due, not after the time it ran, so that
+    the period does not stretch by however late each round ran; from `now` if that has already
+    passed (the first round, or after an outage)."""
+    following = due + interval
+    return following if following > now else now + interval
 
 
 @dataclass
@@ -85,6 +94,13 @@ class _Triggers:
     def take(self, gateway_id: str, default: str) -> str:
         with self._lock:
             return self._first.pop(gateway_id, default)
+
+
+class InHand(threading.local):
+    """What brought the gateway that this worker thread is handling: the reconciler's step
+    counter reads it to count committed steps by trigger."""
+
+    trigger: str = SWEEP
 
 
 class _Streak:
@@ -120,6 +136,7 @@ class Provisioner:
         wait: Wait | None = None,
         informer: Informer | None = None,
         timers: Timers | None = None,
+        in_hand: InHand | None = None,
     ) -> None:
         self._settings = settings
         self._stream = stream
@@ -138,13 +155,12 @@ class Provisioner:
             log=log, count=self._count_outage, probe_interval=settings.probe_interval,
             monotonic=monotonic, random=random,
         )  # fmt: skip
-        self._joined = False
         self._live: frozenset[str] | None = None  # consumers with a heartbeat, as of the last beat
-        self._due, self._unknown = _Schedule(), _Streak()
+        self._due, self._unknown, self._joined = _Schedule(), _Streak(), False
         self.totals, self.last_loop = Totals(), monotonic()
         self._informer, self._watching = informer, False  # the cluster cache's watches
         self._timers = timers if timers is not None else Timers()  # empty is falsy
-        self._triggers = _Triggers()
+        self._triggers, self._in_hand = _Triggers(), in_hand or InHand()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -175,9 +191,9 @@ class Provisioner:
             self._settings.workers,
         )
         while not self._stop.is_set():
-            began = self._monotonic()
-            read = self.run_once()
-            self._wait(self._pause(read, self._monotonic() - began))
+            began, block_ms = self._monotonic(), self._read_block_ms()
+            read = self.run_once(block_ms=block_ms)
+            self._wait(self._pause(read, self._monotonic() - began, block_ms / 1000))
         self.shutdown()
 
     def run_once(self, *, block_ms: int | None = 500) -> int:
@@ -340,20 +356,27 @@ class Provisioner:
         for gateway_id in ids:
             self._submit(gateway_id, SWEEP)
         if resync or (resync is None and self._resync_due()):
-            resting = [i for i in self._sweeper.resting_started() if i not in set(ids)]
-            for gateway_id in resting:
-                self._submit(gateway_id, RESYNC)
-            ids += resting
-            self.metrics.resyncs.inc()
-            self._due.resync = self._monotonic() + self._settings.resync_interval
+            ids += self._resync(leaving_out=set(ids))
         census = self._sweeper.census(now)
         for phase, count in census.per_phase.items():
             self.metrics.gateways.labels(phase).set(count)
         self.metrics.retries_pending.set(census.retries_pending)
-        self._due.sweep = self._monotonic() + self._settings.sweep_interval
+        interval = self._settings.sweep_interval
+        self._due.sweep = next_due(self._due.sweep, interval, self._monotonic())
         if ids:
             log.debug("sweep: %d gateways to look at", len(ids))
         return len(ids)
+
+    def _resync(self, *, leaving_out: set[str]) -> list[str]:
+        """Every resting Started gateway to the pool (but those the sweep has just handed over):
+        from the cache this costs no API request, and it catches whatever a watch missed."""
+        resting = [i for i in self._sweeper.resting_started() if i not in leaving_out]
+        for gateway_id in resting:
+            self._submit(gateway_id, RESYNC)
+        self.metrics.resyncs.inc()
+        interval = self._settings.resync_interval
+        self._due.resync = next_due(self._due.resync, interval, self._monotonic())
+        return resting
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self._pool.wait_idle(timeout)
@@ -455,6 +478,7 @@ class Provisioner:
 
     def _reconcile(self, gateway_id: str) -> Outcome:
         trigger = self._triggers.take(gateway_id, SWEEP)
+        self._in_hand.trigger = trigger
         self.metrics.reconciles.labels(trigger).inc()
         began = self._monotonic()
         with self.metrics.reconcile_seconds.time():
@@ -499,11 +523,21 @@ class Provisioner:
     def _pool_full(self) -> bool:
         return self._pool.busy >= self._settings.workers * 4
 
-    def _pause(self, read: int, took: float) -> float:
+    def _read_block_ms(self) -> int:
+        """How long the read may wait for new entries: until the next sweep or timer at most, so
+        that they run on time rather than up to READ_BLOCK late (never 0: that blocks forever)."""
+        until = min(
+            READ_BLOCK,
+            self._due.sweep - self._monotonic(),
+            self._timers.seconds_until(self._clock()),
+        )
+        return max(1, int(until * 1000))
+
+    def _pause(self, read: int, took: float, block: float) -> float:
         """The wait after a turn: none when the read itself waited for entries (BLOCK)."""
         if self._outages.any:
             return self._outage_wait()
-        if self._pool_full() or (read == 0 and took < 0.01):
+        if self._pool_full() or (read == 0 and took < min(0.01, block / 2)):
             # A full pool needs a moment; a server that does not honour BLOCK (an embedded
             # fake) must not make us spin.
             return SHORT_WAIT

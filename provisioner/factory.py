@@ -15,7 +15,7 @@ from outbox.stream import EventStream, StreamConfig
 from provisioner.cached_cluster import CachedCluster
 from provisioner.cluster import KINDS, Cluster, WatchableCluster
 from provisioner.counted_cluster import CountedCluster
-from provisioner.daemon import Provisioner, Wait
+from provisioner.daemon import InHand, Provisioner, Wait
 from provisioner.decide import Config, Step
 from provisioner.informer import Informer
 from provisioner.metrics import ProvisionerMetrics
@@ -53,7 +53,7 @@ def build_provisioner(
     a watch-fed cache unless OUTBOX_CLUSTER_CACHE=off."""
     metrics = metrics or ProvisionerMetrics()
     observed, informer = observe(settings, cluster, metrics, monotonic=monotonic)
-    timers = Timers()
+    timers, in_hand = Timers(), InHand()
     timeouts = _timeouts(settings)
     return Provisioner(
         settings=settings,
@@ -63,7 +63,7 @@ def build_provisioner(
             store,
             observed,
             clock=clock,
-            on_step=_step_counter(metrics),
+            on_step=_step_counter(metrics, in_hand),
             on_rest=lambda gateway: timers.add(gateway.id, next_look(gateway, timeouts)),
         ),
         sweeper=Sweeper(store),
@@ -74,13 +74,15 @@ def build_provisioner(
         wait=wait,
         informer=informer,
         timers=timers,
+        in_hand=in_hand,
     )
 
 
-def _step_counter(metrics: ProvisionerMetrics) -> Callable[[Gateway, Step], None]:
+def _step_counter(metrics: ProvisionerMetrics, in_hand: InHand) -> Callable[[Gateway, Step], None]:
     def count(gateway: Gateway, step: Step) -> None:
         if step.commit is not None:
             metrics.steps.labels(str(step.commit.phase)).inc()
+            metrics.step_triggers.labels(str(step.commit.phase), in_hand.trigger).inc()
         if step.timed_out is not None:
             metrics.timeouts.labels(step.timed_out).inc()
 

@@ -76,11 +76,14 @@ class Informer:
         return self
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop watching; a watch blocked in a read ends with its next event or bookmark."""
+        """Stop watching, waiting `timeout` seconds at most for all the threads together (not
+        for each): a watch blocked in a read ends only with its next event or bookmark, and
+        the threads are daemons, so none of them holds up the exit."""
         self._stopping.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def synced(self) -> bool:

@@ -168,7 +168,7 @@ class KubernetesCluster:
         self, kind: str, resource_version: str, *, timeout_seconds: float
     ) -> Iterator[WatchEvent]:
         what = f"watch {kind} {self._namespace} from {resource_version}"
-        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+        stream = _RawWatch().stream(  # type: ignore[no-untyped-call]
             self._list[kind],
             self._namespace,
             label_selector=SELECTOR,
@@ -180,9 +180,6 @@ class KubernetesCluster:
         try:
             for event in stream:
                 if isinstance(event, dict):
-                    # The JSON as sent: the typed model the client also builds is not used
-                    # (it only knows the fields of its own version, and an ERROR event is only
-                    # recognised with it).
                     yield WatchEvent(str(event["type"]), kind, event["raw_object"])
         except ApiException as error:
             if error.status == 410:
@@ -234,6 +231,16 @@ class KubernetesCluster:
             raise TemporaryClusterError(f"{what}: {type(cause).__name__}: {cause}") from error
         document: Manifest = json.loads(response.data) if response.data else {}
         return document
+
+
+class _RawWatch(watch.Watch):
+    """Events as the JSON sent, with `raw_object` (which ERROR events are recognised by), but
+    without the typed model the client would otherwise build from each one and we never use:
+    it costs CPU on the watch thread for every event, and knows only the fields of its own
+    version."""
+
+    def get_return_type(self, func: Callable[..., Any]) -> None:
+        return None
 
 
 def _operations(api_client: client.ApiClient) -> dict[str, dict[str, Callable[..., Any]]]:

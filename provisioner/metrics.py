@@ -6,6 +6,8 @@ outage (a series born at 1 has no earlier sample to increase from).
 
 from __future__ import annotations
 
+from itertools import product
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from outbox.events import EventType
@@ -51,6 +53,13 @@ METRICS = {
     ),
     "steps": MetricDefinition(
         Counter, "outbox_provisioner_steps", "Committed steps, by the phase they led to", ("phase",)
+    ),
+    "step_triggers": MetricDefinition(
+        Counter,
+        "outbox_provisioner_step_triggers",
+        "Committed steps, by the phase they led to and what brought the gateway (stream, watch, "
+        "sweep, resync, timer)",
+        ("phase", "trigger"),
     ),
     "timeouts": MetricDefinition(
         Counter,
@@ -121,6 +130,7 @@ class ProvisionerMetrics:
     dead_lettered: Counter
     reconcile_seconds: Histogram
     steps: Counter
+    step_triggers: Counter
     timeouts: Counter
     backend_outages: Counter
     gateways: Gauge
@@ -145,8 +155,7 @@ class ProvisionerMetrics:
                 self.events_handled.labels(str(event_type), outcome)
         for kind in DEAD_LETTER_KINDS:
             self.dead_lettered.labels(kind)
-        for phase in Phase:
-            self.steps.labels(str(phase))
+        self._steps_at_zero()
         for reason in TIMEOUT_REASONS:
             self.timeouts.labels(reason)
         for backend in BACKENDS:
@@ -158,3 +167,9 @@ class ProvisionerMetrics:
         for kind in KINDS:
             self.watch_events.labels(kind)
             self.relists.labels(kind)
+
+    def _steps_at_zero(self) -> None:
+        for phase in Phase:
+            self.steps.labels(str(phase))
+        for phase, trigger in product(Phase, TRIGGERS):
+            self.step_triggers.labels(str(phase), trigger)

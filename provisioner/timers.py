@@ -51,6 +51,13 @@ class Timers:
                     fired.append(gateway_id)
             return fired
 
+    def seconds_until(self, now: datetime) -> float:
+        """Until the earliest timer (infinity without any; 0 when one is due already)."""
+        with self._lock:
+            if not self._heap:
+                return float("inf")
+            return max(0.0, (self._heap[0][0] - now).total_seconds())
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._heap)

@@ -89,6 +89,8 @@ def test_a_completed_rollout_turns_into_started_without_a_sweep(world: World) ->
     eventually(lambda: world.gateway(gateway_id).phase == Phase.STARTED)
     assert count(daemon, "outbox_provisioner_reconciles_total", trigger="watch") >= 1
     assert count(daemon, "outbox_provisioner_reconciles_total", trigger="sweep") == sweeps
+    steps = "outbox_provisioner_step_triggers_total"
+    assert count(daemon, steps, phase="Started", trigger="watch") == 1
     assert world.cluster.count("get") == gets, "the step read the cache, not the API"
 
 

@@ -22,9 +22,12 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class EmulatorProcess:
-    def __init__(self, directory: Path, *, complete_rollouts: bool = True) -> None:
+    def __init__(
+        self, directory: Path, *, complete_rollouts: bool = True, rollout_seconds: float = 0.0
+    ) -> None:
         self.kubeconfig = directory / "emulator.kubeconfig"
         self._complete_rollouts = complete_rollouts
+        self._rollout_seconds = rollout_seconds
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -32,7 +35,7 @@ class EmulatorProcess:
         command = [sys.executable, "-m", "tests.support.k8s_emulator", "0"]
         command += ["--kubeconfig", str(self.kubeconfig)]
         if self._complete_rollouts:
-            command.append("--complete-rollouts")
+            command += ["--complete-rollouts", "--rollout-seconds", str(self._rollout_seconds)]
         self._process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -98,6 +101,10 @@ class EmulatorProcess:
     def requests(self) -> list[dict[str, Any]]:
         """Every Kubernetes request the emulator has had, in order."""
         return list(self._call("GET", "requests")["requests"])
+
+    def rollouts_completed(self) -> dict[str, float]:
+        """When each Deployment's last rollout completed (wall clock), by name."""
+        return dict(self._call("GET", "rollouts")["completed"])
 
     def objects(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "objects")["objects"])

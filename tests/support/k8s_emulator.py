@@ -81,6 +81,7 @@ class RecordedRequest:
     content_type: str | None
     query: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.time)  # when it came (wall clock, for other processes)
 
     @property
     def field_manager(self) -> str | None:
@@ -114,8 +115,13 @@ class _Stored:
 
 
 class ApiServerEmulator:
-    def __init__(self, *, auto_complete_rollouts: bool = False) -> None:
+    def __init__(
+        self, *, auto_complete_rollouts: bool = False, rollout_seconds: float = 0.0
+    ) -> None:
         self.auto_complete_rollouts = auto_complete_rollouts
+        # With auto-completion: a written Deployment reports its rollout complete this much later.
+        self.rollout_seconds = rollout_seconds
+        self.rollouts_completed: dict[str, float] = {}  # Deployment name -> when (wall clock)
         # Foreground deletes keep the object (deletionTimestamp set) until `finish_deletes()`,
         # the way the garbage collector keeps a Deployment until its pods are gone.
         self.linger_deletes = False
@@ -209,6 +215,7 @@ class ApiServerEmulator:
         with self._lock:
             self._objects.clear()
             self.requests.clear()
+            self.rollouts_completed.clear()
             self._faults.clear()
             self._history = WatchHistory()
 
@@ -238,6 +245,7 @@ class ApiServerEmulator:
             before = copy.deepcopy(deployment)
             deployment["status"] = _complete_status(deployment)
             self._changed(MODIFIED, deployment, before)
+            self.rollouts_completed[name] = time.time()
 
     def fail_rollout(self, name: str, namespace: str) -> None:
         """The Deployment's controller gives up: ProgressDeadlineExceeded."""
@@ -301,6 +309,11 @@ class ApiServerEmulator:
         """Every Kubernetes request so far, in the order they came (admin requests are not)."""
         with self._lock:
             return list(self.requests)
+
+    def completed_rollouts(self) -> dict[str, float]:
+        """When each Deployment's last rollout completed (wall clock), by name."""
+        with self._lock:
+            return dict(self.rollouts_completed)
 
     def objects(self) -> list[Manifest]:
         """Every stored object, as the API would answer a GET of it."""
@@ -489,8 +502,29 @@ class ApiServerEmulator:
                 }
 
     def _after_write(self, live: Manifest) -> None:
-        if live["kind"] == "Deployment" and self.auto_complete_rollouts:
+        if live["kind"] != "Deployment" or not self.auto_complete_rollouts:
+            return
+        if self.rollout_seconds <= 0:
             live["status"] = _complete_status(live)
+            self.rollouts_completed[live["metadata"]["name"]] = time.time()
+            return
+        metadata = live["metadata"]
+        rollout = threading.Timer(
+            self.rollout_seconds,
+            self._complete_later,
+            (metadata["namespace"], metadata["name"], metadata["generation"]),
+        )
+        rollout.daemon = True
+        rollout.start()
+
+    def _complete_later(self, namespace: str, name: str, generation: int) -> None:
+        """The rollout of that generation completes, unless the Deployment has gone or changed
+        since (a newer write started a rollout of its own)."""
+        with self._lock:
+            stored = self._objects.get((namespace, "Deployment", name))
+            if stored is None or stored.live["metadata"]["generation"] != generation:
+                return
+        self.complete_rollout(name, namespace)
 
     def _next_version(self) -> str:
         self._resource_version += 1
@@ -567,6 +601,10 @@ def _admin_requests(emulator: ApiServerEmulator, body: Any) -> _Answer:
     return 200, {"requests": [asdict(request) for request in emulator.request_log()]}
 
 
+def _admin_rollouts(emulator: ApiServerEmulator, body: Any) -> _Answer:
+    return 200, {"completed": emulator.completed_rollouts()}
+
+
 def _admin_objects(emulator: ApiServerEmulator, body: Any) -> _Answer:
     return 200, {"objects": emulator.objects()}
 
@@ -616,6 +654,7 @@ ADMIN_ROUTES: dict[tuple[str, str], Callable[[ApiServerEmulator, Any], _Answer]]
     ("GET", "/_admin/held"): _admin_held,  # {"held": number of applies held open now}
     ("GET", "/_admin/requests"): _admin_requests,  # every Kubernetes request so far, in order
     ("GET", "/_admin/objects"): _admin_objects,
+    ("GET", "/_admin/rollouts"): _admin_rollouts,  # {"completed": {Deployment name: when}}
     ("POST", "/_admin/respond-next"): _admin_respond_next,  # {"status", "method", "kind", ...}
     ("POST", "/_admin/expire-history"): _admin_expire_history,  # older versions: 410 Gone
     ("POST", "/_admin/drop-watches"): _admin_drop_watches,  # open watches are reset
@@ -820,8 +859,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="every Deployment reports its rollout complete as soon as it is applied",
     )
+    parser.add_argument(
+        "--rollout-seconds",
+        type=float,
+        default=0.0,
+        help="with --complete-rollouts: complete each rollout this many seconds after the write",
+    )
     options = parser.parse_args(argv)
-    emulator = ApiServerEmulator(auto_complete_rollouts=options.complete_rollouts)
+    emulator = ApiServerEmulator(
+        auto_complete_rollouts=options.complete_rollouts, rollout_seconds=options.rollout_seconds
+    )
     emulator.start(options.port)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
