@@ -28,6 +28,9 @@ from provisioner.object_cache import ObjectCache
 log = logging.getLogger(__name__)
 
 Listener = Callable[[WatchEvent], None]
+# A watch the server ends sooner than this, with nothing to report, counts as a failed attempt:
+# a server (or proxy) that closes every watch at once must not have us reconnect in a hot loop.
+SHORTEST_WATCH = 1.0
 
 
 def watch_backoff(attempt: int) -> float:
@@ -106,8 +109,12 @@ class Informer:
             try:
                 if self._versions[kind] is None:
                     self._list(kind)
-                self._follow(kind)
-                attempt = 0
+                began = self._monotonic()
+                if self._follow(kind) or self._monotonic() - began >= SHORTEST_WATCH:
+                    attempt = 0
+                    continue
+                self._stopping.wait(self._backoff(attempt))
+                attempt += 1
             except ResourceExpired as error:
                 # Listing again is what the server asks for; no reason to wait first.
                 log.info("watch of %s expired (%s): listing again", kind, error)
@@ -144,12 +151,15 @@ class Informer:
                 self._tell(event)
         self._listed.add(kind)
 
-    def _follow(self, kind: str) -> None:
+    def _follow(self, kind: str) -> bool:
+        """Watch until the server ends it; whether anything came (an event or a bookmark)."""
         version = self._versions[kind]
         assert version is not None
+        heard = False
         for event in self._cluster.watch(kind, version, timeout_seconds=self._timeout):
             if self._stopping.is_set():
-                return
+                return True
+            heard = True
             self._versions[kind] = event.resource_version or self._versions[kind]
             if event.type == BOOKMARK:
                 continue
@@ -157,6 +167,7 @@ class Informer:
             self._last_event[kind] = self._monotonic()
             if self.cache.apply(event):
                 self._tell(event)
+        return heard
 
     def _tell(self, event: WatchEvent) -> None:
         for listener in self._listeners:
