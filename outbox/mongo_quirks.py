@@ -10,6 +10,9 @@ undone once inside the MongoDB adapter so that no caller needs to know.
   (likewise), and by updates and deletes next to a `$ne` (they match nothing). `{field: {"$in":
   [None]}}` means the same and is right everywhere; `find` evaluates it ten times slower, so a
   find keeps the plain form wherever that one is right.
+- `count_documents` evaluates that `$in` form outside SQL, reading every document (seconds on
+  a large outbox). An aggregation's `$match` answers the plain null equality right, and fast,
+  but gets `$nor` wrong: a count with a null equality and no logical operator goes that way.
 
 Real MongoDB servers get `NO_QUIRKS`: their calls pass unchanged.
 """
@@ -41,6 +44,12 @@ class Quirks:
         if not self.null_equality or (find and "$nor" not in filter):
             return filter
         return _in_nulls(filter)
+
+    def count_by_match(self, filter: Filter) -> bool:
+        """Whether to count by an aggregation's `$match` and `$count`, with the filter as it is."""
+        if not self.null_equality or any(key in _LOGICAL for key in filter):
+            return False
+        return any(value is None for key, value in filter.items() if not key.startswith("$"))
 
     def document(self, document: Document) -> Document:
         """The document with dates where the server handed back their text.

@@ -75,6 +75,10 @@ class _MongoCollection:
         return [quirks.document(document) for document in cursor]
 
     def count_documents(self, filter: Filter) -> int:
+        if self._quirks().count_by_match(filter):
+            pipeline = [{"$match": dict(filter)}, {"$count": "n"}]
+            counted = list(self._collection.aggregate(pipeline, session=self._session))
+            return int(counted[0]["n"]) if counted else 0
         return int(self._collection.count_documents(self._filter(filter), session=self._session))
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]]) -> list[Document]:

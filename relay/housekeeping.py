@@ -1,5 +1,5 @@
-"""What the relay looks after between batches: which gateways parked events hold up, the backlog
-gauges, and the retention purge of published events.
+"""What the relay looks after between batches: which gateways parked events hold up, how far each
+gateway is settled, the backlog gauges, and the retention purge of published events.
 
 A full backlog count is slow on a large outbox: it runs once per stats interval, and a partial
 batch gives the backlog exactly in between.
@@ -44,6 +44,9 @@ class Housekeeping:
         self._monotonic = monotonic
         # Gateways held up by a parked document, each from its lowest parked version on.
         self.blocked: dict[str, int] = {}
+        # Per gateway, a version at or below which nothing can still need to go first: the
+        # highest this relay saw reach the stream and marked (`ordering.unproven`).
+        self.settled: dict[str, int] = {}
         self.draining = False  # the last fetch hit the batch limit
         self._stats_due = monotonic() + settings.stats_interval  # the first count waits
         self._purge_due = 0.0
@@ -53,7 +56,12 @@ class Housekeeping:
         block(self.blocked, gateway, version)
 
     def refresh_parked(self) -> None:
-        """Read which events are parked (`outbox relay unpark` releases them meanwhile)."""
+        """Read which events are parked (`outbox relay unpark` releases them meanwhile).
+
+        What is settled is forgotten too, so it is trusted for one stats interval at most and
+        never across leaders: a release, a repair or a restore of the outbox counts from then.
+        """
+        self.settled = {}
         parked = self._reader.parked()
         self.blocked = blocked_by(parked)
         self._metrics.parked.set(len(parked))

@@ -41,6 +41,24 @@ def test_null_equalities_are_sent_as_in_null_where_nx_gets_them_wrong(
 
 
 @pytest.mark.parametrize(
+    ("filter", "by_match"),
+    [
+        ({"published_at": None, "parked": {"$ne": True}}, True),
+        ({"published_at": None, "$nor": [{"a": "g"}]}, False),
+        ({"phase": "Started"}, False),
+        ({"retry.next_at": {"$gt": 1}}, False),
+    ],
+    ids=["null equality", "next to $nor", "no null", "no null equality"],
+)
+def test_only_counts_of_a_null_equality_without_logical_operators_go_by_match(
+    filter: dict[str, Any], by_match: bool
+) -> None:
+    # count_documents reads every document for the `$in: [None]` form; `$match` gets `$nor` wrong
+    assert NX.count_by_match(filter) is by_match
+    assert NO_QUIRKS.count_by_match(filter) is False
+
+
+@pytest.mark.parametrize(
     ("stored", "read"),
     [
         ("2026-01-01 12:00:00.123000", datetime(2026, 1, 1, 12, 0, 0, 123000)),

@@ -614,6 +614,9 @@ def test_a_count_of_null_matches_documents_without_the_field_or_with_null(
     assert outbox.count_documents({"published_at": None, "parked": {"$ne": True}}) == 2
     assert outbox.count_documents({"published_at": None, "parked": True}) == 1
     assert outbox.count_documents({"_id": "null", "published_at": None}) == 1
+    assert outbox.count_documents({"published_at": None, "version": {"$gt": 1}}) == 1
+    assert outbox.count_documents({"published_at": None, "$nor": [{"aggregate_id": "b"}]}) == 2
+    assert outbox.count_documents({"published_at": None, "aggregate_id": "c"}) == 0
 
 
 def test_a_find_of_null_next_to_nor_matches_documents_without_the_field_or_with_null(

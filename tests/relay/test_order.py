@@ -1,16 +1,24 @@
-"""Per-gateway order: concurrent writers, batch limits, and a parked event."""
+"""Per-gateway order: concurrent writers, batch limits, parked events, and batches that prove
+their own order."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from outbox.clock import utcnow
 from outbox.errors import OutboxError
+from outbox.event_documents import Unreadable
+from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
+from outbox.store import OUTBOX, Store
 from outbox.stream import EventStream
 from outbox.writer import Writer
+from relay import ordering
 from relay.daemon import Relay
+from relay.outbox_reader import OutboxReader
 from tests.support.clock import FakeClock
 from tests.support.relay import (
     MakeRelay,
@@ -123,3 +131,81 @@ def test_a_parked_event_holds_up_only_its_own_gateway(
     assert unpublished(memory_store) == []
     assert_each_once(event_stream, [e.id for e in events])
     assert_gateway_order(event_stream)
+
+
+class CountingReader(OutboxReader):
+    """Counts the order checks that reach the outbox (a scan of the backlog on nx-27017)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.asked: list[set[str]] = []
+
+    def unpublished_below(self, batch: Sequence[OutboxEvent]) -> list[ordering.Row | Unreadable]:
+        if batch:
+            self.asked.append({event.aggregate_id for event in batch})
+        return super().unpublished_below(batch)
+
+
+def test_batches_that_prove_their_order_do_not_ask_the_outbox(
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay
+) -> None:
+    # Given a backlog whose batches hold each gateway's next versions without a gap
+    events = insert_events(memory_store, per_gateway=6, gateways=4)
+    reader = CountingReader(memory_store)
+    relay = make_relay(memory_store, reader=reader, batch_size=8)
+
+    drain(relay)
+
+    # Then every event went in order, and no batch needed the outbox's answer
+    assert_each_once(event_stream, [e.id for e in events])
+    assert_gateway_order(event_stream)
+    assert reader.asked == []
+
+
+def test_an_event_below_the_batch_behind_a_late_clock_still_goes_first(
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay
+) -> None:
+    # Given gateway a's v1 published, then v2 committed by a writer whose clock is behind, so
+    # that v3 sorts first and fills the batch alone
+    reader = CountingReader(memory_store)
+    relay = make_relay(memory_store, reader=reader, batch_size=1)
+    at = utcnow() - timedelta(minutes=5)
+    add_event(memory_store, "gw_a", 1, at)
+    drain(relay)
+    add_event(memory_store, "gw_a", 2, at + timedelta(seconds=2))
+    add_event(memory_store, "gw_a", 3, at + timedelta(seconds=1))
+
+    drain(relay)
+
+    # Then the gap above the settled v1 sends the relay to the outbox, which brings v2 in first
+    assert reader.asked == [{"gw_a"}]
+    assert [int(e["version"]) for e in stream_entries(event_stream)] == [1, 2, 3]
+
+
+def test_an_event_parked_below_the_batch_still_holds_its_gateway_back(
+    memory_store: MemoryStore, event_stream: EventStream, make_relay: MakeRelay
+) -> None:
+    # Given gateways a and b settled at v1, then a's v2 parked behind the relay's back (by a
+    # relay that has since lost its lease), and v3 of both waiting
+    relay = make_relay(memory_store, batch_size=10)
+    at = utcnow() - timedelta(minutes=5)
+    for gateway in ("gw_a", "gw_b"):
+        add_event(memory_store, gateway, 1, at)
+    drain(relay)
+    parked = add_event(memory_store, "gw_a", 2, at + timedelta(seconds=1))
+    memory_store.collection(OUTBOX).update_one({"_id": parked}, {"$set": {"parked": True}})
+    for gateway in ("gw_a", "gw_b"):
+        add_event(memory_store, gateway, 3 if gateway == "gw_a" else 2, at + timedelta(seconds=2))
+
+    drain(relay)
+
+    # Then a's v3 waits for its parked v2, and b goes on
+    published = [(e["aggregate_id"], int(e["version"])) for e in stream_entries(event_stream)]
+    assert published == [("gw_a", 1), ("gw_b", 1), ("gw_b", 2)]
+    assert [d["version"] for d in unpublished(memory_store)] == [2, 3]
+
+
+def add_event(store: Store, gateway: str, version: int, at: datetime) -> str:
+    event = OutboxEvent.for_gateway(gateway, EventType.SPEC_UPDATED, version=version, at=at)
+    store.collection(OUTBOX).insert_one(event.to_document())
+    return event.id

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from relay.ordering import Row, lowest_outside, plan, predecessors
+from relay.ordering import Row, lowest_outside, plan, predecessors, settle, unproven
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,46 @@ def test_missing_lower_versions_are_fetched_into_the_batch(
     ids = predecessors(batch(in_batch), rows(unpublished_rows), limit)
 
     assert " ".join(i.replace(":", "") for i in ids) == expected
+
+
+@pytest.mark.parametrize(
+    ("in_batch", "settled", "asked_about"),
+    [
+        # Versions from 1 without a gap: nothing can be below them.
+        ("a1 b1 a2 b2", {}, ""),
+        # Just above what is settled, without a gap, in any commit order.
+        ("a4 b2 a3", {"a": 2, "b": 1}, ""),
+        # Nothing known about a and its versions do not start at 1: a2 may be waiting.
+        ("a3 b1", {}, "a"),
+        # A gap inside the batch (a step without an event, or a4 late): the outbox decides.
+        ("a3 a5", {"a": 2}, "a"),
+        # A gap just above what is settled.
+        ("a4 b2", {"a": 2, "b": 1}, "a"),
+        # A version at or below what is settled is back (a repair, a restore): ask.
+        ("a2 a3", {"a": 2}, "a"),
+        # Twice the same version (no unique index) proves nothing either.
+        ("a1 a1 a2 b1", {}, "a"),
+        ("", {}, ""),
+    ],
+)
+def test_the_outbox_is_asked_only_about_gateways_the_batch_does_not_prove(
+    in_batch: str, settled: dict[str, int], asked_about: str
+) -> None:
+    assert unproven(batch(in_batch), settled) == set(asked_about.split())
+
+
+@pytest.mark.parametrize(
+    ("settled", "reached", "after"),
+    [
+        ({}, "a1 b1 a2", {"a": 2, "b": 1}),
+        ({"a": 5}, "a6 b3", {"a": 6, "b": 3}),
+        # Never lowered (a duplicate of an older version reported again).
+        ({"a": 5}, "a3", {"a": 5}),
+    ],
+)
+def test_what_reached_the_stream_settles_its_gateway_up_to_its_highest_version(
+    settled: dict[str, int], reached: str, after: dict[str, int]
+) -> None:
+    settle(settled, batch(reached))
+
+    assert settled == after
