@@ -21,12 +21,12 @@ from redis.cluster import RedisCluster
 from outbox.events import EventType as E
 from outbox.model import Phase
 from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX
+from outbox.store import OUTBOX
 from outbox.stream import StreamConfig
 from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
-from tests.support.cli import OUTBOX as OUTBOX_COMMAND
-from tests.support.cli import ROOT, clean_env
+from tests.support.cli import ROOT, clean_env, outbox_process
+from tests.support.gateways import phases
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.relay import assert_each_once, assert_gateway_order, unpublished
 from tests.support.servers import NxServer
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 STREAM = "events:gateway"
 
 
-def outbox_process(
+def on_the_cluster(
     *args: str, nx: NxServer, store: MongoStore, cluster: RedisClusterServers, tmp_path: Path
 ) -> subprocess.Popen[str]:
     environment = clean_env(
@@ -54,18 +54,7 @@ def outbox_process(
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
     )
-    return subprocess.Popen(
-        [OUTBOX_COMMAND, *args],
-        env=environment,
-        cwd=tmp_path,  # no .env here
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def phases(store: MongoStore) -> Counter[str]:
-    return Counter(document["phase"] for document in store.collection(GATEWAYS).find({}))
+    return outbox_process(args, env=environment, cwd=tmp_path)
 
 
 def test_relay_and_provisioner_processes_take_gateways_to_started_on_a_redis_cluster(
@@ -80,12 +69,12 @@ def test_relay_and_provisioner_processes_take_gateways_to_started_on_a_redis_clu
     ids = [writer.create(f"edge-{n}", {"image": "nginx:1.27"}).id for n in range(5)]
 
     # The relay publishes the creations to the cluster and exits.
-    relay = outbox_process("relay", "run", "--once", **ctx)
+    relay = on_the_cluster("relay", "run", "--once", **ctx)
     _, err = relay.communicate(timeout=60)
     assert relay.returncode == 0, err
 
     # The provisioner starts every gateway.
-    provisioner = outbox_process("provisioner", "run", **ctx)
+    provisioner = on_the_cluster("provisioner", "run", **ctx)
     try:
         wait_until(
             lambda: phases(nx_store) == Counter({Phase.STARTED: len(ids)}),
@@ -100,7 +89,7 @@ def test_relay_and_provisioner_processes_take_gateways_to_started_on_a_redis_clu
     assert provisioner.returncode == 0, err
 
     # The relay publishes what the provisioner committed.
-    relay = outbox_process("relay", "run", "--once", **ctx)
+    relay = on_the_cluster("relay", "run", "--once", **ctx)
     _, err = relay.communicate(timeout=60)
     assert relay.returncode == 0, err
 

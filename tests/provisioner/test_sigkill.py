@@ -20,14 +20,14 @@ import redis
 from outbox.events import EventType as E
 from outbox.model import Phase
 from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX
+from outbox.store import OUTBOX
 from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
 from relay.factory import build_relay
 from relay.settings import RelaySettings
-from tests.support.cli import OUTBOX as OUTBOX_COMMAND
-from tests.support.cli import clean_env
+from tests.support.cli import clean_env, outbox_process
 from tests.support.emulator_process import EmulatorProcess
+from tests.support.gateways import phases
 from tests.support.servers import NxServer, RedisServer
 from tests.support.waiting import wait_until
 
@@ -74,18 +74,7 @@ def provisioner_process(
         OUTBOX_GRACE_SECONDS="3",
         PYTHONUNBUFFERED="1",
     )
-    return subprocess.Popen(
-        [OUTBOX_COMMAND, "provisioner", "run"],
-        env=environment,
-        cwd=tmp_path,  # no .env here
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def phases(store: MongoStore) -> Counter[str]:
-    return Counter(document["phase"] for document in store.collection(GATEWAYS).find({}))
+    return outbox_process(["provisioner", "run"], env=environment, cwd=tmp_path)
 
 
 def test_a_provisioner_killed_with_sigkill_mid_run_is_taken_over_without_duplicate_events(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -41,6 +42,18 @@ def run_outbox(
     )
 
 
+def outbox_process(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`outbox ARGS` as a process with its output piped, run in `cwd` (where no .env lies)."""
+    return subprocess.Popen(
+        [OUTBOX, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def relay_process(
     args: list[str],
     *,
@@ -61,14 +74,7 @@ def relay_process(
         "PYTHONPATH": str(ROOT),
         **env,
     }
-    return subprocess.Popen(
-        [OUTBOX, "relay", "run", *args],
-        env=environment,
-        cwd=tmp_path,  # no .env here
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return outbox_process(["relay", "run", *args], env=environment, cwd=tmp_path)
 
 
 def invoke_outbox(store: MemoryStore, *args: str, stream: MemoryStream | None = None) -> Result:

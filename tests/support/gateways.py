@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from outbox.model import Gateway, GatewaySpec, Phase, State
+from outbox.store import GATEWAYS, Store
 
 
 def make_gateway(
@@ -37,3 +39,8 @@ def make_gateway(
             "updated_at": at,
         }
     )
+
+
+def phases(store: Store) -> Counter[str]:
+    """How many gateways the store holds in each phase."""
+    return Counter(document["phase"] for document in store.collection(GATEWAYS).find({}))
