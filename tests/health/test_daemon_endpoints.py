@@ -42,13 +42,9 @@ def get(url: str) -> tuple[int, str]:
         return 0, str(error)
 
 
-def test_both_daemons_serve_metrics_and_readiness_follows_redis(
-    nx_server: NxServer, nx_store: MongoStore, tmp_path: Path
-) -> None:
-    redis_server = RedisServer().start()  # its own: this test stops it
-    Writer(nx_store).create("edge", {"image": "nginx:1.27"})
-    ports = {"relay": free_port(), "provisioner": free_port()}
-    base_env = clean_env(
+def daemon_env(nx_server: NxServer, redis_server: RedisServer) -> dict[str, str]:
+    """Both daemons on these servers, the in-memory cluster, and short intervals."""
+    return clean_env(
         OUTBOX_MONGODB_URI=nx_server.uri,
         OUTBOX_REDIS_URL=redis_server.url,
         OUTBOX_CLUSTER="memory",
@@ -57,6 +53,15 @@ def test_both_daemons_serve_metrics_and_readiness_follows_redis(
         OUTBOX_WORKERS="1",
         OUTBOX_GRACE_SECONDS="3",
     )
+
+
+def test_both_daemons_serve_metrics_and_readiness_follows_redis(
+    nx_server: NxServer, nx_store: MongoStore, tmp_path: Path
+) -> None:
+    redis_server = RedisServer().start()  # its own: this test stops it
+    Writer(nx_store).create("edge", {"image": "nginx:1.27"})
+    ports = {"relay": free_port(), "provisioner": free_port()}
+    base_env = daemon_env(nx_server, redis_server)
     processes = {
         name: subprocess.Popen(
             [OUTBOX, name, "run"],
@@ -142,15 +147,7 @@ def scraped(
     Writer(store).create("edge", {"image": "nginx:1.27"})
     store.close()
     ports = {"relay": free_port(), "provisioner": free_port()}
-    env = clean_env(
-        OUTBOX_MONGODB_URI=nx_server.uri,
-        OUTBOX_REDIS_URL=redis_server.url,
-        OUTBOX_CLUSTER="memory",
-        OUTBOX_MEMORY_ROLLOUT="0.2",
-        OUTBOX_SWEEP_INTERVAL="0.2",
-        OUTBOX_WORKERS="1",
-        OUTBOX_GRACE_SECONDS="3",
-    )
+    env = daemon_env(nx_server, redis_server)
     commands = {
         "relay": [OUTBOX, "relay", "run"],
         "provisioner": [OUTBOX, "provisioner", "run", "--metrics-port", str(ports["provisioner"])],
