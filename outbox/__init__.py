@@ -3,25 +3,62 @@
 from outbox import MemoryStore, Writer
 writer = Writer(MemoryStore())
 writer.create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
+
+The names below are imported when first used: importing one module of the package (as every
+command does) must not load pymongo, mongomock and the rest with it.
 """
 
-from outbox.errors import (
-    BackendUnavailable,
-    Conflict,
-    InvalidInput,
-    NameTaken,
-    NotFound,
-    OutboxError,
-    StaleWrite,
-    TransitionRefused,
-    VersionConflict,
-)
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.model import Environment, EnvironmentState, Gateway, GatewaySpec, Phase, State
-from outbox.mongo_store import MongoStore
-from outbox.store import Store
-from outbox.writer import Writer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from outbox.errors import (
+        BackendUnavailable,
+        Conflict,
+        InvalidInput,
+        NameTaken,
+        NotFound,
+        OutboxError,
+        StaleWrite,
+        TransitionRefused,
+        VersionConflict,
+    )
+    from outbox.events import EventType, OutboxEvent
+    from outbox.memory_store import MemoryStore
+    from outbox.model import Environment, EnvironmentState, Gateway, GatewaySpec, Phase, State
+    from outbox.mongo_store import MongoStore
+    from outbox.store import Store
+    from outbox.writer import Writer
+
+_HOMES = {
+    "outbox.errors": (
+        "BackendUnavailable",
+        "Conflict",
+        "InvalidInput",
+        "NameTaken",
+        "NotFound",
+        "OutboxError",
+        "StaleWrite",
+        "TransitionRefused",
+        "VersionConflict",
+    ),
+    "outbox.events": ("EventType", "OutboxEvent"),
+    "outbox.memory_store": ("MemoryStore",),
+    "outbox.model": (
+        "Environment",
+        "EnvironmentState",
+        "Gateway",
+        "GatewaySpec",
+        "Phase",
+        "State",
+    ),
+    "outbox.mongo_store": ("MongoStore",),
+    "outbox.store": ("Store",),
+    "outbox.writer": ("Writer",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "BackendUnavailable",
@@ -46,3 +83,16 @@ __all__ = [
     "VersionConflict",
     "Writer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'outbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

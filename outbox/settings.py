@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from outbox.errors import InvalidInput
@@ -71,3 +71,28 @@ def load(settings_class: type[S], *, env_file: str | None = None, **overrides: A
             field = str(detail["loc"][0])
             problems.append(f"OUTBOX_{field.upper()}: {message} (got {detail.get('input')!r})")
         raise InvalidInput("invalid configuration: " + "; ".join(problems)) from None
+
+
+def limits(model_class: type[BaseModel], field: str) -> str:
+    """The bounds of a field as help shows them: `1 to 1024`, `at least 0`, `above 0`."""
+    bounds = {}
+    for rule in model_class.model_fields[field].metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            if getattr(rule, name, None) is not None:
+                bounds[name] = getattr(rule, name)
+    low = f"at least {bounds['ge']}" if "ge" in bounds else None
+    low = f"above {bounds['gt']}" if "gt" in bounds else low
+    high = f"at most {bounds['le']}" if "le" in bounds else None
+    high = f"below {bounds['lt']}" if "lt" in bounds else high
+    if "ge" in bounds and "le" in bounds:
+        return f"{bounds['ge']} to {bounds['le']}"
+    return ", ".join(part for part in (low, high) if part) or "any"
+
+
+def setting_help(settings_class: type[CommonSettings], field: str, text: str) -> str:
+    """An option's help naming its variable, default and limits, as the settings define them."""
+    info = settings_class.model_fields[field]
+    return (
+        f"{text} (default: $OUTBOX_{field.upper()} or {info.default}; "
+        f"{limits(settings_class, field)})."
+    )

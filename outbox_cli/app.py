@@ -1,25 +1,38 @@
-"""The root command group: global options, settings, and errors turned into exit codes."""
+"""The root command group: global options, settings, and errors turned into exit codes.
+
+Command groups are registered by module path and loaded on first use (`outbox_cli/main.py` holds
+the table), so that `outbox --help` or `outbox gateway get` imports only what it runs.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from outbox.errors import OutboxError
 from outbox.logs import configure_logging
 from outbox.settings import CommonSettings, load
-from outbox.store import Store
-from outbox.stream import EventStream
-from outbox_cli.common import open_store, open_stream
+from outbox_cli.output import Output
+
+if TYPE_CHECKING:
+    from outbox.store import Store
+    from outbox.stream import EventStream
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
+
+USAGE_EXIT = 2
+INTERRUPTED_EXIT = 130
+DEFAULT_ENV_FILE = ".env"
 
 
 @dataclass
@@ -28,6 +41,7 @@ class App:
 
     overrides: dict[str, Any] = field(default_factory=dict)
     env_file: str | None = None
+    output: Output = field(default_factory=Output)
     _store: Store | None = None
     _stream: EventStream | None = None
 
@@ -36,31 +50,94 @@ class App:
 
     def store(self) -> Store:
         if self._store is None:
+            from outbox_cli.common import open_store
+
             self._store = open_store(self.settings())
         return self._store
 
     def stream(self, settings: CommonSettings) -> EventStream:
         """The stream at OUTBOX_REDIS_URL (tests inject one), seen with the default names."""
         if self._stream is None:
+            from outbox_cli.common import open_stream
+
             self._stream = open_stream(settings)
         return self._stream
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-        if self._stream is not None:
-            self._stream.close()
+        """Close the clients now: their monitor threads would otherwise hold up the exit."""
+        store, stream = self._store, self._stream
+        self._store = self._stream = None
+        if store is not None:
+            store.close()
+        if stream is not None:
+            stream.close()
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command group named by `module:attribute`, imported when it is run (or completed)."""
+
+    target: str
+    short_help: str
+
+
+def fail(app: App | None, message: str, code: int) -> None:
+    """One line on stderr (a JSON object under `-o json`) and the exit code."""
+    if app is not None and app.output.format == "json":
+        click.echo(json.dumps({"error": message, "code": code}), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 class OutboxGroup(click.Group):
-    """Turns our typed errors into one line on stderr and the documented exit code."""
+    """Loads its groups lazily and turns every error into one line and the documented code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, LazyCommand] = {}
+
+    def add_lazy(self, name: str, target: str, short_help: str) -> None:
+        self.lazy[name] = LazyCommand(target, short_help)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, attribute = self.lazy[cmd_name].target.split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The table's own short help: listing the groups must not import them.
+        rows = [(name, self.lazy[name].short_help) for name in sorted(self.lazy)]
+        rows += [
+            (name, command.get_short_help_str())
+            for name, command in sorted(self.commands.items())
+            if name not in self.lazy
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    # One signature for click's two overloads (standalone or not): we always run it our way.
+    def main(self, args: Sequence[str] | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        """Click's main without its standalone handling: usage errors become one line."""
+        extra["standalone_mode"] = False
+        try:
+            result = super().main(args, **extra)
+        except click.ClickException as error:
+            fail(_app(), error.format_message(), error.exit_code or USAGE_EXIT)
+        except click.exceptions.Abort:  # Ctrl-C while click was parsing or prompting
+            sys.exit(INTERRUPTED_EXIT)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OutboxError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(error.exit_code)
+            fail(_app(ctx), str(error), error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except BrokenPipeError:
@@ -69,12 +146,16 @@ class OutboxGroup(click.Group):
             _discard_stdout()
             sys.exit(0)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(INTERRUPTED_EXIT)  # Ctrl-C: the user knows; no traceback, no message
         except Exception as error:  # the last line of defence: never a traceback
             log.debug("unexpected error", exc_info=True)
-            click.echo(f"error: unexpected {type(error).__name__}: {error}", err=True)
-            sys.exit(1)
+            fail(_app(ctx), f"unexpected {type(error).__name__}: {error}", 1)
+
+
+def _app(ctx: click.Context | None = None) -> App | None:
+    ctx = ctx or click.get_current_context(silent=True)
+    obj = None if ctx is None else ctx.find_root().obj
+    return obj if isinstance(obj, App) else None
 
 
 def _discard_stdout() -> None:
@@ -89,21 +170,29 @@ def _discard_stdout() -> None:
 pass_app = click.make_pass_decorator(App)
 
 
-@click.group(cls=OutboxGroup)
+def _env_file(given: str | None) -> str | None:
+    """`.env` when it is there; a file named on the command line must be there."""
+    if given is None:
+        return DEFAULT_ENV_FILE if Path(DEFAULT_ENV_FILE).is_file() else None
+    if not Path(given).is_file():
+        raise click.BadParameter(f"{given}: no such file", param_hint="--env-file")
+    return given
+
+
+@click.group(cls=OutboxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--mongodb-uri", help="MongoDB URI (default: $OUTBOX_MONGODB_URI).")
 @click.option("--database", help="MongoDB database (default: $OUTBOX_DATABASE or outbox).")
 @click.option("--redis-url", help="Redis URL (default: $OUTBOX_REDIS_URL).")
 @click.option(
     "--log-format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json"], case_sensitive=False),
     help="Log format (default: $OUTBOX_LOG_FORMAT or text).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option(
     "--env-file",
-    default=".env",
-    show_default=True,
-    help="Read OUTBOX_* variables from this file when it exists (the environment wins).",
+    help="Read OUTBOX_* variables from this file, which must exist (default: .env when it "
+    "exists). The environment wins.",
 )
 @click.version_option(package_name="gateway-outbox")
 @click.pass_context
@@ -114,7 +203,7 @@ def cli(
     redis_url: str | None,
     log_format: str | None,
     verbose: bool,
-    env_file: str,
+    env_file: str | None,
 ) -> None:
     """Provision API gateways on Kubernetes through a transactional outbox."""
     overrides = {
@@ -123,7 +212,7 @@ def cli(
             "mongodb_uri": mongodb_uri,
             "database": database,
             "redis_url": redis_url,
-            "log_format": log_format,
+            "log_format": log_format and log_format.lower(),
         }.items()
         if value is not None
     }
@@ -131,7 +220,7 @@ def cli(
         app = ctx.obj
         app.overrides.update(overrides)
     else:
-        app = App(overrides=overrides, env_file=env_file if Path(env_file).is_file() else None)
+        app = App(overrides=overrides, env_file=_env_file(env_file))
         ctx.obj = app
     ctx.call_on_close(app.close)
     configure_logging(verbose=verbose, json_format=app.settings().log_format == "json")

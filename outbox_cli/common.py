@@ -1,52 +1,43 @@
-"""What the commands share: tables for people, JSON for scripts, common options, and opening
-each backend from the settings.
+"""What the commands share: common options, and opening each backend from the settings.
 
-One place, so that every command prints the same way, takes `--json` with the same meaning, and
-reaches MongoDB, Redis and the cluster the same way.
+One place, so that every command reaches MongoDB, Redis and the cluster the same way. Backends
+are imported when opened: a command pays only for the clients it uses.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from outbox.errors import InvalidInput
-from outbox.mongo_store import MongoStore
 from outbox.settings import CommonSettings
-from outbox.store import Store
-from outbox.stream import DeadLetter, StreamConfig
-from outbox.stream.redis_stream import RedisStream
-from provisioner.cluster import Cluster
-from provisioner.factory import stream_config
-from provisioner.settings import ProvisionerSettings
+from outbox_cli.output import output_options, table
+
+if TYPE_CHECKING:
+    from outbox.store import Store
+    from outbox.stream import DeadLetter, StreamConfig
+    from outbox.stream.redis_stream import RedisStream
+    from provisioner.cluster import Cluster
+    from provisioner.settings import ProvisionerSettings
 
 log = logging.getLogger(__name__)
 
 MEMORY_URI = "memory://"
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+__all__ = ["output_options", "table"]
+
 version_option = click.option(
     "--expected-version",
-    type=int,
+    type=click.IntRange(min=1),
     help="Refuse (exit 4) unless the gateway is still at this version.",
 )
 
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns as wide as their widest cell, two spaces apart, no trailing blanks."""
-    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    )
 
 
 def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
@@ -75,6 +66,8 @@ def open_store(settings: CommonSettings) -> Store:
         raise InvalidInput(
             "OUTBOX_MONGODB_URI must start with mongodb:// or mongodb+srv:// (or be memory://)"
         )
+    from outbox.mongo_store import MongoStore
+
     return MongoStore(
         settings.mongodb_uri, database=settings.database, timeout_seconds=settings.mongodb_timeout
     )
@@ -82,11 +75,16 @@ def open_store(settings: CommonSettings) -> Store:
 
 def open_stream(settings: CommonSettings, config: StreamConfig | None = None) -> RedisStream:
     """The stream at OUTBOX_REDIS_URL; the daemons' factories give it their own names."""
+    from outbox.stream import StreamConfig
+    from outbox.stream.redis_stream import RedisStream
+
     return RedisStream.from_url(settings.redis_url, config or StreamConfig(stream=settings.stream))
 
 
 def open_group_stream(settings: ProvisionerSettings) -> RedisStream:
     """The stream as the provisioners' group sees it (`dlq`, `status`)."""
+    from provisioner.factory import stream_config
+
     return open_stream(settings, stream_config(settings))
 
 

@@ -10,7 +10,8 @@ import click
 
 from outbox.stream import EventStream
 from outbox_cli.app import App, pass_app
-from outbox_cli.common import dead_letter_json, open_group_stream, print_json, table
+from outbox_cli.common import dead_letter_json, open_group_stream
+from outbox_cli.output import Output, output_options
 from provisioner.settings import ProvisionerSettings
 
 
@@ -25,20 +26,25 @@ def dlq() -> None:
 
 @dlq.command(name="list")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@output_options
 @pass_app
-def list_dead_letters(app: App, limit: int, as_json: bool) -> None:
+def list_dead_letters(app: App, limit: int, out: Output) -> None:
     """Dead letters, newest first, with why each one is there."""
     letters = _dead_letters(app)
     latest = letters.latest_dead_letters(limit)
-    if as_json:
-        print_json([dead_letter_json(letter) for letter in latest])
+    if out.format not in {"table", "wide"}:
+        out.emit(
+            [dead_letter_json(letter) for letter in latest],
+            human=str,
+            names=lambda: [letter.id for letter in latest],
+        )
         return
     total = letters.dead_letter_count()
-    click.echo(
-        f"{total} dead letter(s) in {letters.config.dead_letters}"
-        + (f", newest {len(latest)} shown" if total > len(latest) else "")
-    )
+    if out.headers:
+        click.echo(
+            f"{total} dead letter(s) in {letters.config.dead_letters}"
+            + (f", newest {len(latest)} shown" if total > len(latest) else "")
+        )
     if latest:
         rows: list[tuple[str, ...]] = [
             (
@@ -51,35 +57,51 @@ def list_dead_letters(app: App, limit: int, as_json: bool) -> None:
             )
             for letter in latest
         ]
-        click.echo(table(("ID", "TYPE", "GATEWAY", "DELIVERIES", "AT", "REASON"), rows))
+        click.echo(out.table(("ID", "TYPE", "GATEWAY", "DELIVERIES", "AT", "REASON"), rows))
 
 
 @dlq.command()
 @click.argument("record_id", metavar="ID", required=False)
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter, oldest first.")
+@output_options
 @pass_app
-def replay(app: App, record_id: str | None, replay_all: bool) -> None:
+def replay(app: App, record_id: str | None, replay_all: bool, out: Output) -> None:
     """Put dead letter ID (or --all) back on the main stream and remove it from the DLQ."""
     if (record_id is None) == (not replay_all):
         raise click.UsageError("give one dead-letter ID or --all")
     letters = _dead_letters(app)
     if record_id is not None:
-        new_id = letters.replay(record_id)
-        click.echo(f"replayed {record_id} onto {letters.config.stream} as {new_id}")
-        return
-    report = letters.replay_all()
-    for old_id, new_id in report.replayed:
-        click.echo(f"replayed {old_id} onto {letters.config.stream} as {new_id}")
-    for old_id, why in report.skipped:
+        replayed, skipped = [(record_id, letters.replay(record_id))], []
+    else:
+        report = letters.replay_all()
+        replayed, skipped = list(report.replayed), list(report.skipped)
+    stream = letters.config.stream
+    lines = [f"replayed {old} onto {stream} as {new}" for old, new in replayed]
+    if record_id is None:
+        lines.append(f"{len(replayed)} replayed, {len(skipped)} skipped")
+    out.emit(
+        {
+            "stream": stream,
+            "replayed": [{"id": old, "new_entry_id": new} for old, new in replayed],
+            "skipped": [{"id": old, "reason": why} for old, why in skipped],
+        },
+        human=lambda: "\n".join(lines),
+        names=lambda: [new for _, new in replayed],
+    )
+    for old_id, why in skipped:
         click.echo(f"skipped {old_id}: {why}", err=True)
-    click.echo(f"{len(report.replayed)} replayed, {len(report.skipped)} skipped")
 
 
 @dlq.command()
 @click.argument("record_id", metavar="ID")
+@output_options
 @pass_app
-def drop(app: App, record_id: str) -> None:
-    """Delete dead letter ID for good."""
+def drop(app: App, record_id: str, out: Output) -> None:
+    """Delete dead letter ID (as `dlq list` and the provisioner's log name it) for good."""
     letters = _dead_letters(app)
     letters.drop(record_id)
-    click.echo(f"dropped {record_id} from {letters.config.dead_letters}")
+    out.emit(
+        {"dropped": record_id, "stream": letters.config.dead_letters},
+        human=lambda: f"dropped {record_id} from {letters.config.dead_letters}",
+        names=lambda: [record_id],
+    )

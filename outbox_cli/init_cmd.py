@@ -7,13 +7,13 @@ import click
 from outbox.errors import DuplicateEventVersions
 from outbox.settings import CommonSettings
 from outbox_cli.app import App, pass_app
-from outbox_cli.common import json_option, print_json, table
+from outbox_cli.output import Output, output_options
 
 
 @click.command()
-@json_option
+@output_options
 @pass_app
-def init(app: App, as_json: bool) -> None:
+def init(app: App, out: Output) -> None:
     """Create the MongoDB indexes (safe to run again; applies a retention change).
 
     Exits 3, changing nothing, while outbox events of one gateway share a version: it lists them.
@@ -23,22 +23,24 @@ def init(app: App, as_json: bool) -> None:
     try:
         created = store.ensure_indexes(retention_seconds=settings.retention)
     except DuplicateEventVersions as error:
-        _show_duplicates(error, as_json)
+        _show_duplicates(error, out)
         raise
-    if as_json:
-        print_json({"store": store.description, "indexes": created})
-        return
-    click.echo(f"indexes ready in {store.description}: {len(created)}")
-    for name in created:
-        click.echo(f"  {name}")
+    out.emit(
+        {"store": store.description, "indexes": created},
+        human=lambda: "\n".join(
+            [f"indexes ready in {store.description}: {len(created)}"]
+            + [f"  {name}" for name in created]
+        ),
+        names=lambda: created,
+    )
 
 
-def _show_duplicates(error: DuplicateEventVersions, as_json: bool) -> None:
+def _show_duplicates(error: DuplicateEventVersions, out: Output) -> None:
     rows = [
         (str(gateway), str(version), ", ".join(ids)) for gateway, version, ids in error.duplicates
     ]
-    if as_json:
-        keys = ("aggregate_id", "version", "event_ids")
-        print_json({"duplicates": [dict(zip(keys, row, strict=True)) for row in error.duplicates]})
-    else:
-        click.echo(table(("GATEWAY", "VERSION", "EVENTS"), rows))
+    keys = ("aggregate_id", "version", "event_ids")
+    out.emit(
+        {"duplicates": [dict(zip(keys, row, strict=True)) for row in error.duplicates]},
+        human=lambda: out.table(("GATEWAY", "VERSION", "EVENTS"), rows),
+    )

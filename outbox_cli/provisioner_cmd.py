@@ -7,8 +7,10 @@ import logging
 import click
 
 from outbox.health import serving
+from outbox.settings import setting_help
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import open_cluster, open_stream
+from outbox_cli.output import Output, output_options
 from outbox_cli.signals import stop_on_signals, stop_within_grace
 from provisioner.factory import build_provisioner
 from provisioner.settings import ProvisionerSettings
@@ -25,26 +27,35 @@ def provisioner() -> None:
 @click.option("--once", is_flag=True, help="Handle what is there, sweep once, exit.")
 @click.option(
     "--cluster",
-    type=click.Choice(["kubernetes", "memory"]),
+    type=click.Choice(["kubernetes", "memory"], case_sensitive=False),
     help="Cluster adapter (default: $OUTBOX_CLUSTER or kubernetes).",
 )
-@click.option("--workers", type=int, help="Worker pool size (default: $OUTBOX_WORKERS or 32).")
+@click.option(
+    "--workers", type=int, help=setting_help(ProvisionerSettings, "workers", "Worker pool size")
+)
 @click.option(
     "--metrics-port",
     type=int,
-    help="Port of /metrics, /healthz, /readyz (default: $OUTBOX_METRICS_PORT or 9102; 0: none).",
+    help=setting_help(
+        ProvisionerSettings, "metrics_port", "Port of /metrics, /healthz, /readyz; 0: none"
+    ),
 )
+@output_options
 @pass_app
 def run(
-    app: App, once: bool, cluster: str | None, workers: int | None, metrics_port: int | None
+    app: App,
+    once: bool,
+    cluster: str | None,
+    workers: int | None,
+    metrics_port: int | None,
+    out: Output,
 ) -> None:
     """Consume gateway events and drive every gateway to its desired phase."""
-    if metrics_port is not None:  # validated with the settings, as OUTBOX_METRICS_PORT is
-        app.overrides["metrics_port"] = metrics_port
-    overrides = {
-        key: value for key, value in {"cluster": cluster, "workers": workers}.items() if value
-    }
-    settings = app.settings(ProvisionerSettings).model_copy(update=overrides)
+    # Validated with the settings, with the limits of their variables (0 workers is refused).
+    given = {"metrics_port": metrics_port, "cluster": cluster and cluster.lower()}
+    given["workers"] = workers
+    app.overrides.update({key: value for key, value in given.items() if value is not None})
+    settings = app.settings(ProvisionerSettings)
     store = app.store()
     daemon = build_provisioner(
         settings, store=store, stream=open_stream(settings), cluster=open_cluster(settings)
@@ -52,9 +63,16 @@ def run(
     stop_on_signals(lambda: stop_within_grace("provisioner", daemon.stop, settings.grace_seconds))
     if once:
         totals = daemon.drain()
-        click.echo(
-            f"handled: {totals.acked} acked, {totals.failed} failed, "
-            f"{totals.dead_lettered} dead-lettered"
+        out.emit(
+            {
+                "acked": totals.acked,
+                "failed": totals.failed,
+                "dead_lettered": totals.dead_lettered,
+            },
+            human=lambda: (
+                f"handled: {totals.acked} acked, {totals.failed} failed, "
+                f"{totals.dead_lettered} dead-lettered"
+            ),
         )
         return
     with serving(

@@ -7,8 +7,10 @@ import click
 from outbox.clock import utcnow
 from outbox.errors import NotFound
 from outbox.health import serving
+from outbox.settings import setting_help
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import open_stream
+from outbox_cli.output import Output, output_options
 from outbox_cli.signals import stop_on_signals, stop_within_grace
 from relay import unparking
 from relay.factory import build_relay, stream_config
@@ -30,30 +32,41 @@ def relay() -> None:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 10_000),
-    help="Events per batch (default: $OUTBOX_BATCH_SIZE or 2000).",
+    type=int,
+    help=setting_help(RelaySettings, "batch_size", "Events per batch"),
 )
 @click.option(
     "--metrics-port",
     type=int,
-    help="Port of /metrics, /healthz, /readyz (default: $OUTBOX_METRICS_PORT or 9101; 0: none).",
+    help=setting_help(
+        RelaySettings, "metrics_port", "Port of /metrics, /healthz, /readyz; 0: none"
+    ),
 )
+@output_options
 @pass_app
-def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) -> None:
+def run(
+    app: App, once: bool, batch_size: int | None, metrics_port: int | None, out: Output
+) -> None:
     """Publish outbox events to the stream, once each, in order per gateway."""
-    if metrics_port is not None:  # validated with the settings, as OUTBOX_METRICS_PORT is
-        app.overrides["metrics_port"] = metrics_port
+    # Validated with the settings, with the limits of their variables.
+    given = {"metrics_port": metrics_port, "batch_size": batch_size}
+    app.overrides.update({key: value for key, value in given.items() if value is not None})
     settings = app.settings(RelaySettings)
-    if batch_size is not None:
-        settings = settings.model_copy(update={"batch_size": batch_size})
     store = app.store()
     daemon = build_relay(settings, store=store, stream=open_stream(settings))
     stop_on_signals(lambda: stop_within_grace("relay", daemon.stop, settings.grace_seconds))
     if once:
         totals = daemon.drain(lease_wait=settings.lease_seconds)
-        click.echo(
-            f"published {totals.published} events ({totals.duplicates} already in the stream, "
-            f"{totals.parked} parked)"
+        out.emit(
+            {
+                "published": totals.published,
+                "duplicates": totals.duplicates,
+                "parked": totals.parked,
+            },
+            human=lambda: (
+                f"published {totals.published} events ({totals.duplicates} already in "
+                f"the stream, {totals.parked} parked)"
+            ),
         )
         return
     with serving(
@@ -74,8 +87,11 @@ def run(app: App, once: bool, batch_size: int | None, metrics_port: int | None) 
     help="Publish events at or below their gateway's high-water mark again now, as new "
     "entries marked redelivered (without it they are refused, exit 3).",
 )
+@output_options
 @pass_app
-def unpark(app: App, event_ids: tuple[str, ...], everything: bool, out_of_order: bool) -> None:
+def unpark(
+    app: App, event_ids: tuple[str, ...], everything: bool, out_of_order: bool, out: Output
+) -> None:
     """Release parked events (after fixing why Redis rejected them, or why they could not be
     read): they are tried again, in order. An ObjectId _id is given by its 24 hex digits."""
     if bool(event_ids) == everything:
@@ -89,9 +105,19 @@ def unpark(app: App, event_ids: tuple[str, ...], everything: bool, out_of_order:
     settings = app.settings(RelaySettings)
     stream = app.stream(settings).with_config(stream_config(settings))
     result = unparking.unpark(reader, stream, chosen, out_of_order=out_of_order, now=utcnow())
-    for event_id, entry_id in result.redelivered:
-        click.echo(f"redelivered {event_id} out of order as stream entry {entry_id}")
-    click.echo(
+    lines = [
+        f"redelivered {event_id} out of order as stream entry {entry_id}"
+        for event_id, entry_id in result.redelivered
+    ]
+    lines.append(
         f"released {result.released} parked event(s); the relay retries them within its stats "
         "interval"
+    )
+    out.emit(
+        {
+            "released": result.released,
+            "redelivered": [{"event_id": e, "entry_id": s} for e, s in result.redelivered],
+        },
+        human=lambda: "\n".join(lines),
+        names=lambda: [read.id for read in chosen],
     )

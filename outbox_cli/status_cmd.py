@@ -7,6 +7,7 @@ exits 6 after printing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,8 @@ from outbox.status import (
 from outbox.stream import DeadLetter, StreamStatus
 from outbox.timeline import format_seconds
 from outbox_cli.app import App, pass_app
-from outbox_cli.common import dead_letter_json, open_group_stream, print_json, table
+from outbox_cli.common import dead_letter_json, open_group_stream, table
+from outbox_cli.output import Output, output_options
 from provisioner.settings import ProvisionerSettings
 
 LATEST_DEAD_LETTERS = 5
@@ -46,25 +48,37 @@ class Report:
     redis_error: str | None = None
 
 
+WATCH_INTERVAL = 2.0
+
+
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "-w", "--watch", is_flag=True, help=f"Print again every {WATCH_INTERVAL:.0f}s, until Ctrl-C."
+)
+@output_options
 @pass_app
 @click.pass_context
-def status(ctx: click.Context, app: App, as_json: bool) -> None:
+def status(ctx: click.Context, app: App, watch: bool, out: Output) -> None:
     """Backlog, parked events, relay lease, stream lag, dead letters and gateways needing care.
 
     Exits 6 (after printing what it could read) when MongoDB or Redis is unreachable.
     """
-    report = collect(app, now=utcnow())
-    if as_json:
-        print_json(report_json(report))
-    else:
-        click.echo(render(report))
+    report = _print(app, out)
+    while watch:  # Redis has no change stream to follow: read both again now and then
+        time.sleep(WATCH_INTERVAL)
+        click.echo("" if out.machine else f"\n--- {utcnow():%H:%M:%S}Z")
+        report = _print(app, out)
     failures = [error for error in (report.mongodb_error, report.redis_error) if error]
     if failures:
         for error in failures:
             click.echo(f"error: {error}", err=True)
         ctx.exit(BackendUnavailable.exit_code)
+
+
+def _print(app: App, out: Output) -> Report:
+    report = collect(app, now=utcnow())
+    out.emit(report_json(report), human=lambda: render(report))
+    return report
 
 
 def collect(app: App, *, now: datetime) -> Report:

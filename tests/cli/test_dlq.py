@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from outbox.stream import StreamConfig
 from outbox.stream.redis_stream import RedisStream
 from outbox_cli.main import cli
+from tests.support.cli import empty_env_file
 from tests.support.servers import RedisServer, free_port
 
 STREAM = "events:gateway"
@@ -34,7 +35,7 @@ class Dlq:
     def __init__(self, client: redis.Redis, url: str, tmp_path: Path) -> None:
         self.redis = client
         self.url = url
-        self.no_env_file = str(tmp_path / "no.env")
+        self.no_env_file = empty_env_file(tmp_path)
         self.group = RedisStream(
             client,
             StreamConfig(stream=STREAM, group="provisioner", consumer="p1", dead_letters=DLQ),

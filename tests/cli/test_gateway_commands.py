@@ -80,7 +80,7 @@ def test_list_filters_by_state_and_phase(store: MemoryStore) -> None:
     listed = json.loads(outbox(store, "gateway", "list", "--state", "Stopped", "--json").stdout)
     assert [item["name"] for item in listed] == ["b"]
     table = outbox(store, "gateway", "list", "--phase", "Created").stdout.splitlines()
-    assert table[0].split() == ["NAME", "ID", "STATE", "PHASE", "VERSION", "IMAGE", "HOST"]
+    assert table[0].split() == ["NAME", "STATE", "PHASE", "VERSION", "AGE", "LAST-ERROR"]
     assert [line.split()[0] for line in table[1:]] == ["a", "b"]
 
 

@@ -30,6 +30,7 @@ from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from outbox_cli.status_cmd import status
+from tests.support.cli import empty_env_file
 from tests.support.clock import FakeClock
 from tests.support.servers import NxServer, RedisServer, free_port
 
@@ -435,7 +436,7 @@ def test_status_over_the_wire_reads_a_real_mongodb_protocol_server(
 
     result = CliRunner().invoke(
         cli,
-        ["--env-file", str(tmp_path / "none"), "status", "--json"],
+        ["--env-file", empty_env_file(tmp_path), "status", "--json"],
         env={
             "OUTBOX_MONGODB_URI": nx_server.uri,
             "OUTBOX_DATABASE": nx_store.database.name,

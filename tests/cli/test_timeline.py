@@ -24,6 +24,7 @@ from outbox_cli.main import cli
 from provisioner.decide import Config
 from provisioner.memory_cluster import MemoryCluster
 from provisioner.reconciler import Reconciler
+from tests.support.cli import empty_env_file
 from tests.support.clock import FakeClock
 from tests.support.servers import NxServer
 
@@ -245,7 +246,7 @@ def test_timeline_of_an_unknown_gateway_exits_5(
 ) -> None:
     result = CliRunner().invoke(
         cli,
-        ["--env-file", str(tmp_path / "none"), "gateway", "timeline", "nope"],
+        ["--env-file", empty_env_file(tmp_path), "gateway", "timeline", "nope"],
         env={"OUTBOX_MONGODB_URI": nx_server.uri, "OUTBOX_DATABASE": nx_store.database.name},
     )
 

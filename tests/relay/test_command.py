@@ -17,7 +17,7 @@ from outbox.mongo_store import MongoStore
 from outbox.store import LEASES
 from outbox.store import OUTBOX as OUTBOX_COLLECTION
 from outbox_cli.main import cli
-from tests.support.cli import relay_process
+from tests.support.cli import empty_env_file, relay_process
 from tests.support.relay import assert_each_once, assert_gateway_order, insert_events, unpublished
 from tests.support.servers import NxServer, RedisServer
 from tests.support.waiting import wait_until
@@ -176,7 +176,7 @@ def test_once_publishes_every_event_around_a_malformed_document_and_status_names
     # and `outbox status --json` lists the document by its hex digits, with its reason
     shown = CliRunner().invoke(
         cli,
-        ["--env-file", str(tmp_path / "none"), "status", "--json"],
+        ["--env-file", empty_env_file(tmp_path), "status", "--json"],
         env={
             "OUTBOX_MONGODB_URI": relay_nx_server.uri,
             "OUTBOX_DATABASE": relay_nx_store.database.name,

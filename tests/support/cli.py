@@ -83,3 +83,10 @@ def invoke_outbox(store: MemoryStore, *args: str, stream: MemoryStream | None = 
     app._store = store
     app._stream = stream
     return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], obj=app)
+
+
+def empty_env_file(directory: Path) -> str:
+    """An existing, empty `--env-file`: the command reads no `.env` of the developer's."""
+    path = directory / "empty.env"
+    path.touch()
+    return str(path)
