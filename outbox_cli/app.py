@@ -20,15 +20,15 @@ import click
 
 from outbox.errors import OutboxError
 from outbox.logs import configure_logging
-from outbox.settings import CommonSettings, load
 from outbox_cli.output import Output
 
 if TYPE_CHECKING:
+    from outbox.settings import CommonSettings
     from outbox.store import Store
     from outbox.stream import EventStream
 
 log = logging.getLogger(__name__)
-S = TypeVar("S", bound=CommonSettings)
+S = TypeVar("S", bound="CommonSettings")
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -45,8 +45,13 @@ class App:
     _store: Store | None = None
     _stream: EventStream | None = None
 
-    def settings(self, settings_class: type[S] = CommonSettings) -> S:  # type: ignore[assignment]
-        return load(settings_class, env_file=self.env_file, **self.overrides)
+    def settings(self, settings_class: type[S] | None = None) -> S:
+        # Imported here: `outbox --help` need not load pydantic-settings.
+        from outbox.settings import CommonSettings, load
+
+        chosen: type[Any] = settings_class or CommonSettings
+        settings: S = load(chosen, env_file=self.env_file, **self.overrides)
+        return settings
 
     def store(self) -> Store:
         if self._store is None:

@@ -16,7 +16,6 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import click
-from pydantic import BaseModel
 
 FORMATS = ("table", "wide", "json", "yaml", "name")
 MACHINE = ("json", "yaml")
@@ -146,7 +145,7 @@ def short(text: str, width: int = 40) -> str:
 
 def plain(value: Any) -> Any:
     """Values JSON and YAML can hold: times in RFC 3339 UTC, enums as their values."""
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):  # a pydantic model (not imported: `--help` stays light)
         return plain(value.model_dump(by_alias=True))
     if isinstance(value, Mapping):
         return {str(key): plain(item) for key, item in value.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
@@ -52,8 +53,11 @@ def run(
 ) -> None:
     """Consume gateway events and drive every gateway to its desired phase."""
     # Validated with the settings, with the limits of their variables (0 workers is refused).
-    given = {"metrics_port": metrics_port, "cluster": cluster and cluster.lower()}
-    given["workers"] = workers
+    given = {
+        "metrics_port": metrics_port,
+        "cluster": cluster and cluster.lower(),
+        "workers": workers,
+    }
     app.overrides.update({key: value for key, value in given.items() if value is not None})
     settings = app.settings(ProvisionerSettings)
     store = app.store()
@@ -62,18 +66,7 @@ def run(
     )
     stop_on_signals(lambda: stop_within_grace("provisioner", daemon.stop, settings.grace_seconds))
     if once:
-        totals = daemon.drain()
-        out.emit(
-            {
-                "acked": totals.acked,
-                "failed": totals.failed,
-                "dead_lettered": totals.dead_lettered,
-            },
-            human=lambda: (
-                f"handled: {totals.acked} acked, {totals.failed} failed, "
-                f"{totals.dead_lettered} dead-lettered"
-            ),
-        )
+        _print_totals(daemon.drain(), out)
         return
     with serving(
         port=settings.metrics_port,
@@ -86,3 +79,13 @@ def run(
         alive=daemon.alive,
     ):
         daemon.run()
+
+
+def _print_totals(totals: Any, out: Output) -> None:
+    out.emit(
+        {"acked": totals.acked, "failed": totals.failed, "dead_lettered": totals.dead_lettered},
+        human=lambda: (
+            f"handled: {totals.acked} acked, {totals.failed} failed, "
+            f"{totals.dead_lettered} dead-lettered"
+        ),
+    )

@@ -42,3 +42,10 @@ class CommitUnknownStore(DelegatingStore):
     def transaction(self, work: Callable[[Collections], T]) -> T:
         self.inner.transaction(work)
         raise CommitOutcomeUnknown("MongoDB at mongodb://db: the commit failed: timed out")
+
+
+class InterruptingStore(MemoryStore):
+    """Ctrl-C arrives while a command reads: every read raises KeyboardInterrupt."""
+
+    def collection(self, name: str) -> Any:
+        raise KeyboardInterrupt
