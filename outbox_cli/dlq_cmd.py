@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from outbox.errors import NotFound
 from outbox.stream import EventStream
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import dead_letter_json, open_group_stream
@@ -17,6 +18,20 @@ from provisioner.settings import ProvisionerSettings
 
 def _dead_letters(app: App) -> EventStream:
     return open_group_stream(app.settings(ProvisionerSettings))
+
+
+def _record_id(letters: EventStream, given: str) -> str:
+    """The dead letter's own id. The id of the entry it came from, which the provisioner's log
+    names when it dead-letters one, is taken too: one id works everywhere."""
+    try:
+        letters.get_dead_letter(given)
+        return given
+    except NotFound:
+        total = letters.dead_letter_count()
+        for letter in letters.latest_dead_letters(total) if total else []:
+            if letter.entry_id == given:
+                return letter.id
+        raise
 
 
 @click.group()
@@ -49,6 +64,7 @@ def list_dead_letters(app: App, limit: int, out: Output) -> None:
         rows: list[tuple[str, ...]] = [
             (
                 letter.id,
+                letter.entry_id or "-",
                 letter.fields.get("type", "-"),
                 letter.fields.get("aggregate_id", "-"),
                 str(letter.deliveries),
@@ -57,7 +73,9 @@ def list_dead_letters(app: App, limit: int, out: Output) -> None:
             )
             for letter in latest
         ]
-        click.echo(out.table(("ID", "TYPE", "GATEWAY", "DELIVERIES", "AT", "REASON"), rows))
+        click.echo(
+            out.table(("ID", "ENTRY", "TYPE", "GATEWAY", "DELIVERIES", "AT", "REASON"), rows)
+        )
 
 
 @dlq.command()
@@ -71,7 +89,7 @@ def replay(app: App, record_id: str | None, replay_all: bool, out: Output) -> No
         raise click.UsageError("give one dead-letter ID or --all")
     letters = _dead_letters(app)
     if record_id is not None:
-        replayed, skipped = [(record_id, letters.replay(record_id))], []
+        replayed, skipped = [(record_id, letters.replay(_record_id(letters, record_id)))], []
     else:
         report = letters.replay_all()
         replayed, skipped = list(report.replayed), list(report.skipped)
@@ -99,7 +117,7 @@ def replay(app: App, record_id: str | None, replay_all: bool, out: Output) -> No
 def drop(app: App, record_id: str, out: Output) -> None:
     """Delete dead letter ID (as `dlq list` and the provisioner's log name it) for good."""
     letters = _dead_letters(app)
-    letters.drop(record_id)
+    letters.drop(_record_id(letters, record_id))
     out.emit(
         {"dropped": record_id, "stream": letters.config.dead_letters},
         human=lambda: f"dropped {record_id} from {letters.config.dead_letters}",

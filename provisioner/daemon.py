@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable
+from outbox.logs import ids
 from outbox.membership import Membership
 from outbox.outages import MONGODB, REDIS, Outages
 from outbox.stream import Claimed, EventStream
@@ -437,7 +438,10 @@ class Provisioner:
             ok = outcome is not None and self._ack(event)
         except BackendUnavailable as error:
             # Neither acked nor dead-lettered: it stays pending and comes back.
-            log.warning("entry %s handled but left pending: %s", event.entry_id, error)
+            log.warning(
+                "entry %s handled but left pending: %s", event.entry_id, error,
+                extra=ids(entry_id=event.entry_id, gateway_id=event.gateway_id),
+            )  # fmt: skip
             ok = False
         self.metrics.events_handled.labels(str(event.type), "acked" if ok else "failed").inc()
         self.totals.handled(ok=ok)
@@ -466,11 +470,20 @@ class Provisioner:
         self, entry_id: str, fields: dict[str, str], reason: str, deliveries: int, kind: str
     ) -> None:
         log.warning(
-            "dead-lettering entry %s (event %s, gateway %s): %s",
+            "dead-lettering entry %s (event %s, gateway %s): %s; `outbox dlq replay %s` or "
+            "`outbox dlq drop %s` takes this id",
             entry_id,
             fields.get("event_id", "?"),
             fields.get("aggregate_id", "?"),
             reason,
+            entry_id,
+            entry_id,
+            extra=ids(
+                entry_id=entry_id,
+                event_id=fields.get("event_id"),
+                gateway_id=fields.get("aggregate_id"),
+                consumer=self._settings.consumer,
+            ),
         )
         self._stream.dead_letter(entry_id, fields, reason, deliveries)
         self.metrics.dead_lettered.labels(kind).inc()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from outbox.errors import OutboxError
+from outbox.logs import ids
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,18 @@ class KeyedPool(Generic[R]):
     def _run(self, key: str) -> R | None:
         try:
             return self._handle(key)
-        except OutboxError as error:  # an outage: one line, the entry stays pending
-            log.warning("handling %s failed: %s", key, error)
-        except Exception:  # a bug: the whole story, but never fatal to the daemon
-            log.exception("handling %s failed", key)
+        except OutboxError as error:  # expected (an outage): one line; the entry stays pending
+            kind = type(error).__name__
+            log.error(
+                "handling %s failed: %s: %s", key, kind, error,
+                extra=ids(gateway_id=key, error_kind=kind),
+            )  # fmt: skip
+            log.debug("handling %s failed", key, exc_info=True)
+        except Exception as error:  # a bug: the whole story, but never fatal to the daemon
+            log.exception(
+                "handling %s failed", key,
+                extra=ids(gateway_id=key, error_kind=type(error).__name__),
+            )  # fmt: skip
         return None
 
 

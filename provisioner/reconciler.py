@@ -15,6 +15,7 @@ from enum import StrEnum
 from outbox.clock import Clock, utcnow
 from outbox.errors import StaleWrite
 from outbox.events import OutboxEvent
+from outbox.logs import ids
 from outbox.model import Gateway
 from outbox.repository import UnitOfWork
 from outbox.store import Collections, Store
@@ -105,6 +106,12 @@ class Reconciler:
                 step.commit.phase,
                 step.commit.version,
                 step.note,
+                extra=ids(
+                    gateway_id=gateway.id,
+                    gateway=gateway.name,
+                    version=step.commit.version,
+                    phase=str(step.commit.phase),
+                ),
             )
             if failed:
                 return Outcome.RETRY
@@ -123,7 +130,10 @@ class Reconciler:
                 if isinstance(error, ForeignObject)
                 else ("ClusterRejected" if permanent else "ClusterUnavailable")
             )
-            log.warning("gateway %s (%s): %s: %s", gateway.id, gateway.name, reason, error)
+            log.warning(
+                "gateway %s (%s): %s: %s", gateway.id, gateway.name, reason, error,
+                extra=ids(gateway_id=gateway.id, gateway=gateway.name, error_kind=reason),
+            )  # fmt: skip
             step = failed_step(
                 gateway,
                 reason=reason,

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from outbox.events import OutboxEvent
+from outbox.logs import ids
 from outbox.stream import Publication
+from relay.log_summary import LogSummary
 from relay.metrics import RelayMetrics
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class Accounting:
         self.totals = Totals()
         self._metrics = metrics
         self._max_publish_attempts = max_publish_attempts
+        self._summary = LogSummary()
 
     def published(
         self,
@@ -93,6 +96,9 @@ class Accounting:
         self.totals.add(result)
         if result.active:
             _log_batch(result, events)
+            self._summary.add(
+                published=result.published, duplicates=result.duplicates, lag=result.lag
+            )
 
     def rejected(
         self, events: Sequence[OutboxEvent], parked: Sequence[str], errors: dict[str, str]
@@ -111,6 +117,9 @@ class Accounting:
                     event.version,
                     self._max_publish_attempts,
                     error,
+                    extra=ids(
+                        event_id=event_id, gateway_id=event.aggregate_id, version=event.version
+                    ),
                 )
                 self._metrics.parked.inc()
             else:
@@ -120,19 +129,33 @@ class Accounting:
                     event.aggregate_id,
                     event.version,
                     error,
+                    extra=ids(
+                        event_id=event_id, gateway_id=event.aggregate_id, version=event.version
+                    ),
                 )
         return parked_events
 
 
 def _log_batch(result: BatchResult, events: Sequence[OutboxEvent]) -> None:
-    log.info(
-        "batch: %d published, %d already in stream, %d held, %d rejected; lag %.3fs; "
-        "events %s … %s",
+    """DEBUG: every batch, naming its events; the INFO summary is relay/log_summary.py's."""
+    log.debug(
+        "batch: %d published, %d already in stream, %d held, %d rejected; lag %.3fs; %s",
         result.published,
         result.duplicates,
         result.held,
         result.rejected,
         result.lag,
-        events[0].id,
-        events[-1].id,
+        ", ".join(f"{e.aggregate_id} v{e.version} ({e.id})" for e in events[:BATCH_NAMES])
+        + (f" and {len(events) - BATCH_NAMES} more" if len(events) > BATCH_NAMES else ""),
+        extra=ids(event_id=events[0].id, gateway_id=events[0].aggregate_id)
+        if len(events) == 1
+        else None,
     )
+    if result.duplicates:  # unusual: a previous attempt got this far, or a second relay did
+        log.info(
+            "%d event(s) of this batch were already in the stream (marked published now)",
+            result.duplicates,
+        )
+
+
+BATCH_NAMES = 5  # events a batch's DEBUG line names

@@ -22,6 +22,7 @@ from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable, Conflict
 from outbox.event_documents import Unreadable
 from outbox.events import OutboxEvent
+from outbox.logs import ids
 from outbox.outages import MONGODB, REDIS, Outages
 from outbox.store import Store
 from outbox.stream import EventStream, MarksUnseeded, Publication, StreamUnavailable
@@ -85,6 +86,7 @@ class Relay:
             random=random,
         )
         self._idle_polls = 0
+        self._standby_logged = False  # the lease wait is logged once, when it begins
         self._last_loop = monotonic()
 
     @property
@@ -115,8 +117,12 @@ class Relay:
         """One batch. Raises BackendUnavailable (MongoDB or Redis down) and LeaseLost."""
         was_leader = self.lease.token is not None
         if not self.lease.acquire():
+            if not self._standby_logged:
+                log.info("%s: standing by", self._held_by_other(), extra=self._log_ids)
+                self._standby_logged = True
             self._show_leader(False)
             return BatchResult(leader=False)
+        self._standby_logged = False
         if not was_leader:
             self._show_leader(True)
             self._housekeeping.refresh_parked()  # a new leader must know what is held up
@@ -270,6 +276,14 @@ class Relay:
         while not self.lease.acquire():
             if self._stopping.is_set() or self._monotonic() >= deadline:
                 raise Conflict(self._held_by_other())
+            if not self._standby_logged:
+                log.info(
+                    "%s: waiting up to %.0fs for it",
+                    self._held_by_other(),
+                    lease_wait,
+                    extra=self._log_ids,
+                )
+                self._standby_logged = True
             self._wait(min(0.5, lease_wait / 10))
         self._show_leader(True)
         self._housekeeping.refresh_parked()
@@ -299,6 +313,10 @@ class Relay:
         """For /healthz: the loop came round recently (a wait lasts at most probe_interval)."""
         limit = self._settings.probe_interval + self._settings.lease_seconds + 60
         return self._monotonic() - self._last_loop < limit
+
+    @property
+    def _log_ids(self) -> dict[str, str]:
+        return ids(relay_id=self._settings.relay_id)
 
     def _held_by_other(self) -> str:
         holder = self.lease.holder()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from click.testing import CliRunner, Result
 
 from outbox.stream import StreamConfig
@@ -75,8 +76,8 @@ def test_list_shows_each_dead_letter_newest_first_with_its_reason(dlq: Dlq) -> N
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "2 dead letter(s) in {events:gateway}:dlq"
-    assert lines[1].split()[:4] == ["ID", "TYPE", "GATEWAY", "DELIVERIES"]
-    assert lines[2].startswith(newer) and lines[2].split()[1:3] == ["Nope", "gw_b"]
+    assert lines[1].split()[:5] == ["ID", "ENTRY", "TYPE", "GATEWAY", "DELIVERIES"]
+    assert lines[2].startswith(newer) and lines[2].split()[2:4] == ["Nope", "gw_b"]
     assert lines[2].endswith("unknown event type 'Nope'")
     assert lines[3].startswith(older) and lines[3].endswith("delivered 5 times without an ack")
 
@@ -171,6 +172,24 @@ def test_drop_deletes_the_dead_letter_and_nothing_else(dlq: Dlq) -> None:
     assert result.stdout == f"dropped {dropped} from {DLQ}\n"
     assert [record_id for record_id, _ in dlq.redis.xrange(DLQ)] == [kept]
     assert dlq.redis.xlen(STREAM) == before
+
+
+def test_the_id_of_the_entry_the_provisioner_logged_works_too(dlq: Dlq) -> None:
+    # The provisioner's log names the entry it dead-lettered; that id is enough here.
+    dropped = dlq.dead_letter("reason a", fields_of("gw_a"))
+    replayed = dlq.dead_letter("reason b", fields_of("gw_b"))
+    source_of = {
+        record: dlq.group.get_dead_letter(record).entry_id for record in (dropped, replayed)
+    }
+
+    drop = dlq.run("drop", source_of[dropped], "-o", "json")
+    replay = dlq.run("replay", source_of[replayed], "-o", "yaml")
+
+    assert drop.exit_code == 0, drop.output
+    assert json.loads(drop.stdout) == {"dropped": source_of[dropped], "stream": DLQ}
+    assert replay.exit_code == 0, replay.output
+    assert yaml.safe_load(replay.stdout)["replayed"][0]["id"] == source_of[replayed]
+    assert dlq.redis.xlen(DLQ) == 0
 
 
 @pytest.mark.parametrize("command", [("replay",), ("drop",)])
