@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from outbox.errors import BackendUnavailable
 from outbox.mongo_indexes import EVENT_VERSIONS, ensure_indexes
 from outbox.store import (
+    GATEWAYS,
     OUTBOX,
     Collection,
     Collections,
@@ -287,7 +288,11 @@ class MemoryStore(Store):
             )
 
     def purge_published(self, *, before: datetime) -> int:
-        # No TTL index here: the relay calls this now and then to keep memory bounded.
+        # No TTL index here: the relay calls this now and then to keep memory bounded. Deleted
+        # gateways expire with the same retention, as MongoDB's TTL index on them would have it.
+        self.collection(GATEWAYS).delete_many(
+            {"phase": "Deleted", "phase_changed_at": {"$lt": before}}
+        )
         return self.collection(OUTBOX).delete_many({"published_at": {"$lt": before}})
 
     def watch_inserts(self, name: str) -> InsertWatch | None:

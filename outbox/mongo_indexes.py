@@ -59,10 +59,15 @@ INDEXES: tuple[IndexSpec, ...] = (
 )
 
 TTL_INDEX_NAME = "published_retention"
+DELETED_TTL_INDEX_NAME = "deleted_retention"
+# What expires after OUTBOX_RETENTION: published events, and gateways once Deleted (their
+# `phase_changed_at` is then the time of deletion), each by a TTL index on that field.
+TTL_FIELDS = (("outbox", "published_at"), ("gateways", "phase_changed_at"))
 
 
 def ttl_index(retention_seconds: int) -> tuple[IndexSpec, ...]:
-    """Published events expire after the retention; 0 keeps them forever (no TTL index)."""
+    """Published events and deleted gateways expire after the retention; 0 keeps them forever
+    (no TTL index)."""
     if retention_seconds <= 0:
         return ()
     return (
@@ -70,6 +75,15 @@ def ttl_index(retention_seconds: int) -> tuple[IndexSpec, ...]:
             "outbox",
             (("published_at", 1),),
             {"name": TTL_INDEX_NAME, "expireAfterSeconds": retention_seconds},
+        ),
+        (
+            "gateways",
+            (("phase_changed_at", 1),),
+            {
+                "name": DELETED_TTL_INDEX_NAME,
+                "expireAfterSeconds": retention_seconds,
+                "partialFilterExpression": {"phase": "Deleted"},
+            },
         ),
     )
 
@@ -98,7 +112,7 @@ def ensure_indexes(
     )
     existing = {name: database[name].index_information() for name in {c for c, _, _ in wanted}}
     steps = [step for spec in wanted if (step := _step(spec, existing[spec[0]])) is not None]
-    steps += _retired_ttl(existing["outbox"], retention_seconds)
+    steps += _retired_ttl(existing, retention_seconds)
     if any(step.spec is not None and step.spec[2].get("unique") for step in steps):
         _refuse_duplicates(database, steps)
     for step in steps:
@@ -133,12 +147,18 @@ def _step(spec: IndexSpec, existing: Mapping[str, Mapping[str, Any]]) -> _Step |
     return None if same else _Step(collection, name, spec)
 
 
-def _retired_ttl(existing: Mapping[str, Mapping[str, Any]], retention_seconds: int) -> list[_Step]:
-    """Retention 0 keeps events forever: a TTL index left from before must go."""
-    name, info = _by_fields(existing, ["published_at"])
-    if retention_seconds > 0 or info is None or "expireAfterSeconds" not in info:
+def _retired_ttl(
+    existing: Mapping[str, Mapping[str, Mapping[str, Any]]], retention_seconds: int
+) -> list[_Step]:
+    """Retention 0 keeps events and deleted gateways forever: TTL indexes left from before go."""
+    if retention_seconds > 0:
         return []
-    return [_Step("outbox", name, None)]
+    steps = []
+    for collection, field in TTL_FIELDS:
+        name, info = _by_fields(existing.get(collection, {}), [field])
+        if info is not None and "expireAfterSeconds" in info:
+            steps.append(_Step(collection, name, None))
+    return steps
 
 
 def _by_fields(
