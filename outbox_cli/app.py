@@ -130,10 +130,12 @@ class OutboxGroup(click.Group):
     def main(self, args: Sequence[str] | None = None, **extra: Any) -> Any:  # type: ignore[override]
         """Click's main without its standalone handling: usage errors become one line."""
         extra["standalone_mode"] = False
+        given = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(args, **extra)
+            result = super().main(given, **extra)
         except click.ClickException as error:
-            fail(_app(), error.format_message(), error.exit_code or USAGE_EXIT)
+            app = _app() or App(output=Output("json" if _asks_for_json(given) else "table"))
+            fail(app, error.format_message(), error.exit_code or USAGE_EXIT)
         except click.exceptions.Abort:  # Ctrl-C while click was parsing or prompting
             sys.exit(INTERRUPTED_EXIT)
         sys.exit(result if isinstance(result, int) else 0)
@@ -155,6 +157,16 @@ class OutboxGroup(click.Group):
         except Exception as error:  # the last line of defence: never a traceback
             log.debug("unexpected error", exc_info=True)
             fail(_app(ctx), f"unexpected {type(error).__name__}: {error}", 1)
+
+
+def _asks_for_json(args: Sequence[str]) -> bool:
+    """Whether the command line asked for JSON: a usage error is found before it is parsed."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return "--json" in args or any(
+        (a in ("-o", "--output") and b.lower() == "json")
+        or a.lower() in ("-ojson", "--output=json")
+        for a, b in pairs
+    )
 
 
 def _app(ctx: click.Context | None = None) -> App | None:

@@ -145,3 +145,19 @@ def test_machine_times_are_utc_with_milliseconds_whatever_the_zone_given() -> No
     cet = datetime(2026, 1, 2, 4, 4, 5, 678900, tzinfo=UTC).astimezone(timezone(timedelta(hours=1)))
     assert rfc3339(cet) == "2026-01-02T04:04:05.678Z"
     assert plain({"at": [cet]}) == {"at": ["2026-01-02T04:04:05.678Z"]}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gateway", "get", "-o", "json"],  # found while parsing
+        ["gateway", "update", "alpha", "--host", "a.example.com", "--no-host", "--json"],
+        ["gateway", "list", "--phase", "Sleeping", "--output=json"],
+    ],
+)
+def test_under_json_a_usage_error_is_a_json_object_too(store: MemoryStore, args: list[str]) -> None:
+    result = outbox(store, *args)
+
+    assert result.exit_code == 2
+    error = json.loads(result.stderr)
+    assert error["code"] == 2 and error["error"]
