@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from outbox.clock import as_utc
 from outbox.errors import InvalidInput
 from outbox.settings import CommonSettings
 from outbox_cli.output import output_options, table
@@ -47,9 +49,17 @@ def dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
         "entry_id": letter.entry_id,
         "deliveries": letter.deliveries,
         "consumer": letter.consumer,
-        "at": letter.at,
+        "at": letter_time(letter),
         "fields": letter.fields,
     }
+
+
+def letter_time(letter: DeadLetter) -> datetime | None:
+    """When it was dead-lettered (the record keeps it as ISO 8601 text); None if unreadable."""
+    try:
+        return None if not letter.at else as_utc(datetime.fromisoformat(letter.at))
+    except ValueError:
+        return None
 
 
 # -- backends -------------------------------------------------------------------------------------

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import click
 
+from outbox.clock import utcnow
 from outbox.errors import NotFound
-from outbox.stream import EventStream
+from outbox.stream import DeadLetter, EventStream
 from outbox_cli.app import App, pass_app
-from outbox_cli.common import dead_letter_json, open_group_stream
-from outbox_cli.output import Output, output_options
+from outbox_cli.common import dead_letter_json, letter_time, open_group_stream
+from outbox_cli.output import Output, age, output_options
 from provisioner.settings import ProvisionerSettings
 
 
 def _dead_letters(app: App) -> EventStream:
     return open_group_stream(app.settings(ProvisionerSettings))
+
+
+def _age(letter: DeadLetter) -> str:
+    at = letter_time(letter)
+    return "-" if at is None else age(at, utcnow())
 
 
 def _record_id(letters: EventStream, given: str) -> str:
@@ -68,13 +74,13 @@ def list_dead_letters(app: App, limit: int, out: Output) -> None:
                 letter.fields.get("type", "-"),
                 letter.fields.get("aggregate_id", "-"),
                 str(letter.deliveries),
-                letter.at or "-",
+                _age(letter),
                 letter.reason,
             )
             for letter in latest
         ]
         click.echo(
-            out.table(("ID", "ENTRY", "TYPE", "GATEWAY", "DELIVERIES", "AT", "REASON"), rows)
+            out.table(("ID", "ENTRY", "TYPE", "GATEWAY", "DELIVERIES", "AGE", "REASON"), rows)
         )
 
 

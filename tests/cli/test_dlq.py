@@ -8,6 +8,7 @@ letters is in the stream contract suite (tests/stream).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,7 @@ def test_list_json_gives_the_original_fields_apart_from_the_dlq_ones(dlq: Dlq) -
     assert letter["fields"] == fields_of("gw_a")
     assert letter["reason"] == "delivered 5 times without an ack"
     assert (letter["deliveries"], letter["consumer"]) == (5, "p1")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", letter["at"])  # RFC 3339 UTC
 
 
 def test_list_limit_keeps_the_newest(dlq: Dlq) -> None:
