@@ -6,9 +6,6 @@ slow or down completes nothing rather than keeping the shell waiting.
 
 from __future__ import annotations
 
-import atexit
-import os
-import sys
 import threading
 from typing import Any
 
@@ -53,18 +50,9 @@ def gateway_names(ctx: click.Context, incomplete: str) -> list[str]:
     worker = threading.Thread(target=ask, name="complete", daemon=True)
     worker.start()
     worker.join(COMPLETION_SECONDS)
-    if not worker.is_alive():
-        return sorted(found)
-    # Gave up on the store. At exit, the driver would wait for its monitor threads still
-    # trying to reach it; this hook runs first (last registered) and ends the process once
-    # click has printed what there is to complete.
-    atexit.register(_exit_at_once)
-    return []
-
-
-def _exit_at_once() -> None:
-    sys.stdout.flush()
-    os._exit(0)
+    # Gave up on the store: the process ends at once all the same (outbox_cli.main.end), not
+    # waiting for the driver's threads still trying to reach it.
+    return [] if worker.is_alive() else sorted(found)
 
 
 def _live_names(params: dict[str, Any], incomplete: str) -> list[str]:

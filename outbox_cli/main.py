@@ -6,6 +6,12 @@ runs. Add a group with one line: its name, `module:attribute`, and its one-line 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+from typing import NoReturn
+
 from outbox_cli.app import cli
 
 COMMANDS = (
@@ -24,7 +30,28 @@ for name, target, short_help in COMMANDS:
 
 
 def main() -> None:
-    cli(prog_name="outbox")
+    try:
+        cli(prog_name="outbox")
+    except SystemExit as done:
+        end(done.code)
+
+
+def end(code: object) -> NoReturn:
+    """Exit at once, the command's clients closed and its output flushed.
+
+    The MongoDB driver keeps monitor threads that outlive `close()` by up to half a second,
+    and the interpreter's exit waits for them: after a command that took 0.5 s, another 0.7 s.
+    Nothing of ours is left to run at exit by then (the daemons stop and release in `finally`).
+    """
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # A reader that left (`| head`), or a closed stream: nothing more to say to it.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
