@@ -97,22 +97,7 @@ class Reconciler:
                 continue
             self._on_step(gateway, step)
             last.append(step.commit)
-            log.info(
-                "gateway %s (%s) %s -> %s/%s v%d: %s",
-                gateway.id,
-                gateway.name,
-                gateway.phase,
-                step.commit.state,
-                step.commit.phase,
-                step.commit.version,
-                step.note,
-                extra=ids(
-                    gateway_id=gateway.id,
-                    gateway=gateway.name,
-                    version=step.commit.version,
-                    phase=str(step.commit.phase),
-                ),
-            )
+            _log_step(gateway, step)
             if failed:
                 return Outcome.RETRY
         return Outcome.SETTLED
@@ -212,3 +197,24 @@ class Reconciler:
 def _uid(live: Manifest) -> str | None:
     uid = (live.get("metadata") or {}).get("uid")
     return str(uid) if uid else None
+
+
+def _log_step(gateway: Gateway, step: Step) -> None:
+    commit = step.commit
+    assert commit is not None  # only committed steps are logged
+    log.info(
+        "gateway %s (%s) %s -> %s/%s v%d: %s",
+        gateway.id,
+        gateway.name,
+        gateway.phase,
+        commit.state,
+        commit.phase,
+        commit.version,
+        step.note,
+        extra=ids(
+            gateway_id=gateway.id,
+            gateway=gateway.name,
+            version=commit.version,
+            phase=str(commit.phase),
+        ),
+    )
