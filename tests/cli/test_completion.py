@@ -53,21 +53,29 @@ def test_gateway_names_complete_from_the_store(
         writer.create(name, {"image": "nginx"})
     env = clean_env(OUTBOX_MONGODB_URI=nx_server.uri, OUTBOX_DATABASE=nx_store.database.name)
 
-    assert complete("outbox gateway get e", env=env, cwd=tmp_path) == ["edge", "eu-api"]
-    assert complete("outbox gateway stop ", env=env, cwd=tmp_path) == ["edge", "eu-api", "internal"]
+    def offered(words: str) -> list[str]:
+        # The store has one second per Tab; on this shared machine a loaded nx-27017 may miss
+        # it once (and then offers nothing, as it should), so a Tab is pressed up to 3 times.
+        for _ in range(3):
+            if names := complete(words, env=env, cwd=tmp_path):
+                return names
+        return []
+
+    assert offered("outbox gateway get e") == ["edge", "eu-api"]
+    assert offered("outbox gateway stop ") == ["edge", "eu-api", "internal"]
     assert "timeline" in complete("outbox gateway t", env=env, cwd=tmp_path)
 
 
 def test_an_unreachable_store_completes_nothing_within_a_second(tmp_path: Path) -> None:
     env = clean_env(OUTBOX_MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/?directConnection=true")
     began = time.monotonic()
-    start_up = run_outbox("--version", env=env, cwd=tmp_path)
+    commands = complete("outbox gateway t", env=env, cwd=tmp_path)  # the same start-up, no store
     start_up_seconds = time.monotonic() - began
 
     began = time.monotonic()
-    offered = complete("outbox gateway get e", env=env, cwd=tmp_path)
+    names = complete("outbox gateway get e", env=env, cwd=tmp_path)
 
-    assert start_up.returncode == 0
-    assert offered == []
-    # One second for the store, beyond the process's own start-up; generous under load.
-    assert time.monotonic() - began - start_up_seconds < 1 + 2
+    assert "timeline" in commands
+    assert names == []
+    # One second for the store, beyond the same completion without it; generous under load.
+    assert time.monotonic() - began - start_up_seconds < 1 + 1.5
