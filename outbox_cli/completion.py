@@ -41,7 +41,7 @@ def gateway_names(ctx: click.Context, incomplete: str) -> list[str]:
     """Live gateway names starting with `incomplete`; none after COMPLETION_SECONDS."""
     found: list[str] = []
     # The driver is imported before the clock starts: the second is the database's to answer.
-    import outbox_cli.common  # noqa: F401
+    import outbox.mongo_store  # noqa: F401
 
     def ask() -> None:
         try:
