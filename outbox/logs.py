@@ -1,4 +1,5 @@
-"""Log set-up for the command line: text for people, JSON lines for collectors."""
+"""Log set-up for the command line: text for people, JSON lines for collectors (with the
+trace and span ids of the line's trace, when it is in one)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from outbox import tracing
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,6 +19,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # Formatted in the thread that logged, so the current span is the one of the work logged.
+        if (ids := tracing.ids()) is not None:
+            entry["trace_id"], entry["span_id"] = ids
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -1,0 +1,201 @@
+"""Trace context across the outbox, with OpenTelemetry: from a request, onto the outbox event and
+its stream entry (W3C `traceparent`, `tracestate`), through the relay's batch and into the
+provisioner's steps, so that one change can be followed from the request to the cluster.
+
+Propagation is always on; spans leave the process only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+(`configure_tracing`, called by the command line). Until it is called, the OpenTelemetry API's
+no-op provider is in force and every span here costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import (
+    Link,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    format_span_id,
+    format_trace_id,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from outbox.events import TRACEPARENT, TRACESTATE, OutboxEvent
+from outbox.model import Gateway
+
+OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+INSTRUMENTATION = "gateway-outbox"
+
+# W3C Trace Context only: the stream contract names `traceparent` and `tracestate`, nothing else.
+_W3C = TraceContextTextMapPropagator()
+
+
+def configure_tracing(service: str, *, environ: Mapping[str, str] = os.environ) -> TracerProvider:
+    """Install the SDK's tracer provider once per process (so traces get ids and propagate),
+    exporting over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set. `service` is the service
+    name unless OTEL_SERVICE_NAME gives one; the other OTEL_* variables work as documented."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current  # OpenTelemetry allows one global provider per process
+    named = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
+    provider = TracerProvider(resource=Resource.create(named))
+    if environ.get(OTLP_ENDPOINT):
+        # Imported here: only a process that exports needs the exporter (and protobuf).
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+# -- carrying the context -------------------------------------------------------------------------
+
+
+def trace_fields(context: Context | None = None) -> dict[str, str]:
+    """`traceparent` (and `tracestate` when there is one) of the current trace, or of `context`;
+    empty outside any trace."""
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier, context=context)
+    return carrier
+
+
+def extract_context(headers: Mapping[str, str]) -> Context:
+    """The trace context in request headers (any letter case); empty when there is none or it
+    is malformed, and a span started in it then begins a new trace."""
+    carrier = {key.lower(): value for key, value in headers.items()}
+    return _W3C.extract(carrier)
+
+
+def context_of(traceparent: str | None, tracestate: str | None = None) -> Context:
+    """The trace context stored on a document or stream entry (empty for older ones)."""
+    if not traceparent:
+        return Context()
+    carrier = {TRACEPARENT: traceparent}
+    if tracestate:
+        carrier[TRACESTATE] = tracestate
+    return _W3C.extract(carrier)
+
+
+def link_to(traceparent: str | None, tracestate: str | None = None) -> Link | None:
+    """A link to the span that `traceparent` names; None when it names none."""
+    span_context = trace.get_current_span(context_of(traceparent, tracestate)).get_span_context()
+    return Link(span_context) if span_context.is_valid else None
+
+
+def ids(span: Span | None = None) -> tuple[str, str] | None:
+    """(trace id, span id) in hex of `span`, or of the current span; None outside any trace."""
+    span_context = (span or trace.get_current_span()).get_span_context()
+    if not span_context.is_valid:
+        return None
+    return format_trace_id(span_context.trace_id), format_span_id(span_context.span_id)
+
+
+def trace_id(span: Span | None = None) -> str | None:
+    found = ids(span)
+    return None if found is None else found[0]
+
+
+# -- spans ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    parent: Context | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    links: Iterable[Link] = (),
+) -> Iterator[Span]:
+    """A span made current while the block runs: a child of `parent`, or of the current span
+    when `parent` is None; an exception leaving the block is recorded on it."""
+    tracer = trace.get_tracer(INSTRUMENTATION)
+    with tracer.start_as_current_span(
+        name, context=parent, kind=kind, attributes=dict(attributes or {}), links=list(links)
+    ) as current:
+        yield current
+
+
+@contextmanager
+def request_span(name: str, headers: Mapping[str, str]) -> Iterator[Span]:
+    """The server span of one request: continues the caller's `traceparent`, or starts a trace."""
+    with span(name, parent=extract_context(headers), kind=SpanKind.SERVER) as current:
+        yield current
+
+
+@contextmanager
+def write_span(ref: str) -> Iterator[Span]:
+    """The writer's span around one transaction: the change and its outbox insert."""
+    with span("outbox insert", kind=SpanKind.PRODUCER, attributes={"gateway.ref": ref}) as current:
+        yield current
+
+
+def describe_write(event: OutboxEvent) -> None:
+    """Name the event on the current span (the writer's), once it is decided."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attributes(event_attributes(event))
+
+
+@contextmanager
+def publish_span(events: Iterable[OutboxEvent]) -> Iterator[Span]:
+    """The relay's span of one batch: a trace of its own, linked to the trace of each event
+    (a batch mixes many traces, and a span has one parent)."""
+    batch = list(events)
+    links = [link for event in batch if (link := link_to(event.traceparent, event.tracestate))]
+    attributes = {"messaging.operation": "publish", "messaging.batch.message_count": len(batch)}
+    with span(
+        "outbox publish",
+        parent=Context(),
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+        links=links,
+    ) as current:
+        yield current
+
+
+def step_span(gateway: Gateway) -> AbstractContextManager[Span]:
+    """The provisioner's span of one reconcile step of `gateway`. A change in progress continues
+    the trace of the intent that asked for it (stored on the gateway by the writer), so that
+    Starting and Started are one trace with the request; a gateway at rest (a drift check, the
+    echo of our own event) starts a trace of its own."""
+    parent = Context() if gateway.at_rest else context_of(gateway.traceparent, gateway.tracestate)
+    attributes = {
+        "gateway.id": gateway.id,
+        "gateway.name": gateway.name,
+        "gateway.version": gateway.version,
+        "gateway.state": str(gateway.state),
+        "gateway.phase": str(gateway.phase),
+    }
+    return span("reconcile step", parent=parent, attributes=attributes)
+
+
+def describe_step(current: Span, action: str, *, failed: bool, note: str) -> None:
+    if not current.is_recording():
+        return
+    current.set_attribute("reconcile.action", action)
+    current.set_attribute("reconcile.note", note)
+    if failed:
+        current.set_status(Status(StatusCode.ERROR, note))
+
+
+def event_attributes(event: OutboxEvent) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        "gateway.id": event.aggregate_id,
+        "outbox.event_id": event.id,
+        "outbox.event_type": str(event.type),
+        "outbox.version": event.version,
+    }
+    if event.actor:
+        attributes["outbox.actor"] = event.actor
+    return attributes
