@@ -134,6 +134,13 @@ def request_span(name: str, headers: Mapping[str, str]) -> Iterator[Span]:
 
 
 @contextmanager
+def command_span(name: str) -> Iterator[Span]:
+    """The span of one command-line write: a new trace, whatever the process did before."""
+    with span(name, parent=Context(), kind=SpanKind.CLIENT) as current:
+        yield current
+
+
+@contextmanager
 def write_span(ref: str) -> Iterator[Span]:
     """The writer's span around one transaction: the change and its outbox insert."""
     with span("outbox insert", kind=SpanKind.PRODUCER, attributes={"gateway.ref": ref}) as current:

@@ -16,6 +16,7 @@ from outbox.logs import configure_logging
 from outbox.settings import CommonSettings, load
 from outbox.store import Store
 from outbox.stream import EventStream
+from outbox.tracing import configure_tracing
 from outbox_cli.common import open_store, open_stream
 
 log = logging.getLogger(__name__)
@@ -135,3 +136,5 @@ def cli(
         ctx.obj = app
     ctx.call_on_close(app.close)
     configure_logging(verbose=verbose, json_format=app.settings().log_format == "json")
+    # Propagation always; export only with OTEL_EXPORTER_OTLP_ENDPOINT.
+    configure_tracing(f"outbox-{ctx.invoked_subcommand or 'cli'}")

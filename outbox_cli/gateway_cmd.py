@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
+from outbox import tracing
+from outbox.actors import cli_actor
 from outbox.clock import utcnow
 from outbox.event_documents import Read
 from outbox.model import Environment, Gateway, Phase, State
 from outbox.repository import UnitOfWork
 from outbox.timeline import (
+    TIMELINE_COLUMNS,
     PhaseSpan,
     events_of,
     phase_spans,
@@ -26,10 +31,27 @@ from outbox.writer import UNSET, Writer
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import json_option, print_json, table, version_option
 
+log = logging.getLogger(__name__)
+
+actor_option = click.option(
+    "--actor",
+    help="Record the change as made by this actor, KIND:NAME (default: cli:USER@HOST). "
+    "Self-declared: only the HTTP API verifies who calls.",
+)
+
 
 @click.group()
 def gateway() -> None:
     """Create, change and inspect gateways."""
+
+
+@contextmanager
+def _writing(app: App, command: str, actor: str | None) -> Iterator[Writer]:
+    """A writer that records `actor`, inside a trace of its own (`-v` prints its id): the
+    outbox event carries it on to the relay and the provisioner."""
+    with tracing.command_span(f"outbox gateway {command}") as span:
+        log.debug("gateway %s: trace_id %s", command, tracing.trace_id(span))
+        yield Writer(app.store(), actor=cli_actor() if actor is None else actor)
 
 
 @gateway.command()
@@ -40,6 +62,7 @@ def gateway() -> None:
 @click.option("--host", help="Public host name; with it the gateway gets an Ingress.")
 @click.option("--env", "environments", multiple=True, help="Environment name (repeatable).")
 @click.option("--stopped", is_flag=True, help="Create it Stopped instead of starting it.")
+@actor_option
 @json_option
 @pass_app
 def create(
@@ -51,6 +74,7 @@ def create(
     host: str | None,
     environments: tuple[str, ...],
     stopped: bool,
+    actor: str | None,
     as_json: bool,
 ) -> None:
     """Create gateway NAME (it starts unless --stopped)."""
@@ -61,20 +85,23 @@ def create(
         "host": host,
         "environments": environments,
     }
-    created = Writer(app.store()).create(name, spec, stopped=stopped)
+    with _writing(app, "create", actor) as writer:
+        created = writer.create(name, spec, stopped=stopped)
     _show(app, created, as_json, verb="created")
 
 
 def _intent_command(action: str, help_text: str) -> click.Command:
     @click.argument("ref", metavar="NAME")
     @version_option
+    @actor_option
     @json_option
     @pass_app
-    def command(app: App, ref: str, expected_version: int | None, as_json: bool) -> None:
-        write = getattr(Writer(app.store()), action)
-        _show(
-            app, write(ref, expected_version=expected_version), as_json, verb=f"{action} requested"
-        )
+    def command(
+        app: App, ref: str, expected_version: int | None, actor: str | None, as_json: bool
+    ) -> None:
+        with _writing(app, action, actor) as writer:
+            changed = getattr(writer, action)(ref, expected_version=expected_version)
+        _show(app, changed, as_json, verb=f"{action} requested")
 
     command.__doc__ = help_text
     return gateway.command(name=action)(command)
@@ -98,6 +125,7 @@ _intent_command("delete", "Delete gateway NAME; its name and host become free on
 )
 @click.option("--no-env", is_flag=True, help="Remove every environment.")
 @version_option
+@actor_option
 @json_option
 @pass_app
 def update(
@@ -111,6 +139,7 @@ def update(
     environments: tuple[str, ...],
     no_env: bool,
     expected_version: int | None,
+    actor: str | None,
     as_json: bool,
 ) -> None:
     """Change gateway NAME's spec; only the options given change."""
@@ -125,7 +154,8 @@ def update(
         "host": None if no_host else (UNSET if host is None else host),
         "environments": () if no_env else (environments or UNSET),
     }
-    updated = Writer(app.store()).update(ref, expected_version=expected_version, **changes)
+    with _writing(app, "update", actor) as writer:
+        updated = writer.update(ref, expected_version=expected_version, **changes)
     _show(app, updated, as_json, verb="updated")
 
 
@@ -239,7 +269,7 @@ def _timeline_json(
 def _print_timeline(found: Gateway, history: Sequence[Read], spans: Sequence[PhaseSpan]) -> None:
     click.echo(f"{found.name} ({found.id}): state {found.state}, phase {found.phase}")
     rows = [timeline_row(entry) for entry in history]
-    click.echo(table(("VERSION", "TIME", "TYPE", "PAYLOAD"), rows))
+    click.echo(table(TIMELINE_COLUMNS, rows))
     click.echo("\ntime in each phase")
     for span in spans:
         click.echo(f"  {span_line(span)}")
