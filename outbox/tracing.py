@@ -33,7 +33,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from outbox.events import TRACEPARENT, TRACESTATE, OutboxEvent
 from outbox.model import Gateway
 
-OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 INSTRUMENTATION = "gateway-outbox"
 
 # W3C Trace Context only: the stream contract names `traceparent` and `tracestate`, nothing else.
@@ -41,20 +41,28 @@ _W3C = TraceContextTextMapPropagator()
 
 
 def configure_tracing(service: str, *, environ: Mapping[str, str] = os.environ) -> TracerProvider:
-    """Install the SDK's tracer provider once per process (so traces get ids and propagate),
-    exporting over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set. `service` is the service
-    name unless OTEL_SERVICE_NAME gives one; the other OTEL_* variables work as documented."""
+    """Install the SDK's tracer provider once per process (so that traces get ids and propagate
+    from here), exporting only when asked (`tracer_provider`)."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current  # OpenTelemetry allows one global provider per process
+    provider = tracer_provider(service, environ=environ)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer_provider(service: str, *, environ: Mapping[str, str] = os.environ) -> TracerProvider:
+    """The SDK's provider, exporting over OTLP (HTTP) only when OTEL_EXPORTER_OTLP_ENDPOINT or
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; the exporter reads them, and the other OTEL_*
+    variables, as OpenTelemetry documents. `service` names the service unless OTEL_SERVICE_NAME
+    does."""
     named = {} if environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
     provider = TracerProvider(resource=Resource.create(named))
-    if environ.get(OTLP_ENDPOINT):
+    if any(environ.get(name) for name in OTLP_ENDPOINTS):
         # Imported here: only a process that exports needs the exporter (and protobuf).
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
     return provider
 
 
