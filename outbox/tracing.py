@@ -35,7 +35,11 @@ from outbox.model import Gateway
 
 OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 INSTRUMENTATION = "gateway-outbox"
+MAX_LINKS = 128
 
+# The OpenTelemetry idiom: a proxy that follows the global provider, whenever it is installed
+# (asking the SDK's provider for a tracer per span would cost more than the span).
+_TRACER = trace.get_tracer(INSTRUMENTATION)
 # W3C Trace Context only: the stream contract names `traceparent` and `tracestate`, nothing else.
 _W3C = TraceContextTextMapPropagator()
 
@@ -127,8 +131,7 @@ def span(
 ) -> Iterator[Span]:
     """A span made current while the block runs: a child of `parent`, or of the current span
     when `parent` is None; an exception leaving the block is recorded on it."""
-    tracer = trace.get_tracer(INSTRUMENTATION)
-    with tracer.start_as_current_span(
+    with _TRACER.start_as_current_span(
         name, context=parent, kind=kind, attributes=dict(attributes or {}), links=list(links)
     ) as current:
         yield current
@@ -165,9 +168,14 @@ def describe_write(event: OutboxEvent) -> None:
 @contextmanager
 def publish_span(events: Iterable[OutboxEvent]) -> Iterator[Span]:
     """The relay's span of one batch: a trace of its own, linked to the trace of each event
-    (a batch mixes many traces, and a span has one parent)."""
+    (a batch mixes many traces, and a span has one parent); to the first 128 of a larger batch."""
     batch = list(events)
-    links = [link for event in batch if (link := link_to(event.traceparent, event.tracestate))]
+    # The SDK keeps 128 links per span (OTEL_LINK_COUNT_LIMIT): parse no more than it keeps.
+    links = [
+        link
+        for event in batch[:MAX_LINKS]
+        if (link := link_to(event.traceparent, event.tracestate)) is not None
+    ]
     attributes = {"messaging.operation": "publish", "messaging.batch.message_count": len(batch)}
     with span(
         "outbox publish",
