@@ -218,6 +218,7 @@ def _show(app: App, gateway: Gateway, as_json: bool, *, verb: str | None = None)
         ("port", str(spec.port)),
         ("host", spec.host or "-"),
         ("environments", ", ".join(f"{e.name}={e.state}" for e in environments) or "-"),
+        ("changed by", f"{gateway.updated_by or '-'} (created by {gateway.created_by or '-'})"),
     ]
     if gateway.last_error is not None:
         error = gateway.last_error

@@ -3,6 +3,7 @@ the gateway (`created_by`, `updated_by`) and in `outbox gateway timeline`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -128,3 +129,17 @@ def test_an_actor_that_is_not_kind_and_name_is_refused_with_exit_2_and_nothing_w
     assert result.exit_code == 2
     assert "is not KIND:NAME" in result.stderr
     assert [event.type for event in world.writer.events("edge")] == [EventType.CREATED]
+
+
+def test_gateway_get_shows_the_last_intents_actor_and_the_creator(world: World) -> None:
+    world.writer.create("edge", {"image": "nginx:1.27"})
+    stopped = invoke_outbox(world.store, "gateway", "stop", "edge", "--actor", "cli:ops")
+    assert stopped.exit_code == 0, stopped.output
+    world.settle()  # the provisioner's Stopping and Stopped do not count
+
+    result = invoke_outbox(world.store, "gateway", "get", "edge")
+
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        rf"changed by\s+cli:ops \(created by {re.escape(python_actor())}\)", result.stdout
+    )
