@@ -9,8 +9,9 @@ OpenTelemetry allows one global provider per process, so each mode runs in a pro
 kept for all rounds: a round runs off and on in turn (the order alternating between rounds) for
 each figure, on a fresh store. "On" runs as in production: the writer's span per create inside
 a caller's trace, the context stored on each gateway and event; events carrying `traceparent`,
-a batch span linked to them. The relay drains an in-memory store into a private redis-server. Targets: on/off >= 0.95 for both figures, on
-the medians of the rounds' rates. Exit status 1 on a MISS (never with `--quick`).
+a batch span linked to them. The relay drains an in-memory store into a private redis-server.
+Targets: on/off >= 0.95 for both figures, on the medians of the rounds' rates. Exit status 1 on
+a MISS (never with `--quick`).
 """
 
 from __future__ import annotations
