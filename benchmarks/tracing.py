@@ -1,7 +1,7 @@
 """What trace propagation costs when nothing exports: relay drain and writer creates with the
-SDK's tracer provider installed and no exporter ("on", as every `outbox` command runs without
-OTEL_EXPORTER_OTLP_ENDPOINT) against the OpenTelemetry API's no-op provider ("off", the code
-without tracing configured).
+product's tracer provider installed and no OTLP endpoint ("on", as every `outbox` command runs
+without OTEL_EXPORTER_OTLP_ENDPOINT: spans get ids and the context travels, nothing is recorded)
+against the OpenTelemetry API's no-op provider ("off": no ids, nothing carried).
 
     .venv/bin/python -m benchmarks.tracing [--events 3000] [--creates 300] [--rounds 11] [--quick]
 

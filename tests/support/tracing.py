@@ -1,34 +1,61 @@
 """Spans collected in memory with the OpenTelemetry SDK's own exporter.
 
-OpenTelemetry allows one global tracer provider per process: the first user installs an SDK
-provider (or finds the one the command line installed), and each test reads only the spans it
-made, after clearing the exporter.
+OpenTelemetry takes the first tracer provider a process installs, and a command-line test would
+install the product's (which records nothing without an OTLP endpoint). So the SDK's provider is
+installed when this module is imported, which the tracing tests' conftest does while pytest
+collects, before any test runs. Spans are kept only while a test collects them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import format_span_id, format_trace_id
 
-_exporter: InMemorySpanExporter | None = None
+
+class _Collector(SpanProcessor):
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.active = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.active:
+            self.exporter.export([span])
 
 
-def collecting_exporter() -> InMemorySpanExporter:
-    """The process's in-memory exporter, installed on the global SDK provider on first use."""
-    global _exporter
-    if _exporter is None:
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, TracerProvider):
-            provider = TracerProvider()
-            trace.set_tracer_provider(provider)
-        _exporter = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(_exporter))
-    return _exporter
+def _install() -> _Collector:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        raise RuntimeError("another tracer provider was installed before the SDK's")
+    collector = _Collector()
+    provider.add_span_processor(collector)
+    return collector
+
+
+_collector = _install()
+
+
+@contextmanager
+def collected_spans() -> Iterator[InMemorySpanExporter]:
+    """The spans that end inside the block."""
+    _collector.exporter.clear()
+    _collector.active = True
+    try:
+        yield _collector.exporter
+    finally:
+        _collector.active = False
+        _collector.exporter.clear()
 
 
 def hex_trace(span: ReadableSpan) -> str:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.support.tracing import collecting_exporter
+from tests.support.tracing import collected_spans
 
 
 @pytest.fixture
-def spans() -> InMemorySpanExporter:
-    exporter = collecting_exporter()
-    exporter.clear()
-    return exporter
+def spans() -> Iterator[InMemorySpanExporter]:
+    with collected_spans() as exporter:
+        yield exporter

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import set_span_in_context
 
 from outbox import tracing
 from outbox.logs import JsonFormatter
@@ -158,20 +159,23 @@ def test_spans_are_exported_over_otlp_when_the_endpoint_is_set(
     provider.shutdown()
 
 
-def test_nothing_is_exported_without_an_endpoint(
+def test_without_an_endpoint_spans_only_get_ids_in_the_callers_trace(
     collector: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
-    provider = tracing.tracer_provider("outbox-test")
+    tracer = tracing.tracer_provider("outbox-test").get_tracer("test")
 
-    span = provider.get_tracer("test").start_span("outbox insert")
-    span.end()
-    provider.force_flush()
+    root = tracer.start_span("outbox gateway create")
+    child = tracer.start_span("outbox insert", context=set_span_in_context(root))
+    caller = tracer.start_span(
+        "outbox insert", context=tracing.extract_context({"traceparent": CALLER})
+    )
 
-    assert span.get_span_context().is_valid  # traces still get ids, so they propagate
+    assert not root.is_recording() and not child.is_recording()
+    root_context, child_context = root.get_span_context(), child.get_span_context()
+    assert root_context.is_valid and root_context.trace_flags.sampled  # exporters downstream record
+    assert child_context.trace_id == root_context.trace_id
+    assert child_context.span_id != root_context.span_id
+    assert tracing.trace_id(caller) == CALLER_TRACE
     assert Collector.received == []
-    # An exporter would send to its default endpoint, not to the collector: ask the SDK whether
-    # anything at all processes the spans (no public API tells).
-    assert provider._active_span_processor._span_processors == ()
-    provider.shutdown()
