@@ -36,6 +36,7 @@ from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
 from outbox.store import OUTBOX
 from outbox.stream.redis_stream import RedisStream
+from outbox.tracer_provider import configure_tracing
 from outbox.writer import Writer
 from relay.daemon import Relay
 from relay.factory import stream_config
@@ -113,7 +114,7 @@ def worker(args: argparse.Namespace) -> int:
     """One mode for the whole process: runs each figure the parent names on stdin, one line of
     JSON rates per run. Each mode drains into a Redis database of its own, emptied first."""
     if args.mode == "on":
-        tracing.configure_tracing("benchmark")
+        configure_tracing("benchmark")
     redis_url = args.redis_url.rsplit("/", 1)[0] + ("/1" if args.mode == "on" else "/0")
     for line in sys.stdin:
         if line.strip() == "relay":

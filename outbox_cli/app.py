@@ -16,7 +16,7 @@ from outbox.logs import configure_logging
 from outbox.settings import CommonSettings, load
 from outbox.store import Store
 from outbox.stream import EventStream
-from outbox.tracing import configure_tracing
+from outbox.tracer_provider import configure_tracing
 from outbox_cli.common import open_store, open_stream
 
 log = logging.getLogger(__name__)

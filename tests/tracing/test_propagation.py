@@ -19,6 +19,7 @@ from outbox.logs import JsonFormatter
 from outbox.memory_store import MemoryStore
 from outbox.stream import StreamConfig
 from outbox.stream.memory import MemoryStream
+from outbox.tracer_provider import tracer_provider
 from outbox.writer import Writer
 from tests.support.cli import invoke_outbox
 from tests.support.tracing import hex_span, hex_trace, named, parent_of
@@ -150,7 +151,7 @@ def test_spans_are_exported_over_otlp_when_the_endpoint_is_set(
     collector: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
-    provider = tracing.tracer_provider("outbox-test")
+    provider = tracer_provider("outbox-test")
 
     provider.get_tracer("test").start_span("outbox insert").end()
     provider.force_flush()
@@ -164,7 +165,7 @@ def test_without_an_endpoint_spans_only_get_ids_in_the_callers_trace(
 ) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
-    tracer = tracing.tracer_provider("outbox-test").get_tracer("test")
+    tracer = tracer_provider("outbox-test").get_tracer("test")
 
     root = tracer.start_span("outbox gateway create")
     child = tracer.start_span("outbox insert", context=set_span_in_context(root))
