@@ -51,6 +51,13 @@ STREAM_FIELDS = (
 )
 
 
+# Optional fields of newer entries (older ones lack them; consumers accept both): who made the
+# change (`outbox.actors`), and the W3C trace context of the change (`outbox.tracing`).
+ACTOR = "actor"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+OPTIONAL_FIELDS = (ACTOR, TRACEPARENT, TRACESTATE)
+
 # Optional field of an entry added again out of order (`outbox relay unpark --out-of-order`):
 # consumers handle it as any other entry; it is not above the gateway's high-water mark.
 REDELIVERED = "redelivered"
@@ -76,6 +83,10 @@ class OutboxEvent(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     parked: bool = False
+    # Absent from documents written before they existed.
+    actor: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def for_gateway(
@@ -86,17 +97,25 @@ class OutboxEvent(BaseModel):
         version: int,
         at: datetime,
         payload: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> OutboxEvent:
-        """A new, unpublished event: what happened to the gateway at `version`, at time `at`.
+        """A new, unpublished event: what happened to the gateway at `version`, at time `at`,
+        done by `actor`, within the trace whose W3C fields (`traceparent`, `tracestate`) are
+        in `trace`.
 
         The one way events are made; the id and the publishing fields start from their defaults.
         """
+        trace = trace or {}
         return cls(
             type=event_type,
             aggregate_id=gateway_id,
             version=version,
             occurred_at=at,
             payload=dict(payload or {}),
+            actor=actor,
+            traceparent=trace.get(TRACEPARENT),
+            tracestate=trace.get(TRACESTATE),
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -107,8 +126,9 @@ class OutboxEvent(BaseModel):
         return cls.model_validate(document)
 
     def stream_fields(self) -> dict[str, str]:
-        """The flat string fields of the stream contract."""
-        return {
+        """The flat string fields of the stream contract: the required ones in order, then the
+        optional ones this event has."""
+        fields = {
             "event_id": self.id,
             "type": str(self.type),
             "aggregate_type": self.aggregate_type,
@@ -117,3 +137,11 @@ class OutboxEvent(BaseModel):
             "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
             "payload": json.dumps(self.payload, sort_keys=True, separators=(",", ":")),
         }
+        for name, value in zip(OPTIONAL_FIELDS, self.optional_values(), strict=True):
+            if value:
+                fields[name] = value
+        return fields
+
+    def optional_values(self) -> tuple[str, str, str]:
+        """The values of OPTIONAL_FIELDS, in order; an empty string where the event has none."""
+        return self.actor or "", self.traceparent or "", self.tracestate or ""

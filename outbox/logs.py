@@ -4,6 +4,8 @@ JSON lines carry the ids a log call passes as `extra` (see FIELDS) as fields of 
 to the message, so that a collector can filter on a gateway or an event without parsing text:
 
     log.info("gateway %s started", gateway.id, extra=ids(gateway_id=gateway.id, version=3))
+
+They also carry the trace and span ids of the line's trace, when it is in one.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value if isinstance(value, int | float | bool) else str(value)
+        # Formatted in the thread that logged, so the current span is the one of the work logged.
+        # Imported here: text logs, and commands that never log JSON, skip OpenTelemetry.
+        from outbox import tracing
+
+        if (trace := tracing.ids()) is not None:
+            entry["trace_id"], entry["span_id"] = trace
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)

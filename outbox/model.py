@@ -215,6 +215,13 @@ class Gateway(BaseModel):
     retry: Retry | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    # Who created the gateway and who made the last change of intent (a provisioner step does
+    # not count: `outbox.actors`), and that change's W3C trace context, which the provisioner's
+    # steps continue. Documents written before they existed lack them.
+    created_by: str | None = None
+    updated_by: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @model_validator(mode="after")
     def _host_follows_spec(self) -> Self:

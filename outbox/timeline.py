@@ -1,7 +1,8 @@
 """A gateway's history from its retained outbox events: the phases it went through, and how long.
 
-Pure functions: the provisioner's events carry the phase they led to (`payload.phase`), and an
-event's `occurred_at` is the moment of that change. Events removed by the retention period are
+Pure functions: each event names who made the change (its actor, absent from older events); the
+provisioner's events carry the phase they led to (`payload.phase`), and an event's `occurred_at`
+is the moment of that change. Events removed by the retention period are
 simply absent: the spans then begin at the first phase change still retained. A document that
 is not an event is shown as unreadable, with its id and reason, and takes no part in the spans.
 """
@@ -63,15 +64,20 @@ def unreadable_of(history: Sequence[Read]) -> list[Unreadable]:
     return [entry for entry in history if isinstance(entry, Unreadable)]
 
 
-def timeline_row(entry: Read) -> tuple[str, str, str, str]:
-    """VERSION, TIME, TYPE, PAYLOAD of one line of the timeline."""
+TIMELINE_COLUMNS = ("VERSION", "TIME", "TYPE", "ACTOR", "PAYLOAD")
+
+
+def timeline_row(entry: Read) -> tuple[str, str, str, str, str]:
+    """VERSION, TIME, TYPE, ACTOR, PAYLOAD of one line of the timeline; `-` for the actor of
+    an event written before events named theirs."""
     if isinstance(entry, Unreadable):
         version = "?" if entry.version is None else str(entry.version)
-        return version, "-", f"UNREADABLE {entry.id}", entry.reason
+        return version, "-", f"UNREADABLE {entry.id}", "-", entry.reason
     return (
         str(entry.version),
         f"{entry.occurred_at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + "Z",
         str(entry.type),
+        entry.actor or "-",
         short_payload(entry.payload),
     )
 

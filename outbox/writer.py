@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from outbox import transitions
+from outbox import tracing, transitions
+from outbox.actors import check_actor, python_actor
 from outbox.clock import Clock, utcnow
 from outbox.errors import (
     CommitOutcomeUnknown,
@@ -26,7 +27,7 @@ from outbox.errors import (
     StaleWrite,
     VersionConflict,
 )
-from outbox.events import OutboxEvent
+from outbox.events import TRACEPARENT, TRACESTATE, EventType, OutboxEvent
 from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
 from outbox.repository import UnitOfWork
 from outbox.store import Collections, DuplicateKey, Store
@@ -45,11 +46,25 @@ class Writer:
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_gateway_id,
         attempts: int = 8,
+        actor: str | None = None,
     ) -> None:
+        """`actor` is who the changes are recorded as made by (`outbox.actors`): by default
+        `python:USER@HOST`; the command line and the HTTP API give their own."""
         self._store = store
         self._clock = clock
         self._new_id = new_id
         self._attempts = attempts
+        self.actor = python_actor() if actor is None else _valid(check_actor, actor)
+
+    def with_actor(self, actor: str) -> Writer:
+        """The same writer, recording its changes as made by `actor` (one per API request)."""
+        return Writer(
+            self._store,
+            clock=self._clock,
+            new_id=self._new_id,
+            attempts=self._attempts,
+            actor=actor,
+        )
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -67,10 +82,11 @@ class Writer:
             # create, are left to the unique indexes; a new gateway has no environments to read.
             _require_free(uow, gateway_id, name=name)
             change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
-            uow.gateways.insert(change.gateway)
+            gateway, event = self._recorded(change)
+            uow.gateways.insert(gateway)
             uow.environments.add(gateway_id, spec.environments)
-            uow.events.add(_event(change))
-            return change.gateway
+            uow.events.add(event)
+            return gateway
 
         try:
             gateway = self._commit(work, name)
@@ -154,14 +170,13 @@ class Writer:
             current = uow.gateways.resolve(ref)
             if expected_version is not None and current.version != expected_version:
                 raise VersionConflict(current.id, expected_version, current.version)
-            change = decide(current, self._clock())
-            gateway = change.gateway
+            gateway, event = self._recorded(decide(current, self._clock()))
             if gateway.live_host is not None and gateway.live_host != current.live_host:
                 _require_free(uow, gateway.id, host=gateway.live_host)
             uow.gateways.replace(gateway, expected_version=current.version)
             if gateway.spec.environments != current.spec.environments:
                 uow.environments.sync(gateway.id, gateway.spec.environments)
-            uow.events.add(_event(change))
+            uow.events.add(event)
             return gateway
 
         lost: StaleWrite | None = None
@@ -188,9 +203,34 @@ class Writer:
             raise EventVersionTaken(f"{lost}; gave up after {self._attempts} attempts")
         raise StaleWrite(f"gateway {ref} kept changing; gave up after {self._attempts} attempts")
 
+    def _recorded(self, change: transitions.Change) -> tuple[Gateway, OutboxEvent]:
+        """The changed gateway stamped with who changed it and the trace of the change (the
+        current one, which the provisioner's steps continue), and its event, which carries both."""
+        trace = tracing.trace_fields()
+        stamp = {
+            "updated_by": self.actor,
+            "traceparent": trace.get(TRACEPARENT),
+            "tracestate": trace.get(TRACESTATE),
+        }
+        if change.event_type is EventType.CREATED:
+            stamp["created_by"] = self.actor
+        gateway = change.gateway.model_copy(update=stamp)
+        event = OutboxEvent.for_gateway(
+            gateway.id,
+            change.event_type,
+            version=gateway.version,
+            at=gateway.updated_at,
+            payload=change.payload,
+            actor=self.actor,
+            trace=trace,
+        )
+        tracing.describe_write(event)
+        return gateway, event
+
     def _commit(self, work: Callable[[Collections], Gateway], ref: str) -> Gateway:
         try:
-            return self._store.transaction(work)
+            with tracing.write_span(ref):
+                return self._store.transaction(work)
         except CommitOutcomeUnknown as error:
             raise error.checked_with(f"check with `outbox gateway get {ref}`") from error
         except DuplicateKey as error:
@@ -245,14 +285,3 @@ def _refused_by_index(error: DuplicateKey, ref: str) -> StaleWrite | NameTaken:
         )
     # `_id`: a gateway or event id collided (or a store that cannot name the index).
     return StaleWrite(f"a unique index ({error.key}) refused the write to gateway {ref}")
-
-
-def _event(change: transitions.Change) -> OutboxEvent:
-    gateway = change.gateway
-    return OutboxEvent.for_gateway(
-        gateway.id,
-        change.event_type,
-        version=gateway.version,
-        at=gateway.updated_at,
-        payload=change.payload,
-    )

@@ -241,3 +241,17 @@ def cli(
         ctx.obj = app
     ctx.call_on_close(app.close)
     configure_logging(verbose=verbose, json_format=app.settings().log_format == "json")
+    _configure_tracing(ctx.invoked_subcommand)
+
+
+# The commands that start spans: writes, the daemons, the demo and the API. The others skip the
+# OpenTelemetry SDK's import (about 0.1 s), which `outbox status` or `completion` never need.
+TRACED_COMMANDS = frozenset({"gateway", "relay", "provisioner", "demo", "api"})
+
+
+def _configure_tracing(command: str | None) -> None:
+    """Propagation always; export only with OTEL_EXPORTER_OTLP_ENDPOINT."""
+    if command in TRACED_COMMANDS:
+        from outbox.tracer_provider import configure_tracing
+
+        configure_tracing(f"outbox-{command}")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import click
 
+from outbox import tracing
+from outbox.actors import cli_actor
 from outbox.clock import utcnow
 from outbox.event_documents import Read
 from outbox.model import Environment, Gateway, GatewaySpec, Phase, State
@@ -15,6 +19,7 @@ from outbox.repository import UnitOfWork
 from outbox.settings import limits
 from outbox.settling import Target, target_of
 from outbox.timeline import (
+    TIMELINE_COLUMNS,
     PhaseSpan,
     events_of,
     phase_spans,
@@ -34,6 +39,14 @@ from outbox_cli.params import DURATION, GATEWAY_REF
 from outbox_cli.watching import watch
 
 DEFAULT_TIMEOUT = 300.0
+
+log = logging.getLogger(__name__)
+
+actor_option = click.option(
+    "--actor",
+    help="Record the change as made by this actor, KIND:NAME (default: cli:USER@HOST). "
+    "Self-declared: only the HTTP API verifies who calls.",
+)
 
 
 @click.group()
@@ -63,6 +76,15 @@ def wait_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+@contextmanager
+def _writing(app: App, command: str, actor: str | None) -> Iterator[Writer]:
+    """A writer that records `actor`, inside a trace of its own (`-v` prints its id): the
+    outbox event carries it on to the relay and the provisioner."""
+    with tracing.command_span(f"outbox gateway {command}") as span:
+        log.debug("gateway %s: trace_id %s", command, tracing.trace_id(span))
+        yield Writer(app.store(), actor=cli_actor() if actor is None else actor)
+
+
 @gateway.command()
 @click.argument("name")
 @click.option("--image", required=True, help="Container image, like nginx:1.27.")
@@ -84,6 +106,7 @@ def wait_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--env", "environments", multiple=True, help="Environment name (repeatable).")
 @click.option("--stopped", is_flag=True, help="Create it Stopped instead of starting it.")
 @wait_options
+@actor_option
 @output_options
 @pass_app
 def create(
@@ -97,6 +120,7 @@ def create(
     stopped: bool,
     wait: bool,
     timeout: float,
+    actor: str | None,
     out: Output,
 ) -> None:
     """Create gateway NAME (it starts unless --stopped)."""
@@ -107,7 +131,8 @@ def create(
         "host": host,
         "environments": environments,
     }
-    created = Writer(app.store()).create(name, spec, stopped=stopped)
+    with _writing(app, "create", actor) as writer:
+        created = writer.create(name, spec, stopped=stopped)
     _written(app, created, out, verb="created", wait=timeout if wait else None)
 
 
@@ -115,6 +140,7 @@ def _intent_command(action: str, help_text: str) -> click.Command:
     @ref_argument
     @version_option
     @wait_options
+    @actor_option
     @output_options
     @pass_app
     def command(
@@ -123,9 +149,11 @@ def _intent_command(action: str, help_text: str) -> click.Command:
         expected_version: int | None,
         wait: bool,
         timeout: float,
+        actor: str | None,
         out: Output,
     ) -> None:
-        written = getattr(Writer(app.store()), action)(ref, expected_version=expected_version)
+        with _writing(app, action, actor) as writer:
+            written = getattr(writer, action)(ref, expected_version=expected_version)
         _written(app, written, out, verb=f"{action} requested", wait=timeout if wait else None)
 
     command.__doc__ = help_text
@@ -151,6 +179,7 @@ _intent_command("delete", "Delete gateway NAME; its name and host become free on
 @click.option("--no-env", is_flag=True, help="Remove every environment.")
 @version_option
 @wait_options
+@actor_option
 @output_options
 @pass_app
 def update(
@@ -166,6 +195,7 @@ def update(
     expected_version: int | None,
     wait: bool,
     timeout: float,
+    actor: str | None,
     out: Output,
 ) -> None:
     """Change gateway NAME's spec; only the options given change."""
@@ -180,7 +210,8 @@ def update(
         "host": None if no_host else (UNSET if host is None else host),
         "environments": () if no_env else (environments or UNSET),
     }
-    updated = Writer(app.store()).update(ref, expected_version=expected_version, **changes)
+    with _writing(app, "update", actor) as writer:
+        updated = writer.update(ref, expected_version=expected_version, **changes)
     _written(app, updated, out, verb="updated", wait=timeout if wait else None)
 
 
@@ -348,6 +379,7 @@ def _details(gateway: Gateway, environments: list[Environment]) -> str:
         ("host", spec.host or "-"),
         ("environments", ", ".join(f"{e.name}={e.state}" for e in environments) or "-"),
         ("age", age(gateway.created_at, now)),
+        ("changed by", f"{gateway.updated_by or '-'} (created by {gateway.created_by or '-'})"),
     ]
     if gateway.last_error is not None:
         error = gateway.last_error
@@ -450,7 +482,7 @@ def timeline(app: App, ref: str, watch: bool, out: Output) -> None:
             _print_timeline(app, found, history, out)
             return
         rows = [timeline_row(entry) for entry in history if entry not in before]
-        click.echo(out.table(("VERSION", "TIME", "TYPE", "PAYLOAD"), rows).partition("\n")[2])
+        click.echo(out.table(TIMELINE_COLUMNS, rows).partition("\n")[2])
 
     _watch(app, fetch, show)
 
@@ -488,7 +520,7 @@ def _timeline_text(
     rows = [timeline_row(entry) for entry in history]
     lines = [
         f"{found.name} ({found.id}): state {found.state}, phase {found.phase}",
-        out.table(("VERSION", "TIME", "TYPE", "PAYLOAD"), rows),
+        out.table(TIMELINE_COLUMNS, rows),
         "",
         "time in each phase",
         *(f"  {span_line(span)}" for span in spans),

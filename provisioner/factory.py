@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from outbox.actors import provisioner_actor
 from outbox.backoff import backoff
 from outbox.clock import Clock, utcnow
 from outbox.deadlines import Timeouts
@@ -24,6 +25,7 @@ from provisioner.reconciler import Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.sweeper import Sweeper
 from provisioner.timers import Timers, next_look
+from provisioner.traced_cluster import TracedCluster
 
 
 def stream_config(settings: ProvisionerSettings) -> StreamConfig:
@@ -98,7 +100,9 @@ def observe(
 ) -> tuple[Cluster, Informer | None]:
     """The cluster as the reconciler sees it: requests counted, and, for a cluster that can
     watch and unless OUTBOX_CLUSTER_CACHE=off, read from a watch-fed cache."""
-    counted = CountedCluster(cluster, lambda verb: metrics.api_requests.labels(verb).inc())
+    # Traced below the cache: a span per request that reaches the API, none for cached reads.
+    traced = TracedCluster(cluster)
+    counted = CountedCluster(traced, lambda verb: metrics.api_requests.labels(verb).inc())
     if settings.cluster_cache == "off" or not hasattr(cluster, "watch"):
         return counted, None
     informer = build_informer(settings, counted, metrics, monotonic=monotonic)
@@ -154,6 +158,7 @@ def build_reconciler(
         clock=clock,
         on_step=on_step,
         on_rest=on_rest,
+        actor=provisioner_actor(settings.consumer),
     )
 
 

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
+from outbox import tracing
+from outbox.actors import PROVISIONER
 from outbox.clock import Clock, utcnow
 from outbox.errors import StaleWrite
 from outbox.events import OutboxEvent
@@ -52,7 +54,9 @@ class Reconciler:
         max_steps: int = 8,
         on_step: Callable[[Gateway, Step], None] = lambda gateway, step: None,
         on_rest: Callable[[Gateway], None] = lambda gateway: None,
+        actor: str = PROVISIONER,
     ) -> None:
+        """`actor` is who the phase changes are recorded as made by: `provisioner:CONSUMER`."""
         self._store = store
         self._cluster = cluster
         self._config = config
@@ -61,6 +65,7 @@ class Reconciler:
         self._max_steps = max_steps
         self._on_step = on_step
         self._on_rest = on_rest
+        self._actor = actor
 
     def reconcile(self, gateway_id: str) -> Outcome:
         """Steps until the gateway rests; `on_rest` then hears of it as last read (the daemon
@@ -82,22 +87,24 @@ class Reconciler:
                 # Backing off after a failure; new intent clears the retry, so this is only
                 # an echo of our own events or a sweep before the retry is due.
                 return Outcome.RETRY
-            step, failed = self._take_step(gateway)
-            if step.commit is None:
-                # After a cluster call, one more look often finds the next step (the objects
-                # just deleted are gone); more would spin on objects that take time to go.
-                if step.action is Action.NONE or looked_again:
-                    return Outcome.SETTLED
-                looked_again = True
-                continue
-            try:
-                self._commit(gateway, step)
-            except StaleWrite:
-                log.debug("gateway %s moved on while we worked; looking again", gateway_id)
-                continue
-            self._on_step(gateway, step)
-            last.append(step.commit)
-            _log_step(gateway, step)
+            with tracing.step_span(gateway) as span:
+                step, failed = self._take_step(gateway)
+                tracing.describe_step(span, str(step.action), failed=failed, note=step.note)
+                if step.commit is None:
+                    # After a cluster call, one more look often finds the next step (the objects
+                    # just deleted are gone); more would spin on objects that take time to go.
+                    if step.action is Action.NONE or looked_again:
+                        return Outcome.SETTLED
+                    looked_again = True
+                    continue
+                try:
+                    self._commit(gateway, step)
+                except StaleWrite:
+                    log.debug("gateway %s moved on while we worked; looking again", gateway_id)
+                    continue
+                self._on_step(gateway, step)
+                last.append(step.commit)
+                _log_step(gateway, step)
             if failed:
                 return Outcome.RETRY
         return Outcome.SETTLED
@@ -188,6 +195,8 @@ class Reconciler:
                         version=after.version,
                         at=after.updated_at,
                         payload=payload,
+                        actor=self._actor,
+                        trace=tracing.trace_fields(),
                     )
                 )
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from outbox import tracing
 from outbox.clock import Clock, utcnow
 from outbox.errors import BackendUnavailable, Conflict
 from outbox.event_documents import Unreadable
@@ -147,7 +148,8 @@ class Relay:
         if not self.lease.valid() or self.lease.token is None:
             raise LeaseLost(f"lease {self.lease.name} ran out before the batch was published")
         try:
-            outcomes = self._publish_seeded(decision.publish, self.lease.token)
+            with tracing.publish_span(decision.publish):
+                outcomes = self._publish_seeded(decision.publish, self.lease.token)
         except Fenced:
             self.lease.forget()
             self._show_leader(False)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+# A fresh venv installs every dependency: minutes on a loaded machine, within the 600 s below.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(660)]
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git checkout to clone")

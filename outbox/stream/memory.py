@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from outbox.errors import InvalidInput, NotFound
-from outbox.events import REDELIVERED, STREAM_FIELDS, OutboxEvent
+from outbox.events import REDELIVERED, OutboxEvent
 from outbox.stream.errors import Fenced, MarksUnseeded, StreamUnavailable
 from outbox.stream.memory_log import Group, Log
 from outbox.stream.memory_status import stream_status
@@ -145,8 +145,7 @@ class MemoryStream:
         config = self._config
         if event.aggregate_id in failed:
             return Publication(event.id, held=True)
-        values = event.stream_fields()
-        fields = {name: values[name] for name in STREAM_FIELDS}
+        fields = event.stream_fields()
         size = sum(len(value.encode()) for value in fields.values())
         if size > config.max_entry_bytes:
             failed.add(event.aggregate_id)

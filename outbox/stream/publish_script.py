@@ -17,11 +17,12 @@ empty or missing stream starts with empty marks.
 from __future__ import annotations
 
 # KEYS: stream, fence, marks (hash gateway → version), seeded flag: one hash slot.
-# ARGV: token, maxlen (0: no trim), largest entry in bytes, the 7 field names, then per event
-# the 7 values (the 4th is the gateway, the 5th its version). Reply, per event: {0} already
-# published, {1, entry id} added, {2} held back, {3, error} refused.
+# ARGV: token, maxlen (0: no trim), largest entry in bytes, the number N of field names, the N
+# names (the 7 required ones first), then per event its N values (the 4th is the gateway, the 5th
+# its version); an optional field (8th on) whose value is empty is left out of the entry. Reply,
+# per event: {0} already published, {1, entry id} added, {2} held back, {3, error} refused.
 PUBLISHED, ADDED, HELD, REFUSED = 0, 1, 2, 3
-FIELDS_FROM = 4  # the first field name in ARGV
+FIELDS_FROM = 5  # the first field name in ARGV
 
 PUBLISH_SCRIPT = """
 local token = tonumber(ARGV[1])
@@ -41,18 +42,25 @@ if redis.call('EXISTS', KEYS[4]) == 0 then
 end
 local trim = tonumber(ARGV[2]) > 0
 local largest = tonumber(ARGV[3])
-local names = {ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}
+local count = tonumber(ARGV[4])
+local names = {}
+for f = 1, count do
+  names[f] = ARGV[4 + f]
+end
 local failed = {}
 local marks = {}
 local replies = {}
-local entry = {}
-for i = 1, (#ARGV - 10) / 7 do
-  local first = 11 + (i - 1) * 7
+for i = 1, (#ARGV - 4 - count) / count do
+  local first = 5 + count + (i - 1) * count
   local size = 0
-  for f = 1, 7 do
-    entry[2 * f - 1] = names[f]
-    entry[2 * f] = ARGV[first + f - 1]
-    size = size + #entry[2 * f]
+  local entry = {}
+  for f = 1, count do
+    local value = ARGV[first + f - 1]
+    if f <= 7 or value ~= '' then
+      entry[#entry + 1] = names[f]
+      entry[#entry + 1] = value
+      size = size + #value
+    end
   end
   local gateway = entry[8]
   local version = tonumber(entry[10])

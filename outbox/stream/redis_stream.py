@@ -19,7 +19,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from outbox.errors import InvalidInput
-from outbox.events import REDELIVERED, STREAM_FIELDS, OutboxEvent
+from outbox.events import OPTIONAL_FIELDS, REDELIVERED, STREAM_FIELDS, OutboxEvent
 from outbox.stream import keys
 from outbox.stream.errors import ReplicasBehind
 from outbox.stream.port import StreamConfig
@@ -99,10 +99,12 @@ class RedisStream:
             keys.marks_key(config.stream),
             keys.seeded_key(config.stream),
         ]
-        args: list[str | int] = [token, config.maxlen, config.max_entry_bytes, *STREAM_FIELDS]
+        names = (*STREAM_FIELDS, *OPTIONAL_FIELDS)
+        args: list[str | int] = [token, config.maxlen, config.max_entry_bytes, len(names), *names]
         for event in events:
             fields = event.stream_fields()
             args += [fields[name] for name in STREAM_FIELDS]
+            args += event.optional_values()  # the script leaves out the empty ones
         with redis_errors("Redis refused the batch"):
             replies = self._scripts.run(PUBLISH_SCRIPT, script_keys, args)
             if config.wait_replicas:
