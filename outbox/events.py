@@ -76,6 +76,9 @@ class OutboxEvent(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     parked: bool = False
+    # The partition of its gateway, copied from the gateway document; None on documents
+    # written before partitions existed (the relay parks those that stay without one).
+    partition: int | None = None
 
     @classmethod
     def for_gateway(
@@ -86,6 +89,7 @@ class OutboxEvent(BaseModel):
         version: int,
         at: datetime,
         payload: Mapping[str, Any] | None = None,
+        partition: int | None = None,
     ) -> OutboxEvent:
         """A new, unpublished event: what happened to the gateway at `version`, at time `at`.
 
@@ -97,10 +101,14 @@ class OutboxEvent(BaseModel):
             version=version,
             occurred_at=at,
             payload=dict(payload or {}),
+            partition=partition,
         )
 
     def to_document(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="python")
+        document = self.model_dump(by_alias=True, mode="python")
+        if document["partition"] is None:
+            del document["partition"]
+        return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> OutboxEvent:

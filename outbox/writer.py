@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ from outbox.errors import (
 )
 from outbox.events import OutboxEvent
 from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
+from outbox.partitions import partition_of
+from outbox.partitions_record import partition_count
 from outbox.repository import UnitOfWork
 from outbox.store import Collections, DuplicateKey, Store
 
@@ -67,6 +70,9 @@ class Writer:
             # create, are left to the unique indexes; a new gateway has no environments to read.
             _require_free(uow, gateway_id, name=name)
             change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
+            # P as recorded now, read in the transaction: a gateway is stamped once, at create.
+            partition = partition_of(gateway_id, partition_count(collections))
+            change = replace(change, gateway=change.gateway.evolve(partition=partition))
             uow.gateways.insert(change.gateway)
             uow.environments.add(gateway_id, spec.environments)
             uow.events.add(_event(change))
@@ -255,4 +261,5 @@ def _event(change: transitions.Change) -> OutboxEvent:
         version=gateway.version,
         at=gateway.updated_at,
         payload=change.payload,
+        partition=gateway.partition,
     )

@@ -1,22 +1,38 @@
-"""`outbox init`: creates the store's indexes, and names the events that stand in the way."""
+"""`outbox init`: creates the store's indexes, records the partition count, and names the
+events that stand in the way."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from outbox.clock import utcnow
 from outbox.errors import DuplicateEventVersions
+from outbox.partitions import MAX_PARTITIONS
+from outbox.partitions_change import Repartition, repartition
 from outbox.settings import CommonSettings
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import json_option, print_json, table
+from provisioner.factory import stream_config
+from provisioner.settings import ProvisionerSettings
 
 
 @click.command()
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, MAX_PARTITIONS),
+    default=None,
+    help="Partition count P to record (default: keep the recorded one, else 8).",
+)
 @json_option
 @pass_app
-def init(app: App, as_json: bool) -> None:
-    """Create the MongoDB indexes (safe to run again; applies a retention change).
+def init(app: App, partitions: int | None, as_json: bool) -> None:
+    """Create the MongoDB indexes (safe to run again; applies a retention change) and record
+    the partition count P, giving every gateway and outbox event its partition.
 
-    Exits 3, changing nothing, while outbox events of one gateway share a version: it lists them.
+    Exits 3, changing nothing, while outbox events of one gateway share a version (it lists
+    them), or when P would change while events are unpublished or stream entries unacked.
     """
     settings = app.settings(CommonSettings)
     store = app.store()
@@ -25,12 +41,38 @@ def init(app: App, as_json: bool) -> None:
     except DuplicateEventVersions as error:
         _show_duplicates(error, as_json)
         raise
+    change = repartition(store, partitions, unacked=lambda: _unacked(app), now=utcnow())
     if as_json:
-        print_json({"store": store.description, "indexes": created})
+        print_json({"store": store.description, "indexes": created, **_partitions_json(change)})
         return
     click.echo(f"indexes ready in {store.description}: {len(created)}")
     for name in created:
         click.echo(f"  {name}")
+    click.echo(_describe(change))
+
+
+def _unacked(app: App) -> int:
+    """Entries of the stream not yet acked by the provisioners' group, delivered or not."""
+    settings = app.settings(ProvisionerSettings)
+    status = app.stream(settings).with_config(stream_config(settings)).status(latest=0)
+    if status.group is None:  # no provisioner ever read: every entry is still to be handled
+        return status.length
+    return status.group.pending + (status.group.lag or 0)
+
+
+def _describe(change: Repartition) -> str:
+    moved = f"partitions given to {change.gateways} gateway(s), {change.events} event(s)"
+    if not change.changed:
+        return f"partitions: {change.after} (unchanged); {moved}"
+    return f"partitions: {change.before or 1} -> {change.after}; {moved}"
+
+
+def _partitions_json(change: Repartition) -> dict[str, Any]:
+    return {
+        "partitions": change.after,
+        "partitions_before": change.before,
+        "backfilled": {"gateways": change.gateways, "events": change.events},
+    }
 
 
 def _show_duplicates(error: DuplicateEventVersions, as_json: bool) -> None:

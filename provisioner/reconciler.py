@@ -193,6 +193,7 @@ class Reconciler:
                         version=after.version,
                         at=after.updated_at,
                         payload=payload,
+                        partition=after.partition,
                     )
                 )
 
