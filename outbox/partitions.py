@@ -9,6 +9,8 @@ order per gateway holds within the partition. Pure: no I/O.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Set
+from dataclasses import dataclass
 
 DEFAULT_PARTITIONS = 8  # what `outbox init` records when no --partitions is given
 MAX_PARTITIONS = 1024  # one stream, one lease and one reader thread each: keep P modest
@@ -32,3 +34,23 @@ def check_partitions(partitions: int) -> int:
 def fair_share(partitions: int, members: int) -> int:
     """How many partitions one of `members` live replicas holds at most: ceil(P / members)."""
     return -(-partitions // max(members, 1))
+
+
+@dataclass(frozen=True)
+class Moves:
+    """What one replica does with its leases in one turn of balancing."""
+
+    release: tuple[int, ...] = ()  # held beyond the fair share: hand back, highest first
+    take: tuple[int, ...] = ()  # free, up to the fair share: try to take, lowest first
+
+
+def rebalance(partitions: int, members: int, held: Set[int], held_by_others: Set[int]) -> Moves:
+    """A replica's moves towards its fair share, given what it holds and what live leases of
+    others hold. A replica above its share hands back its highest partitions (a newcomer takes
+    them); one below it takes free partitions, the lowest first (a dead replica's leases turn
+    free when they expire)."""
+    share = fair_share(partitions, members)
+    if len(held) > share:
+        return Moves(release=tuple(sorted(held, reverse=True)[: len(held) - share]))
+    free = [n for n in range(partitions) if n not in held and n not in held_by_others]
+    return Moves(take=tuple(free[: share - len(held)]))
