@@ -33,6 +33,8 @@ from relay.housekeeping import Housekeeping
 from relay.lease import Lease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
+from relay.partition_lease import PartitionLeases
+from relay.partitioned_publisher import PartitionedPublisher
 from relay.polling import poll_wait
 from relay.seeding import seed_marks
 from relay.settings import RelaySettings
@@ -50,11 +52,11 @@ class Relay:
     def __init__(
         self,
         store: Store,
-        stream: EventStream,
+        stream: EventStream | PartitionedPublisher,
         settings: RelaySettings,
         *,
         reader: OutboxReader | None = None,
-        lease: Lease | None = None,
+        lease: Lease | PartitionLeases | None = None,
         metrics: RelayMetrics | None = None,
         wakeup: Wakeup | None = None,
         clock: Clock = utcnow,
@@ -160,6 +162,8 @@ class Relay:
                 self._housekeeping.block(event.aggregate_id, event.version)
 
     def _publish_seeded(self, events: list[OutboxEvent], token: int) -> list[Publication]:
+        if isinstance(self._stream, PartitionedPublisher):
+            return self._stream.publish(events, token=token)  # seeds and fences per partition
         try:
             return self._stream.publish(events, token=token)
         except MarksUnseeded:
