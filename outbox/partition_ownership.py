@@ -43,12 +43,15 @@ class PartitionOwnership:
         partitions: int,
         lease_seconds: float,
         clock: Clock = utcnow,
+        membership: Membership | None = None,
     ) -> None:
+        """`membership`: the daemon's own record (the provisioner's heartbeat), beaten here too;
+        without one, a record that beats at the balancing pace."""
         self.role, self.owner, self.partitions = role, owner, partitions
         self.interval = lease_seconds / TURNS_PER_LEASE
         # Beats at the balancing pace: the record lapses (MISSED_BEATS intervals) before the
         # leases do, so survivors count one replica fewer by the time its leases turn free.
-        self.membership = Membership(
+        self.membership = membership or Membership(
             store, role=role, name=owner, interval=self.interval, clock=clock
         )
         self._leases = [

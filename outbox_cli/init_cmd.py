@@ -3,6 +3,7 @@ events that stand in the way."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -11,7 +12,10 @@ from outbox.clock import utcnow
 from outbox.errors import DuplicateEventVersions
 from outbox.partitions import MAX_PARTITIONS
 from outbox.partitions_change import Repartition, repartition
+from outbox.partitions_record import read_record
 from outbox.settings import CommonSettings
+from outbox.stream import EventStream
+from outbox.stream.keys import partition_streams
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import json_option, print_json, table
 from provisioner.factory import stream_config
@@ -41,7 +45,9 @@ def init(app: App, partitions: int | None, as_json: bool) -> None:
     except DuplicateEventVersions as error:
         _show_duplicates(error, as_json)
         raise
-    change = repartition(store, partitions, unacked=lambda: _unacked(app), now=utcnow())
+    before = read_record(store)
+    recorded = None if before is None else before.count
+    change = repartition(store, partitions, unacked=lambda: _unacked(app, recorded), now=utcnow())
     if as_json:
         print_json({"store": store.description, "indexes": created, **_partitions_json(change)})
         return
@@ -51,10 +57,17 @@ def init(app: App, partitions: int | None, as_json: bool) -> None:
     click.echo(_describe(change))
 
 
-def _unacked(app: App) -> int:
-    """Entries of the stream not yet acked by the provisioners' group, delivered or not."""
+def _unacked(app: App, partitions: int | None) -> int:
+    """Entries not yet acked by the provisioners' group, delivered or not: in the one stream of
+    earlier releases and in each partition's stream."""
     settings = app.settings(ProvisionerSettings)
-    status = app.stream(settings).with_config(stream_config(settings)).status(latest=0)
+    stream = app.stream(settings).with_config(stream_config(settings))
+    names = [settings.stream, *partition_streams(settings.stream, partitions or 0)]
+    return sum(_unacked_in(stream.with_config(replace(stream.config, stream=n))) for n in names)
+
+
+def _unacked_in(stream: EventStream) -> int:
+    status = stream.status(latest=0)
     if status.group is None:  # no provisioner ever read: every entry is still to be handled
         return status.length
     return status.group.pending + (status.group.lag or 0)

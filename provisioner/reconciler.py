@@ -29,6 +29,7 @@ from provisioner.cluster import (
 )
 from provisioner.decide import Action, Config, Observed, Step, failed_step, next_step
 from provisioner.manifests import object_names
+from provisioner.partition_work import NotOwned
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,12 @@ class Reconciler:
         max_steps: int = 8,
         on_step: Callable[[Gateway, Step], None] = lambda gateway, step: None,
         on_rest: Callable[[Gateway], None] = lambda gateway: None,
+        owns: Callable[[str], bool] = lambda gateway_id: True,
     ) -> None:
+        """`owns` says whether this replica may work on a gateway now (its partition's lease):
+        asked before each read and each commit."""
         self._store = store
+        self._owns = owns
         self._cluster = cluster
         self._config = config
         self._delay = delay
@@ -73,6 +78,7 @@ class Reconciler:
     def _steps(self, gateway_id: str, last: list[Gateway]) -> Outcome:
         looked_again = False
         for _ in range(self._max_steps):
+            self._require_owned(gateway_id)
             gateway = UnitOfWork(self._store).gateways.get(gateway_id)
             if gateway is None:
                 return Outcome.MISSING
@@ -109,6 +115,10 @@ class Reconciler:
             if failed:
                 return Outcome.RETRY
         return Outcome.SETTLED
+
+    def _require_owned(self, gateway_id: str) -> None:
+        if not self._owns(gateway_id):
+            raise NotOwned(f"gateway {gateway_id}: its partition is no longer this replica's")
 
     def _take_step(self, gateway: Gateway) -> tuple[Step, bool]:
         now = self._clock()
@@ -174,6 +184,7 @@ class Reconciler:
     def _commit(self, before: Gateway, step: Step) -> None:
         after = step.commit
         assert after is not None
+        self._require_owned(after.id)
 
         def work(collections: Collections) -> None:
             uow = UnitOfWork(collections)

@@ -68,19 +68,19 @@ def test_init_on_a_fresh_database_records_eight_partitions_and_needs_no_redis() 
     assert partition_count(store) == 8
 
 
-def test_the_writer_stamps_each_gateway_and_its_events_with_the_recorded_partition(
-    world: World,
-) -> None:
-    assert invoke_outbox(world.store, "init", "--partitions", "4").exit_code == 0
-    ids = [world.writer.create(f"gw{n}", SPEC).id for n in range(20)]
-    world.writer.stop(ids[0])
-    settle_and_drain(world)  # the provisioner's events too
+def test_the_writer_stamps_each_gateway_and_its_events_with_the_recorded_partition() -> None:
+    store = MemoryStore()
+    assert invoke_outbox(store, "init", "--partitions", "4").exit_code == 0
+    writer = Writer(store)
+    ids = [writer.create(f"gw{n}", SPEC).id for n in range(20)]
+    writer.stop(ids[0])
+    writer.update(ids[1], replicas=2)
 
-    gateways, events = expected_partitions(world.store, 4)
-    assert stamped(world.store, GATEWAYS) == gateways
-    assert stamped(world.store, OUTBOX) == events
-    assert len(events) > 2 * len(ids)  # writer and provisioner events alike
-    assert {world.gateway(i).partition for i in ids} == set(range(4))
+    gateways, events = expected_partitions(store, 4)
+    assert stamped(store, GATEWAYS) == gateways
+    assert stamped(store, OUTBOX) == events
+    assert len(events) == 22
+    assert {writer.get(i).partition for i in ids} == set(range(4))
 
 
 def test_without_a_recorded_count_everything_is_partition_0() -> None:
@@ -118,33 +118,47 @@ def test_changing_p_while_events_are_unpublished_exits_3_and_changes_nothing(
     assert stamped(world.store, OUTBOX) == before_events
 
 
-def test_changing_p_while_stream_entries_are_unacked_exits_3_and_changes_nothing(
-    world: World,
-) -> None:
-    assert invoke_outbox(world.store, "init", "--partitions", "8").exit_code == 0
+def test_changing_p_while_entries_of_the_one_stream_are_unacked_exits_3(world: World) -> None:
     for n in range(3):
         world.writer.create(f"gw{n}", SPEC)
-    world.publish()  # in the stream, not yet read by any provisioner
+    world.publish()  # into the one stream of a release before partitions, not yet read
 
     result = invoke_outbox(world.store, "init", "--partitions", "2", stream=world.stream)
 
     assert result.exit_code == 3, result.output
     assert "3 stream entries unacked" in result.output
-    assert partition_count(world.store) == 8
+    assert read_record(world.store) is None
 
 
-def test_changing_p_once_drained_moves_every_gateway_and_event_to_its_new_partition(
+def test_changing_p_while_entries_of_partition_streams_are_unacked_exits_3() -> None:
+    store = MemoryStore()
+    assert invoke_outbox(store, "init", "--partitions", "4").exit_code == 0
+    world = World(FakeClock(utcnow()), store=store)
+    try:
+        for n in range(3):
+            world.writer.create(f"gw{n}", SPEC)
+        world.publish()  # into the partitions' streams, not yet read
+
+        result = invoke_outbox(store, "init", "--partitions", "2", stream=world.stream)
+    finally:
+        world.close()
+
+    assert result.exit_code == 3, result.output
+    assert "3 stream entries unacked" in result.output
+    assert partition_count(store) == 4
+
+
+def test_an_upgraded_deployment_once_drained_moves_every_gateway_and_event_to_its_partition(
     world: World,
 ) -> None:
-    assert invoke_outbox(world.store, "init", "--partitions", "8").exit_code == 0
     for n in range(12):
         world.writer.create(f"gw{n}", SPEC, stopped=n % 2 == 0)
-    settle_and_drain(world)
+    settle_and_drain(world)  # by the daemons of a release before partitions: one stream
 
     result = invoke_outbox(world.store, "init", "--partitions", "3", stream=world.stream)
 
     assert result.exit_code == 0, result.output
-    assert "partitions: 8 -> 3" in result.output
+    assert "partitions: 1 -> 3" in result.output
     assert partition_count(world.store) == 3
     gateways, events = expected_partitions(world.store, 3)
     assert stamped(world.store, GATEWAYS) == gateways
