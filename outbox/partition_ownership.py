@@ -12,6 +12,7 @@ at their next turn. Each lease carries its own fencing token (`Lease`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from outbox.clock import Clock, utcnow
@@ -67,26 +68,34 @@ class PartitionOwnership:
         self._records = store.collection(LEASES)
         self._clock = clock
         self._due: datetime | None = None
+        self._handing_back: set[int] = set()
         assert MISSED_BEATS < TURNS_PER_LEASE  # see the beat above
 
-    def balance(self, *, force: bool = False) -> frozenset[int]:
+    def balance(
+        self, *, force: bool = False, may_release: Callable[[int], bool] = lambda n: True
+    ) -> frozenset[int]:
         """When due (or `force`): beat, renew, hand back beyond the fair share, take free ones.
-        Returns the partitions this replica may work on now. Raises BackendUnavailable."""
+        A partition to hand back stops counting as owned at once, but its lease goes only once
+        `may_release` says its work in flight has ended (the provisioner's workers): the next
+        owner never works on a gateway at the same time. Returns the partitions this replica
+        may work on now. Raises BackendUnavailable."""
         now = self._clock()
         if force or self._due is None or now >= self._due:
             self._due = now + timedelta(seconds=self.interval)
-            self._turn(now)
+            self._turn(now, may_release)
         return self.owned()
 
-    def _turn(self, now: datetime) -> None:
+    def _turn(self, now: datetime, may_release: Callable[[int], bool]) -> None:
         self.membership.beat()
         members = len(self.membership.live(now))
         for n in self.held():
             if not self._leases[n].acquire():
                 log.warning("%s %s lost partition %d", self.role, self.owner, n)
         moves = rebalance(self.partitions, members, self.held(), self._held_by_others(now))
-        for n in moves.release:
+        self._handing_back = set(moves.release)
+        for n in [n for n in moves.release if may_release(n)]:
             self._leases[n].release()
+            self._handing_back.discard(n)
             log.info("%s %s handed back partition %d (fair share)", self.role, self.owner, n)
         for n in moves.take:
             if self._leases[n].acquire():
@@ -97,11 +106,16 @@ class PartitionOwnership:
         return frozenset(n for n, lease in enumerate(self._leases) if lease.token is not None)
 
     def owned(self) -> frozenset[int]:
-        """Held partitions whose lease is still trusted now (not near its expiry)."""
-        return frozenset(n for n, lease in enumerate(self._leases) if lease.valid())
+        """Held partitions whose lease is still trusted now (not near its expiry), but those
+        being handed back."""
+        return frozenset(
+            n
+            for n, lease in enumerate(self._leases)
+            if lease.valid() and n not in self._handing_back
+        )
 
     def valid(self, partition: int) -> bool:
-        return self._leases[partition].valid()
+        return self._leases[partition].valid() and partition not in self._handing_back
 
     def token(self, partition: int) -> int | None:
         """The fencing token of the partition's lease, while held."""

@@ -440,6 +440,9 @@ class Provisioner:
     def busy(self) -> bool:
         return self._pool_full()
 
+    def in_hand(self) -> list[str]:
+        return self._pool.in_hand()
+
     def _dispatch_claimed(self, claimed: Claimed, *, stream: EventStream | None = None) -> None:
         stream = stream or self._stream
         if claimed.fields is None:

@@ -46,6 +46,10 @@ class Handler(Protocol):
 
     def busy(self) -> bool: ...
 
+    def in_hand(self) -> list[str]:
+        """Gateways queued or being handled by the workers."""
+        ...
+
 
 class PartitionWork:
     def __init__(
@@ -74,7 +78,7 @@ class PartitionWork:
 
     def balance(self, handler: Handler, *, force: bool = False) -> frozenset[int]:
         """Balance the leases when due; a reader for each owned partition, none for the rest."""
-        owned = self.ownership.balance(force=force)
+        owned = self.ownership.balance(force=force, may_release=lambda n: self._idle(n, handler))
         for partition in [n for n in self._readers if n not in owned]:
             self._readers.pop(partition).stop()
         for partition in owned:
@@ -83,6 +87,11 @@ class PartitionWork:
                 self._readers[partition] = _Reader(self, partition, handler)
                 self._readers[partition].start()
         return owned
+
+    def _idle(self, partition: int, handler: Handler) -> bool:
+        """No gateway of the partition in the workers' hands: it may be handed back."""
+        count = self.ownership.partitions
+        return all(partition_of(g, count) != partition for g in handler.in_hand())
 
     def stream_of(self, partition: int) -> EventStream:
         return self._streams[partition]

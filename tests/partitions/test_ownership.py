@@ -99,3 +99,23 @@ def test_while_a_lease_is_held_by_a_live_replica_nobody_else_takes_it(
         assert not (a.held() & b.held())
         clock.advance(LEASE / 10)
     assert_split(a, b)
+
+
+def test_a_partition_to_hand_back_stops_counting_at_once_but_its_lease_waits_for_the_work(
+    store: Store, clock: FakeClock
+) -> None:
+    a = replica(store, "a", clock)
+    run_for(LEASE, clock, a)
+    b = replica(store, "b", clock)
+    busy = {7}  # a still works on a gateway of partition 7
+
+    for _ in range(16):
+        a.balance(may_release=lambda n: n not in busy)
+        b.balance()
+        clock.advance(LEASE / 8)
+
+    assert a.owned() == frozenset({0, 1, 2, 3}), "7 is being handed back: no new work on it"
+    assert 7 in a.held() and 7 not in b.owned(), "b never works on 7 while a does"
+    busy.clear()
+    run_for(LEASE, clock, a, b)
+    assert b.owned() == frozenset({4, 5, 6, 7})
