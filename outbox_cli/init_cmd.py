@@ -67,7 +67,7 @@ def _unacked(app: App, partitions: int | None) -> int:
 
 
 def _unacked_in(stream: EventStream) -> int:
-    status = stream.status(latest=0)
+    status = stream.status(latest=1)
     if status.group is None:  # no provisioner ever read: every entry is still to be handled
         return status.length
     return status.group.pending + (status.group.lag or 0)
