@@ -3,6 +3,7 @@ cluster, each killable without cleanup: the end-to-end runs of a partitioned dep
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -77,10 +78,8 @@ class Deployment:
 
     def _start(self, name: str, daemon: Relay | Provisioner, switch: KillSwitch) -> None:
         def run() -> None:
-            try:
+            with contextlib.suppress(Killed):  # killed: the thread just ends
                 daemon.run()
-            except Killed:
-                pass
 
         thread = threading.Thread(target=run, name=name, daemon=True)
         self.running[name] = _Running(daemon, thread, switch)
