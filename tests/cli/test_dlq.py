@@ -14,8 +14,10 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 
+from outbox.memory_store import MemoryStore
 from outbox.stream import StreamConfig
 from outbox.stream.redis_stream import RedisStream
+from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.servers import RedisServer, free_port
 
@@ -48,8 +50,12 @@ class Dlq:
         return str(self.redis.xrevrange(DLQ, count=1)[0][0])
 
     def run(self, *args: str, url: str | None = None) -> Result:
+        app = App(env_file=None)
+        app._store = MemoryStore()  # the partition count is read from MongoDB: none recorded
         return CliRunner().invoke(
-            cli, ["--env-file", self.no_env_file, "--redis-url", url or self.url, "dlq", *args]
+            cli,
+            ["--env-file", self.no_env_file, "--redis-url", url or self.url, "dlq", *args],
+            obj=app,
         )
 
 
