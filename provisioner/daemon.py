@@ -288,7 +288,9 @@ class Provisioner:
             self._beat()
         self._partitioning.learn()
         if self._partitions is not None:
-            self._partitions.balance(self)
+            owned = self._partitions.balance(self)
+            for n in range(self._partitions.ownership.partitions):
+                self.metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
         if self._monotonic() >= self._due.sweep:
             self.sweep()
 
@@ -486,6 +488,8 @@ class Provisioner:
         deliveries: int,
         stream: EventStream,
     ) -> None:
+        if outcome is Outcome.NOT_OWNED:
+            return  # left pending: the partition's new owner claims the entry
         try:
             if outcome is Outcome.MISSING:
                 self._unknown_gateway(event, fields, deliveries, stream)

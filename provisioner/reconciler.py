@@ -38,6 +38,7 @@ class Outcome(StrEnum):
     SETTLED = "settled"  # nothing left to do now (at rest, or waiting for a rollout)
     RETRY = "retry"  # a failure was recorded; the sweeper retries when due
     MISSING = "missing"  # no such gateway
+    NOT_OWNED = "not-owned"  # its partition is not this replica's (any more): left to its owner
 
 
 class Reconciler:
@@ -70,7 +71,11 @@ class Reconciler:
         """Steps until the gateway rests; `on_rest` then hears of it as last read (the daemon
         sets a timer for its deadline)."""
         last: list[Gateway] = []
-        outcome = self._steps(gateway_id, last)
+        try:
+            outcome = self._steps(gateway_id, last)
+        except NotOwned as error:
+            log.debug("%s: left to its owner", error)
+            return Outcome.NOT_OWNED
         if last:
             self._on_rest(last[-1])
         return outcome

@@ -119,6 +119,7 @@ class Relay:
         if not self.lease.acquire():
             self._show_leader(False)
             return BatchResult(leader=False)
+        self._show_partitions()
         if not was_leader:
             self._show_leader(True)
             self._housekeeping.refresh_parked()  # a new leader must know what is held up
@@ -212,6 +213,12 @@ class Relay:
         for row in rows:
             self._housekeeping.block(row.aggregate_id, row.version)
         return rows
+
+    def _show_partitions(self) -> None:
+        if isinstance(self.lease, PartitionLeases):
+            owned = self.lease.ownership.owned()
+            for n in range(self.lease.ownership.partitions):
+                self.metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
 
     def _show_leader(self, leader: bool) -> None:
         self.metrics.lease_holder.set(1 if leader else 0)
