@@ -72,14 +72,14 @@ def test_the_writer_stamps_each_gateway_and_its_events_with_the_recorded_partiti
     store = MemoryStore()
     assert invoke_outbox(store, "init", "--partitions", "4").exit_code == 0
     writer = Writer(store)
-    ids = [writer.create(f"gw{n}", SPEC).id for n in range(20)]
+    ids = [writer.create(f"gw{n}", SPEC).id for n in range(60)]  # every partition gets some
     writer.stop(ids[0])
     writer.update(ids[1], replicas=2)
 
     gateways, events = expected_partitions(store, 4)
     assert stamped(store, GATEWAYS) == gateways
     assert stamped(store, OUTBOX) == events
-    assert len(events) == 22
+    assert len(events) == 62
     assert {writer.get(i).partition for i in ids} == set(range(4))
 
 
