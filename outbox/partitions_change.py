@@ -60,8 +60,8 @@ def repartition(
         _refuse_unless_settled(store, before, after, unacked)
         write_record(store, after, at=now)
         log.info("partition count recorded: %s -> %d", before or "none", after)
-    gateways = _stamp(store.collection(GATEWAYS), "_id", after, everything=before != after)
-    events = _stamp(store.collection(OUTBOX), "aggregate_id", after, everything=before != after)
+    gateways = _stamp(store.collection(GATEWAYS), "_id", after)
+    events = _stamp(store.collection(OUTBOX), "aggregate_id", after)
     return Repartition(before=before, after=after, gateways=gateways, events=events)
 
 
@@ -82,11 +82,11 @@ def _refuse_unless_settled(
         )
 
 
-def _stamp(collection: Collection, key: str, partitions: int, *, everything: bool) -> int:
-    """Write each document's partition, by one `update_many` per partition; with `everything`
-    False only documents that lack one (written by an older release) are looked at."""
-    wanted = {} if everything else {"partition": None}
-    documents = collection.find(wanted, projection={key: 1})
+def _stamp(collection: Collection, key: str, partitions: int) -> int:
+    """Give each document its partition, by `update_many`s per partition; only documents whose
+    partition differs (none yet: an older release; another: a writer that still used an older
+    P) are written. Returns how many were."""
+    documents = collection.find({}, projection={key: 1})
     by_partition: dict[int, list[object]] = defaultdict(list)
     for document in documents:
         owner = document.get(key)
@@ -99,7 +99,8 @@ def _set_partition(collection: Collection, partition: int, ids: Sequence[object]
     # In chunks: one `$in` of every id could outgrow a MongoDB command.
     return sum(
         collection.update_many(
-            {"_id": {"$in": list(ids[start : start + CHUNK])}}, {"$set": {"partition": partition}}
+            {"_id": {"$in": list(ids[start : start + CHUNK])}, "partition": {"$ne": partition}},
+            {"$set": {"partition": partition}},
         )
         for start in range(0, len(ids), CHUNK)
     )

@@ -7,6 +7,9 @@ store where `outbox init --partitions` never ran has no record: it is one partit
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,6 +43,31 @@ def partition_count(collections: Collections) -> int:
     """P as recorded, 1 where none is."""
     record = read_record(collections)
     return UNRECORDED if record is None else record.count
+
+
+class CachedCount:
+    """P as recorded, read again at most every `ttl` seconds: the writer stamps every create
+    without one more round trip each. Repartitioning asks for the writers to be stopped (or to
+    wait out the ttl); a gateway stamped with an older P is parked by the relay, and the next
+    `outbox init` gives it its partition."""
+
+    def __init__(
+        self,
+        collections: Collections,
+        *,
+        ttl: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._collections, self._ttl, self._monotonic = collections, ttl, monotonic
+        self._lock = threading.Lock()
+        self._value: tuple[int, float] | None = None  # (count, read at)
+
+    def count(self) -> int:
+        now = self._monotonic()
+        with self._lock:
+            if self._value is None or now - self._value[1] >= self._ttl:
+                self._value = (partition_count(self._collections), now)
+            return self._value[0]
 
 
 def write_record(collections: Collections, count: int, *, at: datetime) -> None:

@@ -30,7 +30,7 @@ from outbox.errors import (
 from outbox.events import OutboxEvent
 from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
 from outbox.partitions import partition_of
-from outbox.partitions_record import partition_count
+from outbox.partitions_record import CachedCount
 from outbox.repository import UnitOfWork
 from outbox.store import Collections, DuplicateKey, Store
 
@@ -53,6 +53,7 @@ class Writer:
         self._clock = clock
         self._new_id = new_id
         self._attempts = attempts
+        self._partitions = CachedCount(store)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -62,6 +63,8 @@ class Writer:
         name = _valid(check_name, name)
         spec = spec if isinstance(spec, GatewaySpec) else parse_spec(spec)
         gateway_id = self._new_id()
+        # P as recorded (read again every few seconds): a gateway is stamped once, at create.
+        partition = partition_of(gateway_id, self._partitions.count())
 
         def work(collections: Collections) -> Gateway:
             uow = UnitOfWork(collections)
@@ -70,8 +73,6 @@ class Writer:
             # create, are left to the unique indexes; a new gateway has no environments to read.
             _require_free(uow, gateway_id, name=name)
             change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
-            # P as recorded now, read in the transaction: a gateway is stamped once, at create.
-            partition = partition_of(gateway_id, partition_count(collections))
             change = replace(change, gateway=change.gateway.evolve(partition=partition))
             uow.gateways.insert(change.gateway)
             uow.environments.add(gateway_id, spec.environments)

@@ -21,6 +21,7 @@ from outbox.event_documents import (
     unreadable,
 )
 from outbox.events import OutboxEvent
+from outbox.partitions import partition_of
 from outbox.repository import Events
 from outbox.store import Store
 from relay import ordering
@@ -126,15 +127,16 @@ class OutboxReader:
 
 
 def _routable(readings: Readings, partitions: int) -> Readings:
-    """Events without a partition below P cannot go to any stream: unreadable, to be parked."""
+    """Events whose partition is not their gateway's under P (none, or stamped under another P)
+    cannot go to their stream: unreadable, to be parked."""
     events, unreadable_ones = [], list(readings.unreadable)
     for event in readings.events:
-        if event.partition is not None and 0 <= event.partition < partitions:
+        if event.partition == partition_of(event.aggregate_id, partitions):
             events.append(event)
         else:
             reason = (
-                f"{PREFIX}partition {event.partition!r} is not one of the {partitions} recorded "
-                "partitions; `outbox init` gives every event its partition"
+                f"{PREFIX}partition {event.partition!r} is not its gateway's among the "
+                f"{partitions} recorded partitions; `outbox init` gives every event its partition"
             )
             unreadable_ones.append(unreadable(event.to_document(), reason))
     return Readings(events, unreadable_ones)

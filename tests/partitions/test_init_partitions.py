@@ -11,7 +11,7 @@ import pytest
 from outbox.clock import utcnow
 from outbox.memory_store import MemoryStore
 from outbox.partitions import partition_of
-from outbox.partitions_record import partition_count, read_record
+from outbox.partitions_record import CachedCount, partition_count, read_record, write_record
 from outbox.repository import UnitOfWork
 from outbox.store import GATEWAYS, OUTBOX, Store
 from outbox.stream.memory import MemoryStream
@@ -163,8 +163,8 @@ def test_an_upgraded_deployment_once_drained_moves_every_gateway_and_event_to_it
     gateways, events = expected_partitions(world.store, 3)
     assert stamped(world.store, GATEWAYS) == gateways
     assert stamped(world.store, OUTBOX) == events
-    # A gateway created from now on is stamped with the new count.
-    new = world.writer.create("late", SPEC)
+    # A gateway created from now on (by a writer started after the change) gets the new count.
+    new = Writer(world.store).create("late", SPEC)
     assert new.partition == partition_of(new.id, 3)
 
 
@@ -187,3 +187,32 @@ def test_init_gives_documents_of_an_older_release_their_partition_and_leaves_mal
     events = stamped(store, OUTBOX)
     assert events.pop("junk") is None
     assert set(events.values()) == {partition_of(gateway_id, 8)}
+
+
+def test_the_writer_reads_the_count_again_once_its_few_seconds_are_up() -> None:
+    store = MemoryStore()
+    now = [0.0]
+    cached = CachedCount(store, ttl=5, monotonic=lambda: now[0])
+    assert cached.count() == 1
+    write_record(store, 8, at=utcnow())
+    now[0] = 4.9
+    assert cached.count() == 1, "read again only after the ttl: one round trip per 5 s"
+    now[0] = 5.0
+    assert cached.count() == 8
+
+
+def test_init_gives_a_gateway_stamped_under_an_older_count_its_partition() -> None:
+    store = MemoryStore()
+    assert invoke_outbox(store, "init", "--partitions", "8").exit_code == 0
+    gateway = Writer(store).create("edge", SPEC)
+    wrong = (partition_of(gateway.id, 8) + 1) % 8  # as a writer still on another P stamped it
+    store.collection(GATEWAYS).update_many({}, {"$set": {"partition": wrong}})
+    store.collection(OUTBOX).update_many({}, {"$set": {"partition": wrong}})
+
+    result = invoke_outbox(store, "init")
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "partitions: 8 (unchanged); partitions given to 1 gateway(s), 1 event(s)" in result.output
+    )
+    assert stamped(store, GATEWAYS) == {gateway.id: partition_of(gateway.id, 8)}

@@ -142,3 +142,17 @@ def test_a_partition_fenced_by_a_newer_token_is_held_back_and_handed_over_not_pu
     left = store.collection(OUTBOX).find({"published_at": None})
     assert {document["partition"] for document in left} == {fenced}
     assert all(entries[n] for n in range(P) if n != fenced)
+
+
+def test_an_event_stamped_with_another_partition_than_its_gateways_is_parked(
+    store: MemoryStore, stream: EventStream, clock: FakeClock
+) -> None:
+    [event] = insert_partitioned_events(store, P, gateways=1, per_gateway=1, at=clock())
+    assert event.partition is not None
+    stale = (event.partition + 1) % P  # stamped by a writer that still used another P
+    store.collection(OUTBOX).update_many({}, {"$set": {"partition": stale}})
+    turns(clock, relay(store, stream, clock, "a"), count=2)
+
+    [document] = store.collection(OUTBOX).find({"_id": event.id})
+    assert document["parked"] is True and "outbox init" in document["last_error"]
+    assert not any(partition_entries(stream, P).values())
