@@ -87,6 +87,9 @@ class OutboxEvent(BaseModel):
     actor: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    # The partition of its gateway, copied from the gateway document; None on documents
+    # written before partitions existed (the relay parks those that stay without one).
+    partition: int | None = None
 
     @classmethod
     def for_gateway(
@@ -99,6 +102,7 @@ class OutboxEvent(BaseModel):
         payload: Mapping[str, Any] | None = None,
         actor: str | None = None,
         trace: Mapping[str, str] | None = None,
+        partition: int | None = None,
     ) -> OutboxEvent:
         """A new, unpublished event: what happened to the gateway at `version`, at time `at`,
         done by `actor`, within the trace whose W3C fields (`traceparent`, `tracestate`) are
@@ -116,10 +120,14 @@ class OutboxEvent(BaseModel):
             actor=actor,
             traceparent=trace.get(TRACEPARENT),
             tracestate=trace.get(TRACESTATE),
+            partition=partition,
         )
 
     def to_document(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="python")
+        document = self.model_dump(by_alias=True, mode="python")
+        if document["partition"] is None:
+            del document["partition"]
+        return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> OutboxEvent:

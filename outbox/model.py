@@ -222,6 +222,9 @@ class Gateway(BaseModel):
     updated_by: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    # The partition the writer stamped at create (`outbox.partitions`); None on documents
+    # written before partitions existed, until `outbox init` backfills them.
+    partition: int | None = None
 
     @model_validator(mode="after")
     def _host_follows_spec(self) -> Self:
@@ -236,6 +239,8 @@ class Gateway(BaseModel):
         for field in ("live_name", "live_host"):
             if document[field] is None:
                 del document[field]
+        if document["partition"] is None:
+            del document["partition"]  # a missing partition, as older documents have none
         # Derived, stored so the sweeper can find the gateways with work left in one indexed query.
         document["at_rest"] = self.at_rest
         return document

@@ -41,9 +41,18 @@ INDEXES: tuple[IndexSpec, ...] = (
     ("gateways", (("state", 1), ("phase", 1)), {"name": "state_phase"}),
     ("gateways", (("retry.next_at", 1),), {"name": "retry_due"}),
     ("gateways", (("name", 1), ("created_at", -1)), {"name": "name_created"}),
+    # The same two scans, of the partitions one provisioner owns.
+    ("gateways", (("partition", 1), ("at_rest", 1)), {"name": "partition_not_at_rest"}),
+    ("gateways", (("partition", 1), ("retry.next_at", 1)), {"name": "partition_retry_due"}),
     ("environments", (("gateway_id", 1), ("name", 1)), {"name": "by_gateway"}),
     # The relay's batch: unpublished events in commit order; and per-gateway order checks.
     ("outbox", (("published_at", 1), ("occurred_at", 1)), {"name": "unpublished_in_order"}),
+    # The same batch of the partitions one relay owns (`partition: {$in: [...]}`).
+    (
+        "outbox",
+        (("partition", 1), ("published_at", 1), ("occurred_at", 1)),
+        {"name": "unpublished_by_partition"},
+    ),
     # Two events of one gateway never share a version (a missing version counts as null).
     (
         "outbox",

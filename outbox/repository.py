@@ -145,10 +145,18 @@ class Events:
 
     # -- waiting for the relay ------------------------------------------------------------------
 
-    def unpublished(self, limit: int, *, leaving_out: Mapping[str, int] | None = None) -> Readings:
+    def unpublished(
+        self,
+        limit: int,
+        *,
+        leaving_out: Mapping[str, int] | None = None,
+        partitions: Sequence[int | None] | None = None,
+    ) -> Readings:
         """The oldest unpublished, unparked documents in commit order, leaving out each named
-        gateway's versions from its barrier up; a barrier of 0 or 1 leaves out the gateway."""
-        query: dict[str, Any] = {**UNPUBLISHED, **NOT_PARKED, **_leaving_out(leaving_out or {})}
+        gateway's versions from its barrier up; a barrier of 0 or 1 leaves out the gateway.
+        With `partitions`, only documents of those (None: documents without a partition)."""
+        query: dict[str, Any] = {} if partitions is None else {"partition": {"$in": partitions}}
+        query.update({**UNPUBLISHED, **NOT_PARKED, **_leaving_out(leaving_out or {})})
         return read_all(self._outbox.find(query, sort=BY_COMMIT, limit=limit))
 
     def unpublished_among(self, keys: Sequence[Any]) -> Readings:

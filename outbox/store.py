@@ -24,6 +24,7 @@ ENVIRONMENTS = "environments"
 OUTBOX = "outbox"
 LEASES = "leases"
 MEMBERS = "members"
+CONFIG = "config"  # deployment-wide records, such as the partition count
 
 
 class DuplicateKey(Conflict):

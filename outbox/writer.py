@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,8 @@ from outbox.errors import (
 )
 from outbox.events import TRACEPARENT, TRACESTATE, EventType, OutboxEvent
 from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
+from outbox.partitions import partition_of
+from outbox.partitions_record import CachedCount
 from outbox.repository import UnitOfWork
 from outbox.store import Collections, DuplicateKey, Store
 
@@ -55,16 +58,20 @@ class Writer:
         self._new_id = new_id
         self._attempts = attempts
         self.actor = python_actor() if actor is None else _valid(check_actor, actor)
+        self._partitions = CachedCount(store)
 
     def with_actor(self, actor: str) -> Writer:
-        """The same writer, recording its changes as made by `actor` (one per API request)."""
-        return Writer(
+        """The same writer, recording its changes as made by `actor` (one per API request); it
+        shares this writer's cached partition count."""
+        writer = Writer(
             self._store,
             clock=self._clock,
             new_id=self._new_id,
             attempts=self._attempts,
             actor=actor,
         )
+        writer._partitions = self._partitions
+        return writer
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -74,6 +81,8 @@ class Writer:
         name = _valid(check_name, name)
         spec = spec if isinstance(spec, GatewaySpec) else parse_spec(spec)
         gateway_id = self._new_id()
+        # P as recorded (read again every few seconds): a gateway is stamped once, at create.
+        partition = partition_of(gateway_id, self._partitions.count())
 
         def work(collections: Collections) -> Gateway:
             uow = UnitOfWork(collections)
@@ -82,6 +91,7 @@ class Writer:
             # create, are left to the unique indexes; a new gateway has no environments to read.
             _require_free(uow, gateway_id, name=name)
             change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
+            change = replace(change, gateway=change.gateway.evolve(partition=partition))
             gateway, event = self._recorded(change)
             uow.gateways.insert(gateway)
             uow.environments.add(gateway_id, spec.environments)
@@ -223,6 +233,7 @@ class Writer:
             payload=change.payload,
             actor=self.actor,
             trace=trace,
+            partition=gateway.partition,
         )
         tracing.describe_write(event)
         return gateway, event

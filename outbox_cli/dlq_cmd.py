@@ -1,16 +1,23 @@
-"""`outbox dlq …`: look at the dead-letter stream, replay entries onto the main stream, drop them.
+"""`outbox dlq …`: look at the dead-letter streams, replay entries onto their stream, drop them.
 
+Each partition has its own dead-letter stream (`{events:gateway:3}:dlq`, in its stream's slot);
+the commands work across all of them and the one stream of earlier releases. A dead letter of
+partition 3 is named `3/<record id>`; one of the one stream by its record id alone.
 A replayed entry is handled like any other (level-triggered: it only says "look at gateway X").
 It is the one exception to the stream's once-only and per-gateway order guarantees.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from outbox.clock import utcnow
 from outbox.errors import NotFound
+from outbox.partitions_record import read_record
 from outbox.stream import DeadLetter, EventStream
+from outbox.stream.keys import partition_stream
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import dead_letter_json, letter_time, open_group_stream
 from outbox_cli.output import Output, age, output_options
@@ -21,28 +28,68 @@ def _dead_letters(app: App) -> EventStream:
     return open_group_stream(app.settings(ProvisionerSettings))
 
 
+def _all_dead_letters(app: App) -> dict[str, EventStream]:
+    """Each dead-letter stream by the prefix of its letters' names: "" for the one stream of
+    earlier releases, "N/" for partition N (P as recorded in MongoDB)."""
+    group = _dead_letters(app)
+    record = read_record(app.store())
+    views = {"": group}
+    for n in range(record.count if record else 0):
+        views[f"{n}/"] = _partition_view(group, n)
+    return views
+
+
+def _partition_view(group: EventStream, n: int) -> EventStream:
+    stream = partition_stream(group.config.stream, n)
+    return group.with_config(replace(group.config, stream=stream, dead_letters=""))
+
+
+def _locate(app: App, name: str) -> tuple[EventStream, str]:
+    """The dead-letter stream of letter `name`, and its record id there. `name` is the letter's
+    name as `dlq list` prints it, or the id of the entry it came from, which the provisioner's
+    log names: one id works everywhere."""
+    prefix, slash, record_id = name.rpartition("/")
+    if slash:
+        if not prefix.isdigit():
+            raise click.UsageError(f"{name!r}: a dead letter of a partition is named N/<record id>")
+        return _partition_view(_dead_letters(app), int(prefix)), record_id
+    views = _all_dead_letters(app)
+    try:
+        views[""].get_dead_letter(name)
+        return views[""], name
+    except NotFound:
+        for view in views.values():
+            total = view.dead_letter_count()
+            for letter in view.latest_dead_letters(total) if total else []:
+                if letter.entry_id == name:
+                    return view, letter.id
+        raise
+
+
+def _newest(views: dict[str, EventStream], limit: int) -> list[DeadLetter]:
+    """The newest `limit` letters across the streams, named with their prefix (record ids are
+    times, so they sort across streams)."""
+    letters = [
+        replace(letter, id=prefix + letter.id)
+        for prefix, view in views.items()
+        for letter in view.latest_dead_letters(limit)
+    ]
+    return sorted(letters, key=lambda letter: _sort_key(letter.id), reverse=True)[:limit]
+
+
+def _sort_key(name: str) -> tuple[int, int]:
+    milliseconds, _, sequence = name.rpartition("/")[2].partition("-")
+    return int(milliseconds or 0), int(sequence or 0)
+
+
 def _age(letter: DeadLetter) -> str:
     at = letter_time(letter)
     return "-" if at is None else age(at, utcnow())
 
 
-def _record_id(letters: EventStream, given: str) -> str:
-    """The dead letter's own id. The id of the entry it came from, which the provisioner's log
-    names when it dead-letters one, is taken too: one id works everywhere."""
-    try:
-        letters.get_dead_letter(given)
-        return given
-    except NotFound:
-        total = letters.dead_letter_count()
-        for letter in letters.latest_dead_letters(total) if total else []:
-            if letter.entry_id == given:
-                return letter.id
-        raise
-
-
 @click.group()
 def dlq() -> None:
-    """The dead-letter stream: entries the provisioner could not handle at all."""
+    """The dead-letter streams: entries the provisioner could not handle at all."""
 
 
 @dlq.command(name="list")
@@ -50,9 +97,9 @@ def dlq() -> None:
 @output_options
 @pass_app
 def list_dead_letters(app: App, limit: int, out: Output) -> None:
-    """Dead letters, newest first, with why each one is there."""
-    letters = _dead_letters(app)
-    latest = letters.latest_dead_letters(limit)
+    """Dead letters of every partition, newest first, with why each one is there."""
+    views = _all_dead_letters(app)
+    latest = _newest(views, limit)
     if out.format not in {"table", "wide"}:
         out.emit(
             [dead_letter_json(letter) for letter in latest],
@@ -60,10 +107,13 @@ def list_dead_letters(app: App, limit: int, out: Output) -> None:
             names=lambda: [letter.id for letter in latest],
         )
         return
-    total = letters.dead_letter_count()
+    total = sum(view.dead_letter_count() for view in views.values())
+    where = views[""].config.dead_letters + (
+        f" and {len(views) - 1} partition(s)" if len(views) > 1 else ""
+    )
     if out.headers:
         click.echo(
-            f"{total} dead letter(s) in {letters.config.dead_letters}"
+            f"{total} dead letter(s) in {where}"
             + (f", newest {len(latest)} shown" if total > len(latest) else "")
         )
     if latest:
@@ -90,27 +140,43 @@ def list_dead_letters(app: App, limit: int, out: Output) -> None:
 @output_options
 @pass_app
 def replay(app: App, record_id: str | None, replay_all: bool, out: Output) -> None:
-    """Put dead letter ID (or --all) back on the main stream and remove it from the DLQ."""
+    """Put dead letter ID (or --all, of every partition) back on its stream and remove it from
+    the DLQ."""
     if (record_id is None) == (not replay_all):
         raise click.UsageError("give one dead-letter ID or --all")
-    letters = _dead_letters(app)
+    replayed: list[tuple[str, str, str]] = []  # (letter, stream, new entry)
+    skipped: list[tuple[str, str]] = []
     if record_id is not None:
-        replayed, skipped = [(record_id, letters.replay(_record_id(letters, record_id)))], []
+        letters, inner_id = _locate(app, record_id)
+        replayed.append((record_id, letters.config.stream, letters.replay(inner_id)))
     else:
-        report = letters.replay_all()
-        replayed, skipped = list(report.replayed), list(report.skipped)
-    stream = letters.config.stream
-    lines = [f"replayed {old} onto {stream} as {new}" for old, new in replayed]
-    if record_id is None:
+        for prefix, letters in _all_dead_letters(app).items():
+            report = letters.replay_all()
+            stream = letters.config.stream
+            replayed += [(prefix + old, stream, new) for old, new in report.replayed]
+            skipped += [(prefix + old, why) for old, why in report.skipped]
+    _show_replayed(out, replayed, skipped, summary=record_id is None)
+
+
+def _show_replayed(
+    out: Output,
+    replayed: list[tuple[str, str, str]],
+    skipped: list[tuple[str, str]],
+    *,
+    summary: bool,
+) -> None:
+    lines = [f"replayed {old} onto {stream} as {new}" for old, stream, new in replayed]
+    if summary:
         lines.append(f"{len(replayed)} replayed, {len(skipped)} skipped")
     out.emit(
         {
-            "stream": stream,
-            "replayed": [{"id": old, "new_entry_id": new} for old, new in replayed],
+            "replayed": [
+                {"id": old, "stream": stream, "new_entry_id": new} for old, stream, new in replayed
+            ],
             "skipped": [{"id": old, "reason": why} for old, why in skipped],
         },
         human=lambda: "\n".join(lines),
-        names=lambda: [new for _, new in replayed],
+        names=lambda: [new for _, _, new in replayed],
     )
     for old_id, why in skipped:
         click.echo(f"skipped {old_id}: {why}", err=True)
@@ -122,8 +188,8 @@ def replay(app: App, record_id: str | None, replay_all: bool, out: Output) -> No
 @pass_app
 def drop(app: App, record_id: str, out: Output) -> None:
     """Delete dead letter ID (as `dlq list` and the provisioner's log name it) for good."""
-    letters = _dead_letters(app)
-    letters.drop(_record_id(letters, record_id))
+    letters, inner_id = _locate(app, record_id)
+    letters.drop(inner_id)
     out.emit(
         {"dropped": record_id, "stream": letters.config.dead_letters},
         human=lambda: f"dropped {record_id} from {letters.config.dead_letters}",

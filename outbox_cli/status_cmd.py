@@ -18,6 +18,7 @@ from outbox.clock import utcnow
 from outbox.deadlines import Timeouts
 from outbox.errors import BackendUnavailable
 from outbox.mongo_store import redact
+from outbox.partition_status import PartitionRow, partition_lease_names, partitions_status
 from outbox.status import (
     GatewayAttention,
     GatewaysStatus,
@@ -31,6 +32,7 @@ from outbox.timeline import format_seconds
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import dead_letter_json, open_group_stream, table
 from outbox_cli.output import Output, output_options
+from outbox_cli.status_partitions import partition_lines, partitions_json, with_stream_figures
 from provisioner.settings import ProvisionerSettings
 
 LATEST_DEAD_LETTERS = 5
@@ -44,6 +46,8 @@ class Report:
     outbox: OutboxStatus | None = None
     gateways: GatewaysStatus | None = None
     stream: StreamStatus | None = None
+    partitions: list[PartitionRow] | None = None  # None: the store records no partitions
+    partition_leases: frozenset[str] = frozenset()  # shown per partition, not as relay leases
     mongodb_error: str | None = None
     redis_error: str | None = None
 
@@ -92,12 +96,19 @@ def collect(app: App, *, now: datetime) -> Report:
             mongodb=store.description,
             outbox=outbox_status(store, now=now),
             gateways=gateways_status(store, now=now, timeouts=timeouts),
+            partitions=partitions_status(store, stream=settings.stream, now=now),
+        )
+        count = len(report.partitions or [])
+        report = replace(
+            report, partition_leases=frozenset(partition_lease_names(settings.stream, count))
         )
     except BackendUnavailable as error:
         report = replace(report, mongodb_error=str(error))
     stream = open_group_stream(settings)
     try:
         report = replace(report, stream=stream.status(latest=LATEST_DEAD_LETTERS))
+        if report.partitions is not None:
+            report = replace(report, partitions=with_stream_figures(report.partitions, stream))
     except BackendUnavailable as error:
         report = replace(report, redis_error=str(error))
     finally:
@@ -114,6 +125,8 @@ def render(report: Report) -> str:
     lines.append("")
     lines += _stream_lines(report)
     lines.append("")
+    if report.partitions is not None:
+        lines += [*partition_lines(report.partitions), ""]
     lines += _gateway_lines(report)
     return "\n".join(lines)
 
@@ -133,6 +146,8 @@ def _outbox_lines(report: Report) -> list[str]:
     if not outbox.leases:
         lines.append("  relay lease   none (no relay has run)")
     for lease in outbox.leases:
+        if lease.name in report.partition_leases:
+            continue  # shown per partition
         if lease.held and lease.expires_at is not None:
             holder = (
                 f"held by {lease.owner} (token {lease.token}), expires {_time(lease.expires_at)} "
@@ -250,6 +265,7 @@ def report_json(report: Report) -> dict[str, Any]:
         },
         "outbox": None if report.outbox is None else _outbox_json(report.outbox, report.now),
         "stream": None if report.stream is None else _stream_json(report.stream),
+        "partitions": partitions_json(report.partitions),
         "gateways": None
         if report.gateways is None
         else _gateways_json(report.gateways, report.now),

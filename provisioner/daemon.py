@@ -44,6 +44,7 @@ from provisioner.metrics import (
     WATCH,
     ProvisionerMetrics,
 )
+from provisioner.partition_work import Partitioning, PartitionWork
 from provisioner.pool import KeyedPool
 from provisioner.reconciler import Outcome, Reconciler
 from provisioner.settings import ProvisionerSettings
@@ -138,12 +139,10 @@ class Provisioner:
         informer: Informer | None = None,
         timers: Timers | None = None,
         in_hand: InHand | None = None,
+        partitioning: Partitioning | None = None,
     ) -> None:
-        self._settings = settings
-        self._stream = stream
-        self._reconciler = reconciler
-        self._sweeper = sweeper
-        self._membership = membership
+        self._settings, self._stream, self._reconciler = settings, stream, reconciler
+        self._sweeper, self._membership = sweeper, membership
         self.metrics = metrics or ProvisionerMetrics()
         self._clock = clock
         self._monotonic = monotonic
@@ -162,6 +161,12 @@ class Provisioner:
         self._informer, self._watching = informer, False  # the cluster cache's watches
         self._timers = timers if timers is not None else Timers()  # empty is falsy
         self._triggers, self._in_hand = _Triggers(), in_hand or InHand()
+        self._partitioning = partitioning or Partitioning.none()
+
+    @property
+    def _partitions(self) -> PartitionWork | None:
+        """This replica's share of the partitions and their readers, where the store has any."""
+        return self._partitioning.work
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -171,6 +176,10 @@ class Provisioner:
         if watch:
             self.watch()
         self._beat()
+        self._partitioning.learn()
+        if self._partitions is not None:
+            self._partitions.balance(self, force=True)
+            return
         self._join()
         self._take_over_the_dead()
 
@@ -231,6 +240,8 @@ class Provisioner:
         if self._grace_ends is not None:
             grace = max(0.0, self._grace_ends - self._monotonic())
         in_hand = self._pool.active
+        if self._partitions is not None:
+            self._partitions.stop()
         finished = self._pool.shutdown(grace)
         if self._informer is not None:
             self._informer.stop()
@@ -249,12 +260,11 @@ class Provisioner:
         """`--once`: reclaim, own pending, everything new, one sweep; no waiting for rollouts.
         After stop() it reads nothing more and skips the sweep."""
         self.start(watch=False)
-        self.reclaim()
-        while not self._stop.is_set() and (
-            entries := self._stream.read_new(count=self._settings.batch_size, block_ms=None)
-        ):
-            for entry_id, fields in entries:
-                self._dispatch(entry_id, fields, deliveries=1)
+        if self._partitions is not None:
+            self._partitions.stop()  # read here, in this thread
+            self._partitions.drain(self)
+        else:
+            self._drain_stream()
         self._pool.wait_idle()
         if not self._stop.is_set():
             self.sweep()
@@ -263,16 +273,31 @@ class Provisioner:
         self._leave()
         return self.totals
 
+    def _drain_stream(self) -> None:
+        self.reclaim()
+        while not self._stop.is_set() and (
+            entries := self._stream.read_new(count=self._settings.batch_size, block_ms=None)
+        ):
+            for entry_id, fields in entries:
+                self._dispatch(entry_id, fields, deliveries=1)
+
     # -- the two halves of a turn ---------------------------------------------------------------
 
     def _mongodb_turn(self) -> None:
         # While MongoDB is down the heartbeat is the probe that notices it is back.
         if self._outages.down(MONGODB) or self._until_beat() <= 0:
             self._beat()
+        self._partitioning.learn()
+        if self._partitions is not None:
+            owned = self._partitions.balance(self)
+            for n in range(self._partitions.ownership.partitions):
+                self.metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
         if self._monotonic() >= self._due.sweep:
             self.sweep()
 
     def _redis_turn(self, block_ms: int | None) -> int:
+        if not self._partitioning.known or self._partitions is not None:
+            return 0  # partitioned (or not known yet): each owned partition has a reader
         if self._outages.down(REDIS):
             self._stream.ping()  # the probe: the rest of this half may not call Redis at all
         if self._outages.down(MONGODB):
@@ -334,6 +359,8 @@ class Provisioner:
 
     def _leave(self) -> None:
         try:
+            if self._partitions is not None:
+                self._partitions.leave()
             self._membership.leave()
         except BackendUnavailable as error:
             log.warning("could not remove the heartbeat record (it expires by itself): %s", error)
@@ -396,31 +423,61 @@ class Provisioner:
     def _submit(
         self, gateway_id: str, trigger: str, done: Callable[..., None] | None = None
     ) -> None:
-        """Queue a gateway (once, however often it is asked for), remembering what asked first."""
+        """Queue a gateway (once, however often it is asked for), remembering what asked first;
+        with partitions, only a gateway of a partition this replica owns now."""
+        if not self._partitioning.owns(gateway_id):
+            return  # its owner handles it; an entry left unacked goes with the partition
         self._triggers.note(gateway_id, trigger)
         self._pool.submit(gateway_id, done)
 
-    def _dispatch_claimed(self, claimed: Claimed) -> None:
+    # The partitions' readers hand their entries over here, with the stream they came from.
+
+    def handle_entry(
+        self, stream: EventStream, entry_id: str, fields: dict[str, str], deliveries: int
+    ) -> None:
+        self._dispatch(entry_id, fields, deliveries=deliveries, stream=stream)
+
+    def handle_claimed(self, stream: EventStream, claimed: Claimed) -> None:
+        self._dispatch_claimed(claimed, stream=stream)
+
+    def busy(self) -> bool:
+        return self._pool_full()
+
+    def in_hand(self) -> list[str]:
+        return self._pool.in_hand()
+
+    def _dispatch_claimed(self, claimed: Claimed, *, stream: EventStream | None = None) -> None:
+        stream = stream or self._stream
         if claimed.fields is None:
             # Trimmed or deleted while pending: nothing to hand over; the sweeper covers it.
-            self._stream.ack(claimed.entry_id)
+            stream.ack(claimed.entry_id)
             return
         if claimed.deliveries > self._settings.max_deliveries:
             reason = f"delivered {claimed.deliveries - 1} times without an ack"
             self._dead_letter(
-                claimed.entry_id, claimed.fields, reason, claimed.deliveries, DELIVERIES
+                claimed.entry_id, claimed.fields, reason, claimed.deliveries, DELIVERIES, stream
             )
             return
-        self._dispatch(claimed.entry_id, claimed.fields, deliveries=claimed.deliveries)
+        self._dispatch(
+            claimed.entry_id, claimed.fields, deliveries=claimed.deliveries, stream=stream
+        )
 
-    def _dispatch(self, entry_id: str, fields: dict[str, str], *, deliveries: int) -> None:
+    def _dispatch(
+        self,
+        entry_id: str,
+        fields: dict[str, str],
+        *,
+        deliveries: int,
+        stream: EventStream | None = None,
+    ) -> None:
+        stream = stream or self._stream
         parsed = parse_entry(entry_id, fields, max_bytes=self._settings.max_entry_bytes)
         if isinstance(parsed, Poison):
-            self._dead_letter(entry_id, fields, parsed.reason, deliveries, UNPARSABLE)
+            self._dead_letter(entry_id, fields, parsed.reason, deliveries, UNPARSABLE, stream)
             return
 
         def done(outcome: Outcome | None) -> None:
-            self._finish(parsed, outcome, fields, deliveries)
+            self._finish(parsed, outcome, fields, deliveries, stream)
 
         self._submit(parsed.gateway_id, STREAM, done)
 
@@ -430,12 +487,15 @@ class Provisioner:
         outcome: Outcome | None,
         fields: dict[str, str],
         deliveries: int,
+        stream: EventStream,
     ) -> None:
+        if outcome is Outcome.NOT_OWNED:
+            return  # left pending: the partition's new owner claims the entry
         try:
             if outcome is Outcome.MISSING:
-                self._unknown_gateway(event, fields, deliveries)
+                self._unknown_gateway(event, fields, deliveries, stream)
                 return
-            ok = outcome is not None and self._ack(event)
+            ok = outcome is not None and self._ack(event, stream)
         except BackendUnavailable as error:
             # Neither acked nor dead-lettered: it stays pending and comes back.
             log.warning(
@@ -446,17 +506,19 @@ class Provisioner:
         self.metrics.events_handled.labels(str(event.type), "acked" if ok else "failed").inc()
         self.totals.handled(ok=ok)
 
-    def _ack(self, event: GatewayEvent) -> bool:
-        self._stream.ack(event.entry_id)
+    def _ack(self, event: GatewayEvent, stream: EventStream) -> bool:
+        if not self._partitioning.owns(event.gateway_id):
+            return False  # the partition moved on: its new owner claims the entry
+        stream.ack(event.entry_id)
         self._unknown.reset()
         return True
 
     def _unknown_gateway(
-        self, event: GatewayEvent, fields: dict[str, str], deliveries: int
+        self, event: GatewayEvent, fields: dict[str, str], deliveries: int, stream: EventStream
     ) -> None:
         database = self._settings.database
         reason = f"{UNKNOWN_GATEWAY}: no gateway {event.gateway_id} in database {database}"
-        self._dead_letter(event.entry_id, fields, reason, deliveries, UNKNOWN_GATEWAY)
+        self._dead_letter(event.entry_id, fields, reason, deliveries, UNKNOWN_GATEWAY, stream)
         if self._unknown.extend() == UNKNOWN_STREAK:
             # Once per streak: every entry naming an unknown gateway points at the wrong database.
             log.error(
@@ -467,7 +529,13 @@ class Provisioner:
             )
 
     def _dead_letter(
-        self, entry_id: str, fields: dict[str, str], reason: str, deliveries: int, kind: str
+        self,
+        entry_id: str,
+        fields: dict[str, str],
+        reason: str,
+        deliveries: int,
+        kind: str,
+        stream: EventStream,
     ) -> None:
         log.warning(
             "dead-lettering entry %s (event %s, gateway %s): %s; `outbox dlq replay %s` or "
@@ -485,7 +553,7 @@ class Provisioner:
                 consumer=self._settings.consumer,
             ),
         )
-        self._stream.dead_letter(entry_id, fields, reason, deliveries)
+        stream.dead_letter(entry_id, fields, reason, deliveries)
         self.metrics.dead_lettered.labels(kind).inc()
         self.totals.add_dead_lettered()
 
@@ -550,6 +618,8 @@ class Provisioner:
         """The wait after a turn: none when the read itself waited for entries (BLOCK)."""
         if self._outages.any:
             return self._outage_wait()
+        if self._partitions is not None:
+            return block  # the readers wait on Redis; this loop only keeps time
         if self._pool_full() or (read == 0 and took < min(0.01, block / 2)):
             # A full pool needs a moment; a server that does not honour BLOCK (an embedded
             # fake) must not make us spin.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from outbox.actors import provisioner_actor
 from outbox.backoff import backoff
@@ -11,6 +12,8 @@ from outbox.clock import Clock, utcnow
 from outbox.deadlines import Timeouts
 from outbox.membership import Membership
 from outbox.model import Gateway
+from outbox.partition_ownership import PartitionOwnership
+from outbox.partitions_record import read_record
 from outbox.store import Store
 from outbox.stream import EventStream, StreamConfig
 from provisioner.cached_cluster import CachedCluster
@@ -21,6 +24,7 @@ from provisioner.decide import Config, Step
 from provisioner.informer import Informer
 from provisioner.metrics import ProvisionerMetrics
 from provisioner.object_cache import ObjectCache
+from provisioner.partition_work import Partitioning, PartitionWork
 from provisioner.reconciler import Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.sweeper import Sweeper
@@ -55,11 +59,14 @@ def build_provisioner(
     a watch-fed cache unless OUTBOX_CLUSTER_CACHE=off."""
     metrics = metrics or ProvisionerMetrics()
     observed, informer = observe(settings, cluster, metrics, monotonic=monotonic)
-    timers, in_hand = Timers(), InHand()
-    timeouts = _timeouts(settings)
+    timers, in_hand, timeouts = Timers(), InHand(), _timeouts(settings)
+    group_stream = stream.with_config(stream_config(settings))
+    membership = build_membership(settings, store, clock=clock)
+    share = partial(partition_work, settings, store, group_stream, membership, clock=clock)
+    partitioning = Partitioning(share)  # learnt once MongoDB answers
     return Provisioner(
         settings=settings,
-        stream=stream.with_config(stream_config(settings)),
+        stream=group_stream,
         reconciler=build_reconciler(
             settings,
             store,
@@ -67,16 +74,43 @@ def build_provisioner(
             clock=clock,
             on_step=_step_counter(metrics, in_hand),
             on_rest=lambda gateway: timers.add(gateway.id, next_look(gateway, timeouts)),
+            owns=partitioning.owns,
         ),
-        sweeper=Sweeper(store),
-        membership=build_membership(settings, store, clock=clock),
-        metrics=metrics,
+        sweeper=Sweeper(store, owned=partitioning.owned),
+        membership=membership,
+        partitioning=partitioning,
+        metrics=metrics, clock=clock, monotonic=monotonic, wait=wait,
+        informer=informer, timers=timers, in_hand=in_hand,
+    )  # fmt: skip
+
+
+def partition_work(
+    settings: ProvisionerSettings,
+    store: Store,
+    stream: EventStream,
+    membership: Membership,
+    *,
+    clock: Clock,
+) -> PartitionWork | None:
+    """This replica's share of the partitions, where `outbox init` recorded them."""
+    record = read_record(store)
+    if record is None:
+        return None
+    ownership = PartitionOwnership(
+        store,
+        role="provisioner",
+        owner=settings.consumer,
+        stream=settings.stream,
+        partitions=record.count,
+        lease_seconds=settings.partition_lease_seconds,
         clock=clock,
-        monotonic=monotonic,
-        wait=wait,
-        informer=informer,
-        timers=timers,
-        in_hand=in_hand,
+        membership=membership,
+    )
+    return PartitionWork(
+        ownership,
+        stream,
+        batch=settings.batch_size,
+        reclaim_idle_ms=round(settings.reclaim_idle * 1000),
     )
 
 
@@ -144,6 +178,7 @@ def build_reconciler(
     clock: Clock,
     on_step: Callable[[Gateway, Step], None],
     on_rest: Callable[[Gateway], None] = lambda gateway: None,
+    owns: Callable[[str], bool] = lambda gateway_id: True,
 ) -> Reconciler:
     return Reconciler(
         store=store,
@@ -159,6 +194,7 @@ def build_reconciler(
         on_step=on_step,
         on_rest=on_rest,
         actor=provisioner_actor(settings.consumer),
+        owns=owns,
     )
 
 

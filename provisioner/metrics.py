@@ -81,6 +81,13 @@ METRICS = {
         "outbox_provisioner_retries_pending",
         "Gateways waiting for a retry after a failure, as of the last sweep",
     ),
+    # Labelled by partition: at most P series (the partition count `outbox init` records).
+    "partition_owned": MetricDefinition(
+        Gauge,
+        "outbox_provisioner_partition_owned",
+        "1 while this provisioner owns the partition, else 0 (partitioned stores)",
+        ("partition",),
+    ),
     "in_flight": MetricDefinition(
         Gauge,
         "outbox_provisioner_in_flight",
@@ -136,6 +143,7 @@ class ProvisionerMetrics:
     gateways: Gauge
     retries_pending: Gauge
     in_flight: Gauge
+    partition_owned: Gauge
     reconciles: Counter
     resyncs: Counter
     api_requests: Counter

@@ -55,6 +55,11 @@ class KeyedPool(Generic[R]):
         with self._lock:
             return len(self._scheduled)
 
+    def in_hand(self) -> list[str]:
+        """The keys queued or being handled now."""
+        with self._lock:
+            return list(self._scheduled)
+
     @property
     def active(self) -> int:
         with self._lock:

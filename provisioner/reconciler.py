@@ -32,6 +32,7 @@ from provisioner.cluster import (
 )
 from provisioner.decide import Action, Config, Observed, Step, failed_step, next_step
 from provisioner.manifests import object_names
+from provisioner.partition_work import NotOwned
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Outcome(StrEnum):
     SETTLED = "settled"  # nothing left to do now (at rest, or waiting for a rollout)
     RETRY = "retry"  # a failure was recorded; the sweeper retries when due
     MISSING = "missing"  # no such gateway
+    NOT_OWNED = "not-owned"  # its partition is not this replica's (any more): left to its owner
 
 
 class Reconciler:
@@ -55,9 +57,13 @@ class Reconciler:
         on_step: Callable[[Gateway, Step], None] = lambda gateway, step: None,
         on_rest: Callable[[Gateway], None] = lambda gateway: None,
         actor: str = PROVISIONER,
+        owns: Callable[[str], bool] = lambda gateway_id: True,
     ) -> None:
-        """`actor` is who the phase changes are recorded as made by: `provisioner:CONSUMER`."""
+        """`actor` is who the phase changes are recorded as made by: `provisioner:CONSUMER`.
+        `owns` says whether this replica may work on a gateway now (its partition's lease):
+        asked before each read and each commit."""
         self._store = store
+        self._owns = owns
         self._cluster = cluster
         self._config = config
         self._delay = delay
@@ -71,7 +77,11 @@ class Reconciler:
         """Steps until the gateway rests; `on_rest` then hears of it as last read (the daemon
         sets a timer for its deadline)."""
         last: list[Gateway] = []
-        outcome = self._steps(gateway_id, last)
+        try:
+            outcome = self._steps(gateway_id, last)
+        except NotOwned as error:
+            log.debug("%s: left to its owner", error)
+            return Outcome.NOT_OWNED
         if last:
             self._on_rest(last[-1])
         return outcome
@@ -79,6 +89,7 @@ class Reconciler:
     def _steps(self, gateway_id: str, last: list[Gateway]) -> Outcome:
         looked_again = False
         for _ in range(self._max_steps):
+            self._require_owned(gateway_id)
             gateway = UnitOfWork(self._store).gateways.get(gateway_id)
             if gateway is None:
                 return Outcome.MISSING
@@ -108,6 +119,10 @@ class Reconciler:
             if failed:
                 return Outcome.RETRY
         return Outcome.SETTLED
+
+    def _require_owned(self, gateway_id: str) -> None:
+        if not self._owns(gateway_id):
+            raise NotOwned(f"gateway {gateway_id}: its partition is no longer this replica's")
 
     def _take_step(self, gateway: Gateway) -> tuple[Step, bool]:
         now = self._clock()
@@ -176,6 +191,7 @@ class Reconciler:
     def _commit(self, before: Gateway, step: Step) -> None:
         after = step.commit
         assert after is not None
+        self._require_owned(after.id)
 
         def work(collections: Collections) -> None:
             uow = UnitOfWork(collections)
@@ -197,6 +213,7 @@ class Reconciler:
                         payload=payload,
                         actor=self._actor,
                         trace=tracing.trace_fields(),
+                        partition=after.partition,
                     )
                 )
 

@@ -32,6 +32,12 @@ class ProvisionerSettings(CommonSettings):
         description="seconds between heartbeats in MongoDB; a consumer silent for three of them "
         "counts as gone and its pending entries are taken over at once",
     )
+    partition_lease_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="seconds a provisioner's partition lease lasts (partitioned stores): a "
+        "dead replica's partitions move within it; keep it at least three heartbeats",
+    )
     group: str = Field("provisioner", min_length=1, description="Redis consumer group")
     batch_size: int = Field(100, ge=1, le=10_000, description="stream entries read per call")
     max_deliveries: int = Field(

@@ -6,8 +6,10 @@ retry after a failure), the sweep finds from the documents themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from outbox.clock import as_utc
 from outbox.model import Phase
@@ -21,20 +23,35 @@ class Census:
 
 
 class Sweeper:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, owned: Callable[[], Set[int] | None] = lambda: None
+    ) -> None:
+        """`owned` names the partitions whose gateways are swept and resynced (None: all)."""
         self._gateways = store.collection(GATEWAYS)
+        self._owned = owned
+
+    def _mine(self, query: dict[str, Any]) -> dict[str, Any]:
+        owned = self._owned()
+        if owned is None:
+            return query
+        # The partition first: the (partition, at_rest) and (partition, retry.next_at) indexes.
+        return {"partition": {"$in": sorted(owned)}, **query}
 
     def due(self, now: datetime) -> list[str]:
         """Gateways not at rest (unless waiting out a back-off) and any whose retry is due."""
-        unsettled = self._gateways.find({"at_rest": False}, projection={"_id": 1, "retry": 1})
+        unsettled = self._gateways.find(
+            self._mine({"at_rest": False}), projection={"_id": 1, "retry": 1}
+        )
         due = [document["_id"] for document in unsettled if _retry_due(document, now)]
-        retries = self._gateways.find({"retry.next_at": {"$lte": now}}, projection={"_id": 1})
+        retries = self._gateways.find(
+            self._mine({"retry.next_at": {"$lte": now}}), projection={"_id": 1}
+        )
         return list(dict.fromkeys(due + [document["_id"] for document in retries]))
 
     def resting_started(self) -> list[str]:
         """Started gateways at rest: checked for drift at a slower pace."""
         documents = self._gateways.find(
-            {"at_rest": True, "phase": str(Phase.STARTED)}, projection={"_id": 1}
+            self._mine({"at_rest": True, "phase": str(Phase.STARTED)}), projection={"_id": 1}
         )
         return [document["_id"] for document in documents]
 

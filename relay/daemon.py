@@ -35,6 +35,8 @@ from relay.housekeeping import Housekeeping
 from relay.lease import Lease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
+from relay.partition_lease import PartitionLeases
+from relay.partitioned_publisher import PartitionedPublisher
 from relay.polling import poll_wait
 from relay.seeding import seed_marks
 from relay.settings import RelaySettings
@@ -52,11 +54,11 @@ class Relay:
     def __init__(
         self,
         store: Store,
-        stream: EventStream,
+        stream: EventStream | PartitionedPublisher,
         settings: RelaySettings,
         *,
         reader: OutboxReader | None = None,
-        lease: Lease | None = None,
+        lease: Lease | PartitionLeases | None = None,
         metrics: RelayMetrics | None = None,
         wakeup: Wakeup | None = None,
         clock: Clock = utcnow,
@@ -124,6 +126,7 @@ class Relay:
             self._show_leader(False)
             return BatchResult(leader=False)
         self._standby_logged = False
+        self._show_partitions()
         if not was_leader:
             self._show_leader(True)
             self._housekeeping.refresh_parked()  # a new leader must know what is held up
@@ -168,6 +171,8 @@ class Relay:
                 self._housekeeping.block(event.aggregate_id, event.version)
 
     def _publish_seeded(self, events: list[OutboxEvent], token: int) -> list[Publication]:
+        if isinstance(self._stream, PartitionedPublisher):
+            return self._stream.publish(events, token=token)  # seeds and fences per partition
         try:
             return self._stream.publish(events, token=token)
         except MarksUnseeded:
@@ -216,6 +221,12 @@ class Relay:
         for row in rows:
             self._housekeeping.block(row.aggregate_id, row.version)
         return rows
+
+    def _show_partitions(self) -> None:
+        if isinstance(self.lease, PartitionLeases):
+            owned = self.lease.ownership.owned()
+            for n in range(self.lease.ownership.partitions):
+                self.metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
 
     def _show_leader(self, leader: bool) -> None:
         self.metrics.lease_holder.set(1 if leader else 0)

@@ -41,6 +41,13 @@ METRICS = {
     "lease_token": MetricDefinition(
         Gauge, "outbox_relay_lease_token", "Fencing token of this relay's lease (0 if none)"
     ),
+    # Labelled by partition: at most P series (the partition count `outbox init` records).
+    "partition_owned": MetricDefinition(
+        Gauge,
+        "outbox_relay_partition_owned",
+        "1 while this relay owns the partition, else 0 (partitioned stores)",
+        ("partition",),
+    ),
     "parked": MetricDefinition(
         Gauge, "outbox_relay_parked_events", "Events parked after repeated rejection"
     ),
@@ -62,6 +69,7 @@ class RelayMetrics:
     latency: Histogram
     lease_holder: Gauge
     lease_token: Gauge
+    partition_owned: Gauge
     parked: Gauge
     outages: Counter
 

@@ -7,26 +7,55 @@ event comes back as `Unreadable` from every read, and is parked where it lies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
 
-from outbox.event_documents import PREFIX, Read, Readings, Unreadable, integer, name_of, unreadable
+from outbox.event_documents import (
+    PREFIX,
+    Read,
+    Readings,
+    Unreadable,
+    integer,
+    name_of,
+    unreadable,
+)
 from outbox.events import OutboxEvent
+from outbox.partitions import partition_of
 from outbox.repository import Events
 from outbox.store import Store
 from relay import ordering
 
 
 class OutboxReader:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        owned: Callable[[], Set[int]] | None = None,
+        partitions: int = 1,
+    ) -> None:
+        """With `owned`, the store records `partitions` partitions and this relay reads only
+        those it owns (in one `$in` query)."""
         self._events = Events(store)
+        self._owned = owned
+        self._partitions = partitions
 
     def fetch(self, limit: int, *, blocked: Mapping[str, int] | None = None) -> Readings:
         """The oldest unpublished, unparked documents in commit order, leaving out each blocked
         gateway's versions from its barrier up (held up by a parked event, they would otherwise
-        fill every batch); a barrier of 0 or 1 leaves out the whole gateway."""
-        return self._events.unpublished(limit, leaving_out=blocked)
+        fill every batch); a barrier of 0 or 1 leaves out the whole gateway. Partitioned: those
+        of the owned partitions, and, for the owner of partition 0, those without a partition,
+        which come back unreadable (to be parked)."""
+        if self._owned is None:
+            return self._events.unpublished(limit, leaving_out=blocked)
+        owned: list[int | None] = [*sorted(self._owned())]
+        if not owned:
+            return Readings([], [])
+        if 0 in owned:
+            owned.append(None)
+        readings = self._events.unpublished(limit, leaving_out=blocked, partitions=owned)
+        return _routable(readings, self._partitions)
 
     def unpublished_below(self, batch: Sequence[OutboxEvent]) -> list[ordering.Row | Unreadable]:
         """The unpublished documents (parked too) of the batch's gateways below the batch's
@@ -95,6 +124,22 @@ class OutboxReader:
     def backlog(self) -> int:
         """Unpublished events that are not parked (a full count: call it sparingly)."""
         return self._events.backlog()
+
+
+def _routable(readings: Readings, partitions: int) -> Readings:
+    """Events whose partition is not their gateway's under P (none, or stamped under another P)
+    cannot go to their stream: unreadable, to be parked."""
+    events, unreadable_ones = [], list(readings.unreadable)
+    for event in readings.events:
+        if event.partition == partition_of(event.aggregate_id, partitions):
+            events.append(event)
+        else:
+            reason = (
+                f"{PREFIX}partition {event.partition!r} is not its gateway's among the "
+                f"{partitions} recorded partitions; `outbox init` gives every event its partition"
+            )
+            unreadable_ones.append(unreadable(event.to_document(), reason))
+    return Readings(events, unreadable_ones)
 
 
 def _row(document: dict[str, Any]) -> ordering.Row | Unreadable:

@@ -62,3 +62,18 @@ def legacy_fence_key(stream: str) -> str:
 def legacy_dedupe_prefix(stream: str) -> str:
     """Releases before the high-water marks kept one key per event id under this prefix."""
     return f"{stream}:dedupe:"
+
+
+def partition_stream(stream: str, partition: int) -> str:
+    """The stream of one partition: `{events:gateway:3}`. The whole name is its own hash tag,
+    so its companions (`{events:gateway:3}:hwm`, `:fence`, `:dlq`) share its slot, and the
+    partitions spread over a cluster's slots. A stream name with a tag of its own
+    (`{tenant}:events`) keeps it: all its partitions then share one slot."""
+    if hash_tag(stream) is not None:
+        return f"{stream}:{partition}"
+    return f"{{{stream}:{partition}}}"
+
+
+def partition_streams(stream: str, partitions: int) -> list[str]:
+    """The streams of partitions 0 .. P-1, in order."""
+    return [partition_stream(stream, partition) for partition in range(partitions)]

@@ -16,8 +16,10 @@ import redis
 import yaml
 from click.testing import CliRunner, Result
 
+from outbox.memory_store import MemoryStore
 from outbox.stream import StreamConfig
 from outbox.stream.redis_stream import RedisStream
+from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.cli import empty_env_file
 from tests.support.servers import RedisServer, free_port
@@ -51,8 +53,12 @@ class Dlq:
         return str(self.redis.xrevrange(DLQ, count=1)[0][0])
 
     def run(self, *args: str, url: str | None = None) -> Result:
+        app = App(env_file=None)
+        app._store = MemoryStore()  # the partition count is read from MongoDB: none recorded
         return CliRunner().invoke(
-            cli, ["--env-file", self.no_env_file, "--redis-url", url or self.url, "dlq", *args]
+            cli,
+            ["--env-file", self.no_env_file, "--redis-url", url or self.url, "dlq", *args],
+            obj=app,
         )
 
 

@@ -81,9 +81,12 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
             document = nx_store.database["gateways"].find_one({"_id": created.id}, {"phase": 1})
             return document and document.get("phase")
 
+        def published() -> bool:  # the relay is up: under load it may start after the sweep
+            return nx_store.database["outbox"].find_one({"published_at": {"$ne": None}}) is not None
+
         wait_until(
-            lambda: phase() == Phase.STARTED,
-            "the gateway Started",
+            lambda: phase() == Phase.STARTED and published(),
+            "the gateway Started and the relay publishing",
             timeout=60,
             interval=0.2,
             process=honcho,

@@ -173,6 +173,8 @@ def scraped(
             timeout=30,
             interval=0.1,
         )
+        # Under load the relay may still be starting when the sweep has started the gateway.
+        wait_until(lambda: get(url["relay"])[0] == 200, "the relay serving", timeout=30)
         return {name: get(url[name])[1] for name in DAEMONS}
     finally:
         for process in processes.values():
