@@ -56,6 +56,17 @@ INDEXES: tuple[IndexSpec, ...] = (
         (("aggregate_id", 1), ("published_at", 1), ("version", 1)),
         {"name": "unpublished_by_gateway"},
     ),
+    # The HTTP API: two unrevoked tokens never share a name; remembered writes expire by date.
+    (
+        "tokens",
+        (("live_name", 1),),
+        {
+            "name": "token_live_name_unique",
+            "unique": True,
+            "partialFilterExpression": {"live_name": {"$exists": True}},
+        },
+    ),
+    ("idempotency_keys", (("expires_at", 1),), {"name": "key_expiry", "expireAfterSeconds": 0}),
 )
 
 TTL_INDEX_NAME = "published_retention"

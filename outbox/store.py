@@ -24,6 +24,8 @@ ENVIRONMENTS = "environments"
 OUTBOX = "outbox"
 LEASES = "leases"
 MEMBERS = "members"
+TOKENS = "tokens"  # the HTTP API's bearer tokens (`outbox/tokens.py`)
+IDEMPOTENCY_KEYS = "idempotency_keys"  # the HTTP API's remembered writes (`outbox/idempotency.py`)
 
 
 class DuplicateKey(Conflict):

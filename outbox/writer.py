@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 UNSET: Any = object()
 Decision = Callable[[Gateway, datetime], transitions.Change]
+# Runs inside every write's transaction, after the change, with the gateway as written: a caller
+# stores its own record of the write (the HTTP API's idempotency keys) atomically with it.
+Extra = Callable[[Collections, Gateway], None]
 
 
 class Writer:
@@ -45,11 +48,13 @@ class Writer:
         clock: Clock = utcnow,
         new_id: Callable[[], str] = new_gateway_id,
         attempts: int = 8,
+        extra: Extra | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._new_id = new_id
         self._attempts = attempts
+        self._extra = extra
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -70,6 +75,7 @@ class Writer:
             uow.gateways.insert(change.gateway)
             uow.environments.add(gateway_id, spec.environments)
             uow.events.add(_event(change))
+            self._run_extra(collections, change.gateway)
             return change.gateway
 
         try:
@@ -162,6 +168,7 @@ class Writer:
             if gateway.spec.environments != current.spec.environments:
                 uow.environments.sync(gateway.id, gateway.spec.environments)
             uow.events.add(_event(change))
+            self._run_extra(collections, gateway)
             return gateway
 
         lost: StaleWrite | None = None
@@ -187,6 +194,10 @@ class Writer:
         if isinstance(lost, EventVersionTaken):
             raise EventVersionTaken(f"{lost}; gave up after {self._attempts} attempts")
         raise StaleWrite(f"gateway {ref} kept changing; gave up after {self._attempts} attempts")
+
+    def _run_extra(self, collections: Collections, gateway: Gateway) -> None:
+        if self._extra is not None:
+            self._extra(collections, gateway)
 
     def _commit(self, work: Callable[[Collections], Gateway], ref: str) -> Gateway:
         try:
