@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from outbox_api.server import serve
+from outbox_api.server import ApiServer
 from outbox_api.settings import ApiSettings
 from outbox_cli.app import App, pass_app
+from outbox_cli.signals import stop_on_signals
 
 
 @click.group()
@@ -24,4 +25,6 @@ def run(app: App, host: str | None, port: int | None) -> None:
         if value is not None:  # validated with the settings, as the variables are
             app.overrides[key] = value
     settings = app.settings(ApiSettings)
-    serve(app.store(), settings)
+    server = ApiServer(app.store(), settings)
+    stop_on_signals(server.stop)
+    server.run()

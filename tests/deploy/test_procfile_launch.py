@@ -57,6 +57,7 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
         "OUTBOX_MEMORY_ROLLOUT": "0.3",
         "OUTBOX_SWEEP_INTERVAL": "0.3",
         "OUTBOX_METRICS_PORT": "0",
+        "OUTBOX_API_PORT": "0",  # any free port: tests run side by side
         "OUTBOX_GRACE_SECONDS": "3",
         "PYTHONUNBUFFERED": "1",
     }
@@ -100,4 +101,7 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
     assert (
         re.search(r"provisioner\.1\s+\|?\s*stopped \(rc=0\)", output)
         or "provisioner.1 stopped (rc=0)" in output
+    ), output
+    assert re.search(r"api\.1\s+\|?\s*stopped \(rc=0\)", output) or (
+        "api.1 stopped (rc=0)" in output
     ), output
