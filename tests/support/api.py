@@ -1,0 +1,82 @@
+"""The HTTP API in a test: an app on a store, a token per role, and a client that sends them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Store
+from outbox.tokens import Role, Tokens
+from outbox_api.app import create_app
+from outbox_api.settings import ApiSettings
+from tests.support.clock import FakeClock, monotonic_of
+
+SPEC = {"image": "nginx:1.27"}
+
+
+def settings(**overrides: Any) -> ApiSettings:
+    """The API's settings with their defaults, never read from the environment."""
+    return ApiSettings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def auth(bearer: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {bearer}"}
+
+
+async def no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+@dataclass
+class Api:
+    """One app instance (a replica) on a shared store, with bearer tokens of each role."""
+
+    store: Store
+    clock: FakeClock
+    app: FastAPI
+    client: TestClient
+    bearers: dict[Role, str] = field(default_factory=dict)
+
+    def headers(self, role: Role = Role.ADMIN, **extra: str) -> dict[str, str]:
+        headers = auth(self.bearers[role])
+        headers.update({key.replace("_", "-"): value for key, value in extra.items()})
+        return headers
+
+    def create(self, name: str = "edge", **body: Any) -> Any:
+        """Create a gateway as a writer; returns the response."""
+        payload = {"name": name, "spec": SPEC, **body}
+        return self.client.post("/v1/gateways", json=payload, headers=self.headers(Role.WRITER))
+
+
+def build_api(
+    store: Store,
+    clock: FakeClock,
+    *,
+    bearers: dict[Role, str] | None = None,
+    sleep: Callable[[float], Any] = no_sleep,
+    **overrides: Any,
+) -> Api:
+    """An app on `store` (tokens for each role made unless given), on the fake clock."""
+    app = create_app(
+        store,
+        settings=settings(**overrides),
+        clock=clock,
+        monotonic=monotonic_of(clock),
+        sleep=sleep,
+    )
+    if bearers is None:
+        tokens = Tokens(store, clock=clock)
+        bearers = {role: tokens.create(f"test-{role}", role).bearer for role in Role}
+    return Api(store, clock, app, TestClient(app, raise_server_exceptions=False), bearers)
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Documents in the collections a write touches: equal before and after means no write."""
+    return {name: store.collection(name).count_documents({}) for name in (GATEWAYS, OUTBOX)} | {
+        IDEMPOTENCY_KEYS: store.collection(IDEMPOTENCY_KEYS).count_documents({})
+    }
