@@ -96,8 +96,7 @@ class Writes:
             case InFlight():
                 raise _in_flight()
             case Mismatch():
-                detail = "this Idempotency-Key was used for a different request"
-                raise invalid(detail, [FieldProblem(field="Idempotency-Key", message=detail)])
+                raise _reused()
         assert isinstance(outcome, Claimed)
         return http(self._claimed(request, outcome, write, status, location))
 
@@ -116,6 +115,14 @@ class Writes:
             self._keys.release(claimed)
             raise
         return answer[0]
+
+
+def _reused() -> ApiProblem:
+    detail = "this Idempotency-Key was used for a different request in the last 24 hours"
+    errors = [FieldProblem(field="Idempotency-Key", message=detail)]
+    return ApiProblem(
+        422, "idempotency-key-reused", "Idempotency key reused", detail, errors=errors
+    )
 
 
 def _in_flight() -> ApiProblem:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Store
+from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Collections, Store, T
 from outbox.tokens import Role, Tokens
 from outbox_api.app import create_app
 from outbox_api.settings import ApiSettings
 from tests.support.clock import FakeClock, monotonic_of
+from tests.support.stores import DelegatingStore
 
 SPEC = {"image": "nginx:1.27"}
 
@@ -80,3 +83,30 @@ def counts(store: Store) -> dict[str, int]:
     return {name: store.collection(name).count_documents({}) for name in (GATEWAYS, OUTBOX)} | {
         IDEMPOTENCY_KEYS: store.collection(IDEMPOTENCY_KEYS).count_documents({})
     }
+
+
+class GatedStore(DelegatingStore):
+    """Holds each transaction at the door until `parties` of them wait there (or `open()`),
+    so that requests are truly in flight together before any of them writes."""
+
+    def __init__(self, inner: Store, *, parties: int) -> None:
+        super().__init__(inner)
+        self.barrier = threading.Barrier(parties, timeout=30)
+        self.arrived = threading.Event()
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        self.arrived.set()
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            pass  # opened by the test: go ahead alone
+        return self.inner.transaction(work)
+
+    def open(self) -> None:
+        self.barrier.abort()
+
+
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls on threads at once; their results in order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [future.result(timeout=60) for future in [pool.submit(call) for call in calls]]
