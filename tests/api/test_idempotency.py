@@ -97,8 +97,9 @@ def test_the_same_key_with_another_body_is_422_and_writes_nothing(api: Api) -> N
 
 
 def test_the_same_key_while_the_first_request_is_in_flight_is_409(clock: FakeClock) -> None:
-    store = GatedStore(MemoryStore(), parties=2)
+    store = GatedStore(MemoryStore())
     api = build_api(store, clock)
+    store.gate(2)  # the first write waits inside until the test opens the gate
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(create, api, "key-1")
         assert store.arrived.wait(30)  # the first request holds the key, inside its write
@@ -118,7 +119,7 @@ def test_the_same_key_while_the_first_request_is_in_flight_is_409(clock: FakeClo
 def test_concurrent_requests_with_one_key_write_once_and_never_say_name_in_use(
     clock: FakeClock,
 ) -> None:
-    store = GatedStore(MemoryStore(), parties=1)  # no gate: as fast as threads go
+    store = MemoryStore()
     api = build_api(store, clock)
 
     responses = concurrently(*[lambda: create(api, "race") for _ in range(8)])

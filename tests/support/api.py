@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,24 +87,27 @@ def counts(store: Store) -> dict[str, int]:
 
 
 class GatedStore(DelegatingStore):
-    """Holds each transaction at the door until `parties` of them wait there (or `open()`),
-    so that requests are truly in flight together before any of them writes."""
+    """Once `gate(parties)` is called, holds each transaction at the door until `parties` of
+    them wait there (or `open()`), so that requests are truly in flight together."""
 
-    def __init__(self, inner: Store, *, parties: int) -> None:
+    def __init__(self, inner: Store) -> None:
         super().__init__(inner)
-        self.barrier = threading.Barrier(parties, timeout=30)
+        self._barrier: threading.Barrier | None = None
         self.arrived = threading.Event()
+
+    def gate(self, parties: int) -> None:
+        self._barrier = threading.Barrier(parties, timeout=30)
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         self.arrived.set()
-        try:
-            self.barrier.wait()
-        except threading.BrokenBarrierError:
-            pass  # opened by the test: go ahead alone
+        if self._barrier is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):  # opened: go ahead alone
+                self._barrier.wait()
         return self.inner.transaction(work)
 
     def open(self) -> None:
-        self.barrier.abort()
+        if self._barrier is not None:
+            self._barrier.abort()
 
 
 def concurrently(*calls: Callable[[], Any]) -> list[Any]:
