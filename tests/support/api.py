@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +32,18 @@ def auth(bearer: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {bearer}"}
 
 
-async def no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def fake_sleep(clock: FakeClock, then: Callable[[], object] = lambda: None) -> Sleep:
+    """A sleep that moves the fake clock (and then does `then`, as a provisioner would)."""
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        then()
+        await asyncio.sleep(0)
+
+    return sleep
 
 
 @dataclass
@@ -62,7 +72,7 @@ def build_api(
     clock: FakeClock,
     *,
     bearers: dict[Role, str] | None = None,
-    sleep: Callable[[float], Any] = no_sleep,
+    sleep: Sleep | None = None,
     **overrides: Any,
 ) -> Api:
     """An app on `store` (tokens for each role made unless given), on the fake clock."""
@@ -71,7 +81,7 @@ def build_api(
         settings=settings(**overrides),
         clock=clock,
         monotonic=monotonic_of(clock),
-        sleep=sleep,
+        sleep=sleep or fake_sleep(clock),
     )
     if bearers is None:
         tokens = Tokens(store, clock=clock)
