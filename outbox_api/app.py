@@ -51,12 +51,14 @@ def create_app(
         docs_url="/v1/docs",
         redoc_url=None,
     )
-    problems.install(app)
+    problems.install(app, identify=ctx.authenticator.identify)
     app.include_router(health_routes(store, registry))
     app.include_router(gateway_routes(ctx))
     app.include_router(token_routes(ctx))
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body)
     app.add_middleware(Measured, metrics=RequestMetrics(registry), monotonic=monotonic)
+    generate = app.openapi
+    app.openapi = lambda: problems.as_problem_json(generate())  # type: ignore[method-assign]
     return app
 
 

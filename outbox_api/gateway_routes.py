@@ -6,12 +6,13 @@ expects) and `Idempotency-Key`, and answers with the gateway and its `ETag`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from outbox.model import Phase, State
+from outbox.model import Gateway, Phase, State
 from outbox.settling import Target
 from outbox.timeline import events_of, phase_spans
 from outbox.tokens import Role
@@ -142,34 +143,37 @@ def _change_routes(router: APIRouter, ctx: Context) -> None:
 
 
 def _action_routes(router: APIRouter, ctx: Context) -> None:
-    writer_role = Depends(ctx.caller(Role.WRITER))
-
     for action in ("start", "stop", "restart"):
-
-        def act(
-            ref: Ref,
-            if_match: IfMatch = None,
-            idempotency_key: IdempotencyKey = None,
-            caller: Caller = writer_role,
-            action: str = action,
-        ) -> Response:
-            expected = expected_version(if_match)
-            path = f"/v1/gateways/{ref}/{action}"
-            request = Request(caller, "POST", path, None, idempotency_key)
-
-            def write(w: Writer) -> object:
-                return getattr(w, action)(ref, expected_version=expected)
-
-            return ctx.writes.perform(request, write, status=200)  # type: ignore[arg-type]
-
         router.add_api_route(
             f"/{{ref}}/{action}",
-            act,
+            _action_endpoint(ctx, action),
             methods=["POST"],
             name=action,
             response_model=GatewayView,
             responses=_WRITE,
         )
+
+
+def _action_endpoint(ctx: Context, action: str) -> Callable[..., Response]:
+    writer_role = Depends(ctx.caller(Role.WRITER))
+
+    def act(
+        ref: Ref,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+        caller: Caller = writer_role,
+    ) -> Response:
+        expected = expected_version(if_match)
+        request = Request(caller, "POST", f"/v1/gateways/{ref}/{action}", None, idempotency_key)
+
+        def write(writer: Writer) -> Gateway:
+            method: Callable[..., Gateway] = getattr(writer, action)
+            return method(ref, expected_version=expected)
+
+        return ctx.writes.perform(request, write, status=200)
+
+    act.__doc__ = f"Ask for a {action}: the provisioner carries it out afterwards."
+    return act
 
 
 def _wait_route(router: APIRouter, ctx: Context) -> None:

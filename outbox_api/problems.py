@@ -7,6 +7,7 @@ turn exceptions into `application/problem+json` responses are installed by `inst
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,40 +141,64 @@ _HTTP_KINDS = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """Every error becomes a problem: ours, FastAPI's validation, Starlette's, and the rest."""
+def install(app: FastAPI, *, identify: Callable[[str | None], object]) -> None:
+    """Every error becomes a problem: ours, FastAPI's validation, Starlette's, and the rest.
 
-    async def on_problem(_: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, ApiProblem)
-        return error.response()
+    FastAPI reads and validates a body before it runs the token check; `identify` (which
+    raises the 401) runs first, so an unknown caller learns nothing about its input.
+    """
 
-    async def on_outbox_error(_: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, OutboxError)
-        problem = problem_for(error)
-        if problem.status == 500:
-            log.error("unexpected %s: %s", type(error).__name__, error)
-        return problem.response()
+    def unknown_caller(request: Request) -> JSONResponse | None:
+        try:
+            identify(request.headers.get("authorization"))
+        except ApiProblem as problem:
+            return problem.response()
+        return None
 
-    async def on_validation(_: Request, error: Exception) -> JSONResponse:
+    async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        return _validation_problem(error).response()
+        return unknown_caller(request) or _validation_problem(error).response()
 
-    async def on_http(_: Request, error: Exception) -> JSONResponse:
+    async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        kind, title = _HTTP_KINDS.get(error.status_code, ("http-error", "HTTP error"))
-        headers = dict(error.headers or {})
-        return ApiProblem(error.status_code, kind, title, str(error.detail), headers).response()
+        if error.status_code == 400:  # a body FastAPI could not parse (not JSON, not UTF-8)
+            return unknown_caller(request) or _unparsable(str(error.detail)).response()
+        return _http_problem(error).response()
 
-    async def on_anything(_: Request, error: Exception) -> JSONResponse:
-        # A bug of ours: logged with its traceback here, never sent to the client.
-        log.exception("unexpected error answering a request")
-        return ApiProblem(500, "internal", "Internal error", "the server failed").response()
-
-    app.add_exception_handler(ApiProblem, on_problem)
-    app.add_exception_handler(OutboxError, on_outbox_error)
+    app.add_exception_handler(ApiProblem, _on_problem)
+    app.add_exception_handler(OutboxError, _on_outbox_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_anything)
+    app.add_exception_handler(Exception, _on_anything)
+
+
+async def _on_problem(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiProblem)
+    return error.response()
+
+
+async def _on_outbox_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, OutboxError)
+    problem = problem_for(error)
+    if problem.status == 500:
+        log.error("unexpected %s: %s", type(error).__name__, error)
+    return problem.response()
+
+
+async def _on_anything(_: Request, error: Exception) -> JSONResponse:
+    # A bug of ours: logged with its traceback here, never sent to the client.
+    log.exception("unexpected error answering a request")
+    return ApiProblem(500, "internal", "Internal error", "the server failed").response()
+
+
+def _unparsable(detail: str) -> ApiProblem:
+    return invalid(f"body: {detail}", [FieldProblem(field="body", message=detail)])
+
+
+def _http_problem(error: StarletteHTTPException) -> ApiProblem:
+    kind, title = _HTTP_KINDS.get(error.status_code, ("http-error", "HTTP error"))
+    headers = dict(error.headers or {})
+    return ApiProblem(error.status_code, kind, title, str(error.detail), headers)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -181,9 +206,21 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": _describe(status)}
         if status < 400
-        else {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _describe(status)}
+        else {"model": Problem, "description": _describe(status)}
         for status in statuses
     }
+
+
+def as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are documented as `application/problem+json` alone (FastAPI puts a
+    response model under `application/json`); changes `document` in place and returns it."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if int(status) >= 400 and "application/json" in content:
+                    response["content"] = {MEDIA_TYPE: content["application/json"]}
+    return document
 
 
 def _describe(status: int) -> str:

@@ -283,3 +283,12 @@ def test_token_create_refuses_a_bad_role_or_lifetime(memory_store: MemoryStore) 
 
     assert (role.exit_code, lifetime.exit_code) == (2, 2)
     assert Tokens(memory_store).list() == []
+
+
+@pytest.mark.parametrize("body", [b"{", b"\xff", b'{"name": 1}'])
+def test_an_unknown_caller_gets_401_before_any_word_about_its_body(api: Api, body: bytes) -> None:
+    response = api.client.post(
+        "/v1/gateways", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 401
