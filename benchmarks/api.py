@@ -95,24 +95,30 @@ def timed(run: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
+def create_all(write: Callable[[str], object], prefix: str, count: int) -> float:
+    """Seconds to create `count` gateways named `<prefix>-<n>` with `write`."""
+
+    def run() -> None:
+        for n in range(count):
+            write(f"{prefix}-{n}")
+
+    return timed(run)
+
+
 def creates(store: MongoStore, client: httpx.Client, sizes: Sizes) -> list[float]:
     """Per round, HTTP seconds / writer seconds for the same number of creates."""
     writer = Writer(store)
+
+    def over_http(name: str) -> None:
+        response = client.post("/v1/gateways", json={"name": name, "spec": SPEC})
+        assert response.status_code == 201, response.text
+
     ratios = []
     for round_ in range(sizes.rounds):
         emptied(store)
-        direct = timed(
-            lambda: [writer.create(f"w{round_}-{n}", SPEC) for n in range(sizes.gateways)]
-        )
+        direct = create_all(lambda name: writer.create(name, SPEC), f"w{round_}", sizes.gateways)
         emptied(store)
-
-        def over_http() -> None:
-            for n in range(sizes.gateways):
-                body = {"name": f"h{round_}-{n}", "spec": SPEC}
-                response = client.post("/v1/gateways", json=body)
-                assert response.status_code == 201, response.text
-
-        http = timed(over_http)
+        http = create_all(over_http, f"h{round_}", sizes.gateways)
         ratios.append(direct / http)  # = HTTP rate / writer rate
         print(
             f"  round {round_ + 1}: writer {sizes.gateways / direct:6.0f}/s, "
