@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from outbox.clock import Clock, utcnow
 from outbox.store import Store
@@ -57,6 +57,9 @@ def create_app(
     app.include_router(token_routes(ctx))
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body)
     app.add_middleware(Measured, metrics=RequestMetrics(registry), monotonic=monotonic)
+    Gauge(
+        "outbox_api_waits_in_progress", "Open /wait long polls on this replica", registry=registry
+    ).set_function(lambda: ctx.waits.active)
     generate = app.openapi
     app.openapi = lambda: problems.as_problem_json(generate())  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -21,8 +22,9 @@ import pytest
 from outbox.mongo_store import MongoStore
 from outbox.store import GATEWAYS, OUTBOX
 from outbox.tokens import Role, Tokens
+from outbox.writer import Writer
 from tests.support.api import SPEC, auth
-from tests.support.cli import clean_env
+from tests.support.cli import clean_env, outbox_process
 from tests.support.servers import NxServer, RedisServer, free_port
 from tests.support.waiting import wait_until
 
@@ -103,3 +105,43 @@ def test_a_gateway_created_over_http_reaches_started_as_wait_reports(
     honcho.send_signal(signal.SIGTERM)
     output, _ = honcho.communicate(timeout=30)
     assert re.search(r"api\.1\s+\|?\s*stopped \(rc=0\)", output), output
+
+
+def test_sigterm_lets_a_long_poll_in_flight_finish_then_exits_0(
+    nx_server: NxServer, nx_store: MongoStore, tmp_path: Path
+) -> None:
+    Writer(nx_store).create("edge", SPEC)  # Created, and nobody will provision it
+    bearer = Tokens(nx_store).create("reader", Role.READER).bearer
+    port = free_port()
+    env = clean_env(
+        OUTBOX_MONGODB_URI=nx_server.uri, OUTBOX_API_PORT=str(port), OUTBOX_GRACE_SECONDS="10"
+    )
+    api = outbox_process(["api", "run"], env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    with ThreadPoolExecutor(max_workers=1) as pool, httpx.Client(base_url=base) as client:
+        wait_until(lambda: _answers(client, "/readyz"), "the API ready", timeout=60, process=api)
+        params = {"for": "phase=Started", "timeout": 3}
+        waiting = pool.submit(
+            httpx.get, f"{base}/v1/gateways/edge/wait", params=params, headers=auth(bearer),
+            timeout=30,
+        )  # fmt: skip
+        wait_until(
+            lambda: "outbox_api_waits_in_progress 1.0" in client.get("/metrics").text,
+            "the wait in flight",
+            timeout=30,
+            process=api,
+        )
+        api.send_signal(signal.SIGTERM)
+        answered = waiting.result(timeout=30)
+    _, stderr = api.communicate(timeout=30)
+
+    assert answered.status_code == 200
+    assert answered.json()["verdict"] == "pending"
+    assert api.returncode == 0, stderr
+
+
+def _answers(client: httpx.Client, path: str) -> bool:
+    try:
+        return client.get(path, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
