@@ -70,7 +70,7 @@ def api_process(server: NxServer, workdir: Path) -> Iterator[str]:
 
     def ready() -> bool:
         try:
-            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            return httpx.get(f"{base}/readyz", timeout=2, trust_env=False).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -168,7 +168,10 @@ def run(sizes: Sizes) -> tuple[float, float]:
             tempfile.TemporaryDirectory() as workdir,
             api_process(server, Path(workdir)) as base,
             httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {bearer}"}, timeout=30
+                base_url=base,
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=30,
+                trust_env=False,  # straight to 127.0.0.1, whatever proxy the environment names
             ) as client,
         ):
             print(f"creates: {sizes.gateways} per side per round, {sizes.rounds} rounds")

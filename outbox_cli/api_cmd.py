@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from outbox_api.server import ApiServer
 from outbox_api.settings import ApiSettings
 from outbox_cli.app import App, pass_app
 from outbox_cli.signals import stop_on_signals
@@ -25,6 +24,9 @@ def run(app: App, host: str | None, port: int | None) -> None:
         if value is not None:  # validated with the settings, as the variables are
             app.overrides[key] = value
     settings = app.settings(ApiSettings)
+    # Imported here: FastAPI and uvicorn take seconds to import, which no other command needs.
+    from outbox_api.server import ApiServer
+
     server = ApiServer(app.store(), settings)
     stop_on_signals(server.stop)
     server.run()

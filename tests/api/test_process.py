@@ -66,7 +66,7 @@ def procfile(
 
     def ready() -> bool:
         try:
-            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            return httpx.get(f"{base}/readyz", timeout=2, trust_env=False).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -84,7 +84,7 @@ def test_a_gateway_created_over_http_reaches_started_as_wait_reports(
 ) -> None:
     bearer = Tokens(nx_store).create("deployer", Role.WRITER).bearer
     base, honcho = procfile
-    with httpx.Client(base_url=base, headers=auth(bearer), timeout=90) as client:
+    with httpx.Client(base_url=base, headers=auth(bearer), timeout=90, trust_env=False) as client:
         body = {"name": "edge", "spec": {**SPEC, "host": "edge.example.com"}}
         created = client.post("/v1/gateways", json=body, headers={"Idempotency-Key": "first"})
         replayed = client.post("/v1/gateways", json=body, headers={"Idempotency-Key": "first"})
@@ -118,13 +118,15 @@ def test_sigterm_lets_a_long_poll_in_flight_finish_then_exits_0(
     )
     api = outbox_process(["api", "run"], env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
-    with ThreadPoolExecutor(max_workers=1) as pool, httpx.Client(base_url=base) as client:
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        httpx.Client(base_url=base, trust_env=False) as client,
+    ):
         wait_until(lambda: _answers(client, "/readyz"), "the API ready", timeout=60, process=api)
         params = {"for": "phase=Started", "timeout": 3}
         waiting = pool.submit(
-            httpx.get, f"{base}/v1/gateways/edge/wait", params=params, headers=auth(bearer),
-            timeout=30,
-        )  # fmt: skip
+            client.get, "/v1/gateways/edge/wait", params=params, headers=auth(bearer), timeout=30
+        )
         wait_until(
             lambda: "outbox_api_waits_in_progress 1.0" in client.get("/metrics").text,
             "the wait in flight",
