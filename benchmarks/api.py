@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from outbox.mongo_store import MongoStore
 from outbox.store import ENVIRONMENTS, GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX
@@ -105,6 +106,18 @@ def create_all(write: Callable[[str], object], prefix: str, count: int) -> float
     return timed(run)
 
 
+def server_seconds(client: httpx.Client, method: str, route: str) -> tuple[float, float]:
+    """(count, total seconds) the API itself measured for a route, from its /metrics."""
+    labels = {"method": method, "route": route}
+    found = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            kind = sample.name.removeprefix("outbox_api_request_seconds_")
+            if kind in found and all(sample.labels.get(k) == v for k, v in labels.items()):
+                found[kind] += sample.value
+    return found["count"], found["sum"]
+
+
 def creates(store: MongoStore, client: httpx.Client, sizes: Sizes) -> list[float]:
     """Per round, HTTP seconds / writer seconds for the same number of creates."""
     writer = Writer(store)
@@ -176,6 +189,8 @@ def run(sizes: Sizes) -> tuple[float, float]:
         ):
             print(f"creates: {sizes.gateways} per side per round, {sizes.rounds} rounds")
             create_ratio = statistics.median(creates(store, client, sizes))
+            count, total = server_seconds(client, "POST", "/v1/gateways")
+            print(f"  inside the API: {total / count * 1000:.2f} ms per create (its /metrics)")
             direct, http = latencies(store, client, sizes)
         direct_p99, http_p99 = p99(direct), p99(http)
         print(f"GET: {sizes.requests} each after {sizes.warmup} warm-up, alternating by {BLOCK}")
