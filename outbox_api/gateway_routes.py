@@ -33,7 +33,7 @@ from outbox_api.schemas import (
     UpdateGateway,
     WaitResult,
 )
-from outbox_api.writes import Request, Write
+from outbox_api.writes import Request
 
 MAX_WAIT_SECONDS = 60.0
 Ref = Annotated[str, Path(min_length=1, max_length=64, description="gateway id or name")]
@@ -62,15 +62,24 @@ def _read_routes(router: APIRouter, ctx: Context) -> None:
     def list_gateways(
         state: State | None = None,
         phase: Phase | None = None,
-        all: Annotated[bool, Query(description="include Deleted gateways")] = False,
+        include_all: Annotated[
+            bool, Query(alias="all", description="include Deleted gateways")
+        ] = False,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        next: Annotated[str | None, Query(max_length=200, description="cursor")] = None,
+        cursor: Annotated[
+            str | None, Query(alias="next", max_length=200, description="cursor")
+        ] = None,
         caller: Caller = reader,
     ) -> GatewayPage:
-        gateways, cursor = pagination.page(
-            ctx.store, limit=limit, state=state, phase=phase, include_deleted=all, after=next
+        gateways, following = pagination.page(
+            ctx.store,
+            limit=limit,
+            state=state,
+            phase=phase,
+            include_deleted=include_all,
+            after=cursor,
         )
-        return GatewayPage(items=[GatewayView.of(g) for g in gateways], next=cursor)
+        return GatewayPage(items=[GatewayView.of(g) for g in gateways], next=following)
 
     @router.get("/{ref}", response_model=GatewayView, responses=responses(304, *_READ_ERRORS))
     def get_gateway(
@@ -112,7 +121,10 @@ def _change_routes(router: APIRouter, ctx: Context) -> None:
         request = Request(
             caller, "POST", "/v1/gateways", body.model_dump(mode="json"), idempotency_key
         )
-        write: Write = lambda w: w.create(body.name, body.spec, stopped=body.stopped)  # noqa: E731
+
+        def write(writer: Writer) -> Gateway:
+            return writer.create(body.name, body.spec, stopped=body.stopped)
+
         return ctx.writes.perform(request, write, status=201, location=True)
 
     @router.patch("/{ref}", response_model=GatewayView, responses=_WRITE)
@@ -125,7 +137,10 @@ def _change_routes(router: APIRouter, ctx: Context) -> None:
     ) -> Response:
         expected, changes = expected_version(if_match), body.changes()
         request = Request(caller, "PATCH", f"/v1/gateways/{ref}", changes, idempotency_key)
-        write: Write = lambda w: w.update(ref, **changes, expected_version=expected)  # noqa: E731
+
+        def write(writer: Writer) -> Gateway:
+            return writer.update(ref, **changes, expected_version=expected)
+
         return ctx.writes.perform(request, write, status=200)
 
     @router.delete("/{ref}", status_code=202, response_model=GatewayView, responses=_WRITE)
@@ -138,7 +153,10 @@ def _change_routes(router: APIRouter, ctx: Context) -> None:
         """Deletion is asynchronous: 202, and the gateway goes through Deleting to Deleted."""
         expected = expected_version(if_match)
         request = Request(caller, "DELETE", f"/v1/gateways/{ref}", None, idempotency_key)
-        write: Write = lambda w: w.delete(ref, expected_version=expected)  # noqa: E731
+
+        def write(writer: Writer) -> Gateway:
+            return writer.delete(ref, expected_version=expected)
+
         return ctx.writes.perform(request, write, status=202)
 
 
