@@ -5,7 +5,7 @@ Built once per app by `create_app`; the routes receive it, never a module global
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends
@@ -30,13 +30,14 @@ class Context:
     writes: Writes
     waits: Waits
 
-    def caller(self, needed: Role) -> Callable[..., Caller]:
+    def caller(self, needed: Role) -> Callable[..., Awaitable[Caller]]:
         """A dependency: the request's caller, holding at least the `needed` role."""
 
-        def dependency(
+        # Async: FastAPI runs a sync dependency in the thread pool, one more hop per request.
+        async def dependency(
             credentials: HTTPAuthorizationCredentials | None = _BEARER,
         ) -> Caller:
             header = None if credentials is None else f"Bearer {credentials.credentials}"
-            return self.authenticator.authenticate(header, needed)
+            return await self.authenticator.authenticate_on_loop(header, needed)
 
         return dependency
