@@ -8,6 +8,7 @@ claims the key first, stores the response inside the write's own transaction (th
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi.responses import Response
 
 from outbox.clock import Clock
+from outbox.errors import OutboxError
 from outbox.idempotency import (
     Claimed,
     IdempotencyKeys,
@@ -32,6 +34,8 @@ from outbox_api.auth import Caller
 from outbox_api.conditional import etag
 from outbox_api.problems import ApiProblem, FieldProblem, invalid
 from outbox_api.schemas import GatewayView
+
+log = logging.getLogger(__name__)
 
 Write = Callable[[Writer], Gateway]
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as header values go
@@ -112,9 +116,19 @@ class Writes:
         try:
             write(self.writer(request.caller, remember))
         except BaseException:
-            self._keys.release(claimed)
+            self._release(claimed)
             raise
         return answer[0]
+
+    def _release(self, claimed: Claimed) -> None:
+        try:
+            self._keys.release(claimed)
+        except OutboxError as error:  # keep the write's own error for the client
+            log.warning(
+                "idempotency key %s not released (%s); it is taken over after its claim expires",
+                claimed.key_id,
+                error,
+            )
 
 
 def _reused() -> ApiProblem:

@@ -26,6 +26,7 @@ from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Collections, Store,
 from outbox.tokens import Role, Tokens
 from tests.support.api import SPEC, Api, GatedStore, auth, build_api, concurrently, counts
 from tests.support.clock import FakeClock
+from tests.support.store_faults import SwitchableStore
 from tests.support.stores import DelegatingStore
 
 PROBLEM = "urn:outbox:problem:"
@@ -279,3 +280,24 @@ def test_release_never_forgets_a_completed_record(
 
     replay = keys.begin("tok", "k", "request")
     assert replay == Replay(Response(202, "{}", {"ETag": '"2"'}))
+
+
+class _LostWithTheDatabase(SwitchableStore):
+    """The commit's outcome is lost, and MongoDB is gone right after it."""
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        self.inner.transaction(work)
+        self.down = True
+        raise CommitOutcomeUnknown("MongoDB at test: the commit timed out")
+
+
+def test_a_key_that_cannot_be_released_still_reports_the_writes_own_error(
+    clock: FakeClock,
+) -> None:
+    store = _LostWithTheDatabase(MemoryStore())
+    api = build_api(store, clock)
+
+    response = create(api, "k")
+
+    assert response.status_code == 503
+    assert response.json()["type"] == PROBLEM + "commit-outcome-unknown"
