@@ -35,7 +35,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 BENCHMARKS := benchmarks.writer benchmarks.relay benchmarks.stream benchmarks.provisioner \
-	benchmarks.watch benchmarks.partitions benchmarks.cli benchmarks.tracing
+	benchmarks.watch benchmarks.partitions benchmarks.cli benchmarks.tracing benchmarks.api
 
 # Every benchmark runs even after one misses its target; the status says whether any did.
 bench: $(STAMP) redis-server

@@ -18,7 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from outbox.errors import BackendUnavailable
-from outbox.mongo_indexes import EVENT_VERSIONS, ensure_indexes
+from outbox.mongo_indexes import EVENT_VERSIONS, KEY_EXPIRY, ensure_indexes
 from outbox.store import (
     GATEWAYS,
     OUTBOX,
@@ -285,6 +285,7 @@ class MemoryStore(Store):
                 self.database,
                 retention_seconds=retention_seconds,
                 kept_unique_elsewhere=frozenset({EVENT_VERSIONS}),
+                expiring_elsewhere=frozenset({KEY_EXPIRY}),
             )
 
     def purge_published(self, *, before: datetime) -> int:

@@ -15,6 +15,7 @@ from outbox.errors import DuplicateEventVersions
 IndexSpec = tuple[str, tuple[tuple[str, int], ...], dict[str, Any]]
 
 EVENT_VERSIONS = "by_gateway_version"  # unique: two events of one gateway never share a version
+KEY_EXPIRY = "key_expiry"  # TTL: the HTTP API's idempotency keys go after 24 hours
 
 INDEXES: tuple[IndexSpec, ...] = (
     # Two live gateways never share a name or a host; deleted ones drop out of the index.
@@ -65,6 +66,17 @@ INDEXES: tuple[IndexSpec, ...] = (
         (("aggregate_id", 1), ("published_at", 1), ("version", 1)),
         {"name": "unpublished_by_gateway"},
     ),
+    # The HTTP API: two unrevoked tokens never share a name; remembered writes expire by date.
+    (
+        "tokens",
+        (("live_name", 1),),
+        {
+            "name": "token_live_name_unique",
+            "unique": True,
+            "partialFilterExpression": {"live_name": {"$exists": True}},
+        },
+    ),
+    ("idempotency_keys", (("expires_at", 1),), {"name": KEY_EXPIRY, "expireAfterSeconds": 0}),
 )
 
 TTL_INDEX_NAME = "published_retention"
@@ -107,17 +119,27 @@ class _Step:
 
 
 def ensure_indexes(
-    database: Any, *, retention_seconds: int, kept_unique_elsewhere: frozenset[str] = frozenset()
+    database: Any,
+    *,
+    retention_seconds: int,
+    kept_unique_elsewhere: frozenset[str] = frozenset(),
+    expiring_elsewhere: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Create missing indexes, rebuild changed ones; returns every index the product wants.
 
     Everything is checked before anything changes: if the outbox holds events of one gateway
     that share a version, nothing is written and DuplicateEventVersions lists them. Indexes
     named in `kept_unique_elsewhere` are made plain: their caller enforces the uniqueness.
+    Indexes named in `expiring_elsewhere` lose their TTL: their reader ignores expired
+    documents itself (mongomock would expire them by the wall clock, not the product's clock).
     """
     wanted = tuple(
         (collection, keys, _plain(options) if options["name"] in kept_unique_elsewhere else options)
         for collection, keys, options in (*INDEXES, *ttl_index(retention_seconds))
+    )
+    wanted = tuple(
+        (collection, keys, _no_ttl(options) if options["name"] in expiring_elsewhere else options)
+        for collection, keys, options in wanted
     )
     existing = {name: database[name].index_information() for name in {c for c, _, _ in wanted}}
     steps = [step for spec in wanted if (step := _step(spec, existing[spec[0]])) is not None]
@@ -131,6 +153,10 @@ def ensure_indexes(
             _, keys, options = step.spec
             database[step.collection].create_index(list(keys), **options)
     return [f"{collection}.{options['name']}" for collection, _, options in wanted]
+
+
+def _no_ttl(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if key != "expireAfterSeconds"}
 
 
 def _plain(options: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,8 @@ OUTBOX = "outbox"
 LEASES = "leases"
 MEMBERS = "members"
 CONFIG = "config"  # deployment-wide records, such as the partition count
+TOKENS = "tokens"  # the HTTP API's bearer tokens (`outbox/tokens.py`)
+IDEMPOTENCY_KEYS = "idempotency_keys"  # the HTTP API's remembered writes (`outbox/idempotency.py`)
 
 
 class DuplicateKey(Conflict):

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 UNSET: Any = object()
 Decision = Callable[[Gateway, datetime], transitions.Change]
+# Runs inside every write's transaction, after the change, with the gateway as written: a caller
+# stores its own record of the write (the HTTP API's idempotency keys) atomically with it.
+Extra = Callable[[Collections, Gateway], None]
 
 
 class Writer:
@@ -50,6 +53,7 @@ class Writer:
         new_id: Callable[[], str] = new_gateway_id,
         attempts: int = 8,
         actor: str | None = None,
+        extra: Extra | None = None,
     ) -> None:
         """`actor` is who the changes are recorded as made by (`outbox.actors`): by default
         `python:USER@HOST`; the command line and the HTTP API give their own."""
@@ -58,17 +62,19 @@ class Writer:
         self._new_id = new_id
         self._attempts = attempts
         self.actor = python_actor() if actor is None else _valid(check_actor, actor)
+        self._extra = extra
         self._partitions = CachedCount(store)
 
-    def with_actor(self, actor: str) -> Writer:
-        """The same writer, recording its changes as made by `actor` (one per API request); it
-        shares this writer's cached partition count."""
+    def with_actor(self, actor: str, *, extra: Extra | None = None) -> Writer:
+        """The same writer, recording its changes as made by `actor` (one per API request), with
+        its own `extra`; it shares this writer's cached partition count."""
         writer = Writer(
             self._store,
             clock=self._clock,
             new_id=self._new_id,
             attempts=self._attempts,
             actor=actor,
+            extra=extra,
         )
         writer._partitions = self._partitions
         return writer
@@ -96,6 +102,7 @@ class Writer:
             uow.gateways.insert(gateway)
             uow.environments.add(gateway_id, spec.environments)
             uow.events.add(event)
+            self._run_extra(collections, gateway)
             return gateway
 
         try:
@@ -187,6 +194,7 @@ class Writer:
             if gateway.spec.environments != current.spec.environments:
                 uow.environments.sync(gateway.id, gateway.spec.environments)
             uow.events.add(event)
+            self._run_extra(collections, gateway)
             return gateway
 
         lost: StaleWrite | None = None
@@ -237,6 +245,10 @@ class Writer:
         )
         tracing.describe_write(event)
         return gateway, event
+
+    def _run_extra(self, collections: Collections, gateway: Gateway) -> None:
+        if self._extra is not None:
+            self._extra(collections, gateway)
 
     def _commit(self, work: Callable[[Collections], Gateway], ref: str) -> Gateway:
         try:

@@ -23,6 +23,8 @@ COMMANDS = (
     ("dlq", "outbox_cli.dlq_cmd:dlq", "The dead-letter stream."),
     ("demo", "outbox_cli.demo_cmd:demo", "Run the whole pipeline in one process."),
     ("completion", "outbox_cli.completion:completion", "Print a shell completion script."),
+    ("api", "outbox_cli.api_cmd:api", "The HTTP API server."),
+    ("token", "outbox_cli.token_cmd:token", "The HTTP API's bearer tokens."),
 )
 
 for name, target, short_help in COMMANDS:

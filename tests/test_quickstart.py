@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(660)]
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git checkout to clone")
+@pytest.mark.timeout(660)  # a fresh venv installs every dependency: minutes on a busy machine
 def test_make_demo_on_a_fresh_clone_installs_and_passes(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=60)

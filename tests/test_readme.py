@@ -17,6 +17,7 @@ from outbox.mongo_store import MongoStore
 from outbox.settings import CommonSettings
 from outbox.store import GATEWAYS, Collections, Store, T
 from outbox.writer import Writer
+from outbox_api.settings import ApiSettings
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from provisioner.settings import ProvisionerSettings
@@ -32,7 +33,7 @@ README = (ROOT / "README.md").read_text()
 def test_every_setting_is_documented_in_the_readme() -> None:
     names = {
         f"OUTBOX_{field.upper()}"
-        for settings in (CommonSettings, RelaySettings, ProvisionerSettings)
+        for settings in (CommonSettings, RelaySettings, ProvisionerSettings, ApiSettings)
         for field in settings.model_fields
     }
     documented = set(re.findall(r"`(OUTBOX_[A-Z_]+)`", README))

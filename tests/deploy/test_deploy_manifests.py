@@ -21,6 +21,7 @@ import yaml
 from kubernetes import client
 
 from outbox.settings import CommonSettings
+from outbox_api.settings import ApiSettings
 from provisioner.cluster import WatchableCluster
 from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster, tune
 from provisioner.manifests import desired_objects
@@ -34,7 +35,7 @@ DEPLOY = ROOT / "deploy"
 VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
 NAMESPACE = "gateways"
 PORT_OPERATIONS = {"get", "apply", "delete", "list", "watch"}
-SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings)
+SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings, ApiSettings)
 
 
 def manifests() -> list[tuple[str, dict[str, Any]]]:
@@ -250,7 +251,7 @@ def test_probes_hit_the_health_endpoints_on_the_daemon_metrics_port(
     assert spec["args"] == [name.removeprefix("outbox-"), "run"]
 
 
-@pytest.mark.parametrize("name", ["outbox-relay", "outbox-provisioner"])
+@pytest.mark.parametrize("name", ["outbox-relay", "outbox-provisioner", "outbox-api"])
 def test_kubernetes_waits_longer_than_the_daemons_grace_period(name: str) -> None:
     pod = deployment(name)["spec"]["template"]["spec"]
 
@@ -265,7 +266,7 @@ def test_configuration_comes_from_the_config_map_and_the_secret() -> None:
     assert set(secret["stringData"]) == {"OUTBOX_MONGODB_URI", "OUTBOX_REDIS_URL"}
     assert set(config()) <= setting_names(), "the ConfigMap names a variable nothing reads"
     assert not set(config()) & {"OUTBOX_MONGODB_URI", "OUTBOX_REDIS_URL", "OUTBOX_METRICS_PORT"}
-    for name in ("outbox-relay", "outbox-provisioner"):
+    for name in ("outbox-relay", "outbox-provisioner", "outbox-api"):
         assert container(name)["envFrom"] == [
             {"configMapRef": {"name": config_map}},
             {"secretRef": {"name": secret_name}},
@@ -274,7 +275,7 @@ def test_configuration_comes_from_the_config_map_and_the_secret() -> None:
 
 def test_the_config_map_values_are_valid_settings() -> None:
     values = {key.removeprefix("OUTBOX_").lower(): value for key, value in config().items()}
-    for cls in (RelaySettings, ProvisionerSettings):
+    for cls in (RelaySettings, ProvisionerSettings, ApiSettings):
         fields = {key: value for key, value in values.items() if key in cls.model_fields}
         cls(_env_file=None, **fields)  # type: ignore[arg-type]
 
@@ -297,3 +298,28 @@ def test_the_image_runs_outbox_as_a_non_root_user_on_python_3_11_slim() -> None:
     assert not re.match(r"USER (root|0)\b", user)
     assert 'ENTRYPOINT ["outbox"]' in final_stage
     assert any("pip install" in line for line in final_stage)
+
+
+def test_the_api_listens_on_all_interfaces_and_its_probes_and_service_use_its_port() -> None:
+    spec = container("outbox-api")
+    env = {item["name"]: item.get("value") for item in spec["env"]}
+    (port,) = spec["ports"]
+    (service,) = [s for s in of_kind("Service") if s["metadata"]["name"] == "outbox-api"]
+    pod_labels = deployment("outbox-api")["spec"]["template"]["metadata"]["labels"]
+
+    assert spec["args"] == ["api", "run"]
+    assert env["OUTBOX_API_HOST"] == "0.0.0.0"
+    assert port["containerPort"] == int(env["OUTBOX_API_PORT"])
+    assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert spec["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_the_api_has_replicas_to_spare_and_no_kubernetes_credentials() -> None:
+    pod = deployment("outbox-api")["spec"]["template"]["spec"]
+    (budget,) = [p for p in of_kind("PodDisruptionBudget") if p["metadata"]["name"] == "outbox-api"]
+
+    assert deployment("outbox-api")["spec"]["replicas"] >= 2
+    assert budget["spec"]["minAvailable"] == 1
+    assert pod["automountServiceAccountToken"] is False

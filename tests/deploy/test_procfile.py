@@ -16,13 +16,14 @@ from honcho.environ import parse_procfile
 from honcho.manager import KILL_WAIT
 
 from outbox.settings import CommonSettings, load
+from outbox_api.settings import ApiSettings
 from outbox_cli.main import cli
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 HONCHO = Path(sys.executable).with_name("honcho")
-SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings)
+SETTINGS = (CommonSettings, RelaySettings, ProvisionerSettings, ApiSettings)
 ENV_LINE = re.compile(r"^(#\s*)?(OUTBOX_[A-Z_]+)=(.*)$")
 
 
@@ -43,7 +44,7 @@ def test_honcho_check_accepts_the_procfile(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert "Valid procfile detected (relay, provisioner)" in result.stderr
+    assert "Valid procfile detected (relay, provisioner, api)" in result.stderr
 
 
 def test_each_process_execs_its_daemon_so_signals_reach_it() -> None:
@@ -52,10 +53,11 @@ def test_each_process_execs_its_daemon_so_signals_reach_it() -> None:
     assert processes == {
         "relay": "exec outbox relay run",
         "provisioner": "exec outbox provisioner run",
+        "api": "exec outbox api run",
     }
 
 
-@pytest.mark.parametrize("daemon", ["relay", "provisioner"])
+@pytest.mark.parametrize("daemon", ["relay", "provisioner", "api"])
 def test_the_procfile_commands_exist(daemon: str) -> None:
     result = CliRunner().invoke(cli, [daemon, "run", "--help"])
 

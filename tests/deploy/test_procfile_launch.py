@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from outbox.model import Phase
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
 from tests.support.cli import clean_env
-from tests.support.servers import NxServer, RedisServer
+from tests.support.servers import NxServer, RedisServer, free_port
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,7 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
     created = Writer(nx_store).create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
     empty_env_file = tmp_path / "empty.env"
     empty_env_file.write_text("")
+    api_port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **clean_env(),
@@ -57,6 +59,7 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
         "OUTBOX_MEMORY_ROLLOUT": "0.3",
         "OUTBOX_SWEEP_INTERVAL": "0.3",
         "OUTBOX_METRICS_PORT": "0",
+        "OUTBOX_API_PORT": str(api_port),
         "OUTBOX_GRACE_SECONDS": "3",
         "PYTHONUNBUFFERED": "1",
     }
@@ -91,6 +94,14 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
             interval=0.2,
             process=honcho,
         )
+        # The API too, before SIGTERM: a process still importing has no handler for it yet.
+        wait_until(
+            lambda: answers(f"http://127.0.0.1:{api_port}/readyz"),
+            "the API ready",
+            timeout=60,
+            interval=0.2,
+            process=honcho,
+        )
     finally:
         if honcho.poll() is None:
             honcho.send_signal(signal.SIGTERM)
@@ -104,3 +115,18 @@ def test_the_procfile_runs_both_daemons_and_sigterm_stops_them_with_status_zero(
         re.search(r"provisioner\.1\s+\|?\s*stopped \(rc=0\)", output)
         or "provisioner.1 stopped (rc=0)" in output
     ), output
+    assert re.search(r"api\.1\s+\|?\s*stopped \(rc=0\)", output) or (
+        "api.1 stopped (rc=0)" in output
+    ), output
+
+
+# Straight to 127.0.0.1, whatever proxy the environment names.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def answers(url: str) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -17,7 +17,16 @@ from tests.support.waiting import wait_until
 
 # What a test empties on the shared nx-27017, which ignores database names (every database shares
 # one set of collections).
-PRODUCT_COLLECTIONS = ("gateways", "environments", "outbox", "leases", "members", "config")
+PRODUCT_COLLECTIONS = (
+    "gateways",
+    "environments",
+    "outbox",
+    "leases",
+    "members",
+    "config",
+    "tokens",
+    "idempotency_keys",
+)
 
 
 def free_port() -> int:

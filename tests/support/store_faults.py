@@ -49,3 +49,36 @@ class InterruptingStore(MemoryStore):
 
     def collection(self, name: str) -> Any:
         raise KeyboardInterrupt
+
+
+class SwitchableStore(DelegatingStore):
+    """MongoDB unreachable while `down`: reads, transactions and pings all fail."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise BackendUnavailable("MongoDB at test is unreachable")
+
+    def collection(self, name: str) -> Any:
+        inner = self.inner.collection(name)
+        check = self._check
+
+        class Guarded:
+            def __getattr__(self, attribute: str) -> Callable[..., object]:
+                method = getattr(inner, attribute)
+
+                def call(*args: object, **kwargs: object) -> object:
+                    check()
+                    return method(*args, **kwargs)
+
+                return call
+
+        return Guarded()
+
+    def transaction(self, work: Callable[[Collections], T]) -> T:
+        self._check()
+        return self.inner.transaction(work)
+
+    def ping(self) -> None:
+        self._check()

@@ -1,5 +1,5 @@
-"""One trace from the request to the cluster: a server span started from the caller's
-`traceparent`, as the HTTP API starts it, then the writer, the relay, the stream and the
+"""One trace from the request to the cluster: `POST /v1/gateways` with the caller's
+`traceparent` through the HTTP API's app, then the writer, the relay, the stream and the
 provisioner in one process, collected with the SDK's in-memory exporter."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from outbox import tracing
-from outbox.actors import token_actor
 from outbox.events import EventType
 from outbox.model import Phase
-from outbox.writer import Writer
+from outbox.tokens import Role
 from provisioner.cluster import TemporaryClusterError
+from tests.support.api import build_api
 from tests.support.clock import FakeClock
 from tests.support.tracing import hex_span, hex_trace, named, parent_of, traceparent_of
 from tests.support.world import World
@@ -32,12 +31,16 @@ def world(clock: FakeClock) -> Iterator[World]:
     world.close()
 
 
-def post_gateway(writer: Writer, name: str, headers: dict[str, str]) -> str:
-    """What the HTTP API does for `POST /gateways`: a server span from the request's headers,
-    and the writer acting as the token's owner inside it."""
-    with tracing.request_span("POST /gateways", headers):
-        created = writer.with_actor(token_actor("ci")).create(name, {"image": "nginx:1.27"})
-    return created.id
+def post_gateway(world: World, name: str, headers: dict[str, str]) -> str:
+    """`POST /v1/gateways` through the HTTP API's app on the world's store, as a writer token."""
+    api = build_api(world.store, world.clock)
+    response = api.client.post(
+        "/v1/gateways",
+        json={"name": name, "spec": {"image": "nginx:1.27"}},
+        headers={**api.headers(Role.WRITER), **headers},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 def entry_of(world: World, event_type: EventType) -> dict[str, str]:
@@ -47,14 +50,14 @@ def entry_of(world: World, event_type: EventType) -> dict[str, str]:
 def test_one_trace_links_the_request_the_insert_the_publish_the_steps_the_apply_and_started(
     world: World, spans: InMemorySpanExporter
 ) -> None:
-    post_gateway(world.writer, "edge", {"traceparent": CALLER})
+    post_gateway(world, "edge", {"traceparent": CALLER})
     world.settle()
     assert world.gateway("edge").phase is Phase.STARTED
 
     finished = spans.get_finished_spans()
     in_trace = [span for span in finished if hex_trace(span) == CALLER_TRACE]
     # The request continues the caller's trace, and the outbox insert is its child.
-    (server,) = named(in_trace, "POST /gateways")
+    (server,) = named(in_trace, "POST /v1/gateways")
     assert server.kind is SpanKind.SERVER
     assert server.parent is not None and f"{server.parent.span_id:016x}" == CALLER_SPAN
     (insert,) = named(in_trace, "outbox insert")
@@ -64,6 +67,9 @@ def test_one_trace_links_the_request_the_insert_the_publish_the_steps_the_apply_
 
     # The stream entry carries the insert's context; the relay's batch span links to it.
     assert entry_of(world, EventType.CREATED)["traceparent"] == traceparent_of(insert)
+    # The API recorded the change as made by the token that authenticated it.
+    assert entry_of(world, EventType.CREATED)["actor"] == "token:test-writer"
+    assert world.gateway("edge").created_by == "token:test-writer"
     assert any(
         link.context.span_id == insert.context.span_id
         for publish in named(finished, "outbox publish")
@@ -90,11 +96,11 @@ def test_one_trace_links_the_request_the_insert_the_publish_the_steps_the_apply_
 def test_a_request_without_traceparent_starts_a_trace_that_the_provisioner_continues(
     world: World, spans: InMemorySpanExporter
 ) -> None:
-    post_gateway(world.writer, "edge", {"content-type": "application/json"})
+    post_gateway(world, "edge", {"content-type": "application/json"})
     world.settle()
 
     finished = spans.get_finished_spans()
-    (server,) = named(finished, "POST /gateways")
+    (server,) = named(finished, "POST /v1/gateways")
     assert server.parent is None
     started = [e for e in world.writer.events("edge") if e.type is EventType.STARTED]
     assert started[0].traceparent is not None
@@ -104,7 +110,7 @@ def test_a_request_without_traceparent_starts_a_trace_that_the_provisioner_conti
 def test_a_step_of_a_gateway_at_rest_starts_a_trace_of_its_own(
     world: World, spans: InMemorySpanExporter
 ) -> None:
-    post_gateway(world.writer, "edge", {"traceparent": CALLER})
+    post_gateway(world, "edge", {"traceparent": CALLER})
     world.settle()
     spans.clear()
 
@@ -120,7 +126,7 @@ def test_a_cluster_call_that_fails_marks_its_step_span_as_an_error(
     world: World, spans: InMemorySpanExporter
 ) -> None:
     world.cluster.fail_next("apply", TemporaryClusterError("the API server is busy", status=503))
-    post_gateway(world.writer, "edge", {"traceparent": CALLER})
+    post_gateway(world, "edge", {"traceparent": CALLER})
     world.step()
 
     finished = spans.get_finished_spans()
