@@ -26,6 +26,7 @@ from outbox_api.long_poll import Sleep, Waits
 from outbox_api.metrics import Measured, RequestMetrics
 from outbox_api.settings import ApiSettings
 from outbox_api.token_routes import token_routes
+from outbox_api.traced import Traced
 from outbox_api.writes import Writes
 
 OPENAPI_URL = "/v1/openapi.json"
@@ -50,10 +51,8 @@ def create_app(
         openapi_url=OPENAPI_URL,
         docs_url="/v1/docs",
         redoc_url=None,
-        # FastAPI's own server span per request continues the caller's `traceparent` (or starts
-        # a trace) on the process's tracer provider (`outbox.tracer_provider`); the writer
-        # stores it on the outbox event. Spans per dependency and endpoint would add nothing.
-        telemetry={"operation_spans": False},
+        # Request spans are ours (`Traced`); FastAPI's would skip a propagation-only provider.
+        telemetry={"tracing": False, "operation_spans": False, "metrics": False, "logs": False},
     )
     problems.install(app, identify=ctx.authenticator.identify)
     app.include_router(health_routes(store, registry))
@@ -61,6 +60,7 @@ def create_app(
     app.include_router(token_routes(ctx))
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body)
     app.add_middleware(Measured, metrics=RequestMetrics(registry), monotonic=monotonic)
+    app.add_middleware(Traced)
     Gauge(
         "outbox_api_waits_in_progress", "Open /wait long polls on this replica", registry=registry
     ).set_function(lambda: ctx.waits.active)
