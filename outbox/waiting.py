@@ -23,7 +23,7 @@ from outbox.store import OUTBOX, Inserts, Store
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.5  # seconds between reads where no change stream tells of changes
+POLL_INTERVAL = 0.2  # seconds between reads where no change stream tells of changes (as the relay)
 RECHECK = 2.0  # with a change stream, read again at least this often (a missed or lost signal)
 
 
