@@ -106,6 +106,13 @@ def span(
         yield current
 
 
+def _recording() -> bool:
+    """Whether this process records spans: not with OpenTelemetry's no-op provider, nor with the
+    propagation-only one (a no-op subclass) a process installs when nothing exports."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.NoOpTracerProvider | trace.ProxyTracerProvider)
+
+
 @contextmanager
 def request_span(name: str, headers: Mapping[str, str]) -> Iterator[Span]:
     """The server span of one request: continues the caller's `traceparent`, or starts a trace."""
@@ -139,10 +146,11 @@ def publish_span(events: Iterable[OutboxEvent]) -> Iterator[Span]:
     """The relay's span of one batch: a trace of its own, linked to the trace of each event
     (a batch mixes many traces, and a span has one parent); to the first 128 of a larger batch."""
     batch = list(events)
-    # The SDK keeps 128 links per span (OTEL_LINK_COUNT_LIMIT): parse no more than it keeps.
+    # The SDK keeps 128 links per span (OTEL_LINK_COUNT_LIMIT): parse no more than it keeps,
+    # and none where no span is recorded (the links would be dropped unread).
     links = [
         link
-        for event in batch[:MAX_LINKS]
+        for event in (batch[:MAX_LINKS] if _recording() else [])
         if (link := link_to(event.traceparent, event.tracestate)) is not None
     ]
     attributes = {"messaging.operation": "publish", "messaging.batch.message_count": len(batch)}
