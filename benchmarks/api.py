@@ -36,6 +36,7 @@ from outbox.mongo_store import MongoStore
 from outbox.store import ENVIRONMENTS, GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX
 from outbox.tokens import Role, Tokens
 from outbox.writer import Writer
+from tests.support.api import answers_ready
 from tests.support.cli import OUTBOX as OUTBOX_COMMAND
 from tests.support.cli import clean_env
 from tests.support.servers import NxServer, free_port
@@ -69,14 +70,8 @@ def api_process(server: NxServer, workdir: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/readyz", timeout=2, trust_env=False).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_until(ready, "the API ready", timeout=60, interval=0.1)
+        wait_until(lambda: answers_ready(base), "the API ready", timeout=60, interval=0.1)
         yield base
     finally:
         process.terminate()

@@ -23,7 +23,7 @@ from outbox.mongo_store import MongoStore
 from outbox.store import GATEWAYS, OUTBOX
 from outbox.tokens import Role, Tokens
 from outbox.writer import Writer
-from tests.support.api import SPEC, auth
+from tests.support.api import SPEC, answers_ready, auth
 from tests.support.cli import clean_env, outbox_process
 from tests.support.servers import NxServer, RedisServer, free_port
 from tests.support.waiting import wait_until
@@ -64,14 +64,10 @@ def procfile(
     )
     base = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/readyz", timeout=2, trust_env=False).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_until(ready, "the API ready", timeout=60, interval=0.2, process=honcho)
+        wait_until(
+            lambda: answers_ready(base), "the API ready", timeout=60, interval=0.2, process=honcho
+        )
         yield base, honcho
     finally:
         if honcho.poll() is None:

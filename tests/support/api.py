@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -26,6 +27,14 @@ SPEC = {"image": "nginx:1.27"}
 def settings(**overrides: Any) -> ApiSettings:
     """The API's settings with their defaults, never read from the environment."""
     return ApiSettings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def answers_ready(base: str) -> bool:
+    """Whether the API process at `base` answers `/readyz` with 200 (not up yet: False)."""
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def auth(bearer: str) -> dict[str, str]:
