@@ -31,6 +31,7 @@ from unittest import mock
 import redis
 from opentelemetry import trace
 
+from benchmarks.verdict import exit_status
 from outbox import tracing
 from outbox.actors import python_actor
 from outbox.clock import utcnow
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         passed = compare(args, server)
     finally:
         server.close()
-    return 0 if passed or args.quick else 1
+    return exit_status([passed], quick=args.quick)
 
 
 if __name__ == "__main__":
