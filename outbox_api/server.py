@@ -34,6 +34,10 @@ class ApiServer:
         config = uvicorn.Config(
             create_app(store, settings=settings),
             host=settings.api_host,
+            # The C parser and event loop: each took about 0.5 ms off a create (of 6.5 ms inside
+            # the API); uvicorn's pure-Python fallbacks would be picked silently without them.
+            http="httptools",
+            loop="uvloop",
             port=settings.api_port,
             timeout_graceful_shutdown=max(1, round(settings.grace_seconds)),
             log_config=None,  # the command line configured logging
