@@ -83,7 +83,13 @@ def test_both_daemons_serve_metrics_and_readiness_follows_redis(
             timeout=30,
             interval=0.1,
         )
-        assert "outbox_relay_published_total" in get(url["relay"] + "/metrics")[1]
+        # The sweeper starts the gateway without the relay, which may still be starting.
+        wait_until(
+            lambda: "outbox_relay_published_total" in get(url["relay"] + "/metrics")[1],
+            "the relay serving its metrics",
+            timeout=30,
+            interval=0.1,
+        )
         for name in ports:
             assert get(url[name] + "/healthz")[0] == 200
             assert get(url[name] + "/readyz")[0] == 200
