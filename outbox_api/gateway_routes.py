@@ -143,55 +143,57 @@ def _change_routes(router: APIRouter, ctx: Context) -> None:
 
         return ctx.writes.perform(request, write, status=200)
 
-    @router.delete("/{ref}", status_code=202, response_model=GatewayView, responses=_WRITE)
-    def delete(
-        ref: Ref,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
-        caller: Caller = writer_role,
-    ) -> Response:
-        """Deletion is asynchronous: 202, and the gateway goes through Deleting to Deleted."""
-        expected = expected_version(if_match)
-        request = Request(caller, "DELETE", f"/v1/gateways/{ref}", None, idempotency_key)
-
-        def write(writer: Writer) -> Gateway:
-            return writer.delete(ref, expected_version=expected)
-
-        return ctx.writes.perform(request, write, status=202)
-
 
 def _action_routes(router: APIRouter, ctx: Context) -> None:
+    """Writes that take only the gateway and the version they expect: the three actions, and
+    DELETE (asynchronous: 202, and the gateway goes through Deleting to Deleted)."""
     for action in ("start", "stop", "restart"):
+        doc = f"Ask for a {action}: the provisioner carries it out afterwards."
         router.add_api_route(
             f"/{{ref}}/{action}",
-            _action_endpoint(ctx, action),
+            _versioned_write(ctx, "POST", action, status=200, doc=doc),
             methods=["POST"],
             name=action,
             response_model=GatewayView,
             responses=_WRITE,
         )
+    doc = "Deletion is asynchronous: 202, and the gateway goes through Deleting to Deleted."
+    router.add_api_route(
+        "/{ref}",
+        _versioned_write(ctx, "DELETE", "delete", status=202, doc=doc),
+        methods=["DELETE"],
+        name="delete",
+        status_code=202,
+        response_model=GatewayView,
+        responses=_WRITE,
+    )
 
 
-def _action_endpoint(ctx: Context, action: str) -> Callable[..., Response]:
+def _versioned_write(
+    ctx: Context, method: str, call: str, *, status: int, doc: str
+) -> Callable[..., Response]:
+    """An endpoint calling `Writer.<call>(ref, expected_version=...)`: a POST to
+    `/{ref}/<call>`, or the DELETE of `/{ref}`."""
     writer_role = Depends(ctx.caller(Role.WRITER))
+    suffix = "" if method == "DELETE" else f"/{call}"
 
-    def act(
+    def endpoint(
         ref: Ref,
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
         caller: Caller = writer_role,
     ) -> Response:
         expected = expected_version(if_match)
-        request = Request(caller, "POST", f"/v1/gateways/{ref}/{action}", None, idempotency_key)
+        request = Request(caller, method, f"/v1/gateways/{ref}{suffix}", None, idempotency_key)
 
         def write(writer: Writer) -> Gateway:
-            method: Callable[..., Gateway] = getattr(writer, action)
-            return method(ref, expected_version=expected)
+            versioned: Callable[..., Gateway] = getattr(writer, call)
+            return versioned(ref, expected_version=expected)
 
-        return ctx.writes.perform(request, write, status=200)
+        return ctx.writes.perform(request, write, status=status)
 
-    act.__doc__ = f"Ask for a {action}: the provisioner carries it out afterwards."
-    return act
+    endpoint.__doc__ = doc
+    return endpoint
 
 
 def _wait_route(router: APIRouter, ctx: Context) -> None:

@@ -25,7 +25,7 @@ from outbox.store import OUTBOX
 from outbox.stream import StreamConfig
 from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
-from tests.support.cli import ROOT, clean_env, outbox_process
+from tests.support.cli import ROOT, nx_daemon_env, outbox_process
 from tests.support.gateways import phases
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.relay import assert_each_once, assert_gateway_order, unpublished
@@ -40,19 +40,16 @@ STREAM = "events:gateway"
 def on_the_cluster(
     *args: str, nx: NxServer, store: MongoStore, cluster: RedisClusterServers, tmp_path: Path
 ) -> subprocess.Popen[str]:
-    environment = clean_env(
-        OUTBOX_MONGODB_URI=nx.uri,
-        OUTBOX_DATABASE=store.database.name,
-        OUTBOX_REDIS_URL=cluster.url,
-        OUTBOX_METRICS_PORT="0",
+    environment = nx_daemon_env(
+        nx,
+        store.database.name,
+        cluster.url,
         OUTBOX_CLUSTER="memory",
         OUTBOX_MEMORY_ROLLOUT="0.2",
-        OUTBOX_WORKERS="1",  # one transaction at a time on nx-27017
         OUTBOX_SWEEP_INTERVAL="0.5",
         OUTBOX_GRACE_SECONDS="3",
         OUTBOX_LEASE_SECONDS="2",
         PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
     )
     return outbox_process(args, env=environment, cwd=tmp_path)
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from outbox.mongo_store import MongoStore
 from outbox.writer import Writer
 from outbox_cli.main import cli
-from tests.support.cli import OUTBOX, clean_env, run_outbox
+from tests.support.cli import OUTBOX, clean_env, nx_daemon_env, run_outbox
 from tests.support.readme import documented_metrics, metric_kinds
 from tests.support.servers import PRODUCT_COLLECTIONS, NxServer, RedisServer, free_port
 from tests.support.waiting import wait_until
@@ -44,13 +44,13 @@ def get(url: str) -> tuple[int, str]:
 
 def daemon_env(nx_server: NxServer, redis_server: RedisServer) -> dict[str, str]:
     """Both daemons on these servers, the in-memory cluster, and short intervals."""
-    return clean_env(
-        OUTBOX_MONGODB_URI=nx_server.uri,
-        OUTBOX_REDIS_URL=redis_server.url,
+    return nx_daemon_env(
+        nx_server,
+        "outbox",
+        redis_server.url,
         OUTBOX_CLUSTER="memory",
         OUTBOX_MEMORY_ROLLOUT="0.2",
         OUTBOX_SWEEP_INTERVAL="0.2",
-        OUTBOX_WORKERS="1",
         OUTBOX_GRACE_SECONDS="3",
     )
 

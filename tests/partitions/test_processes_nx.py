@@ -17,7 +17,7 @@ from outbox.repository import UnitOfWork
 from outbox.store import OUTBOX
 from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
-from tests.support.cli import clean_env, outbox_process, relay_process
+from tests.support.cli import nx_daemon_env, outbox_process, relay_process
 from tests.support.partitions import assert_each_once_in_its_partition, record_partitions
 from tests.support.servers import NxServer, RedisServer
 from tests.support.waiting import wait_until
@@ -31,19 +31,16 @@ GATEWAYS = 12
 def provisioner_process(
     nx: NxServer, store: MongoStore, redis_server: RedisServer, tmp_path: Path
 ) -> subprocess.Popen[str]:
-    environment = clean_env(
-        OUTBOX_MONGODB_URI=nx.uri,
-        OUTBOX_DATABASE=store.database.name,
-        OUTBOX_REDIS_URL=redis_server.url,
+    environment = nx_daemon_env(
+        nx,
+        store.database.name,
+        redis_server.url,
         OUTBOX_CLUSTER="memory",
         OUTBOX_MEMORY_ROLLOUT="0.2",
         OUTBOX_CONSUMER="p1",
-        OUTBOX_WORKERS="1",  # one transaction at a time on nx-27017
         OUTBOX_SWEEP_INTERVAL="0.5",
         OUTBOX_HEARTBEAT_INTERVAL="1",
         OUTBOX_PARTITION_LEASE_SECONDS="3",
-        OUTBOX_METRICS_PORT="0",
-        PYTHONUNBUFFERED="1",
     )
     return outbox_process(["provisioner", "run"], env=environment, cwd=tmp_path)
 

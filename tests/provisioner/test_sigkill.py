@@ -25,7 +25,7 @@ from outbox.stream.redis_stream import RedisStream
 from outbox.writer import Writer
 from relay.factory import build_relay
 from relay.settings import RelaySettings
-from tests.support.cli import clean_env, outbox_process
+from tests.support.cli import nx_daemon_env, outbox_process
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.gateways import phases
 from tests.support.servers import NxServer, RedisServer
@@ -55,24 +55,20 @@ def provisioner_process(
     emulator: EmulatorProcess,
     tmp_path: Path,
 ) -> subprocess.Popen[str]:
-    environment = clean_env(
-        OUTBOX_MONGODB_URI=nx.uri,
-        OUTBOX_DATABASE=store.database.name,
-        OUTBOX_REDIS_URL=redis_server.url,
+    # One worker (nx_daemon_env's): nothing else in hand while the worker waits on a held apply.
+    environment = nx_daemon_env(
+        nx,
+        store.database.name,
+        redis_server.url,
         OUTBOX_CLUSTER="kubernetes",
         KUBECONFIG=str(emulator.kubeconfig),
         OUTBOX_NAMESPACE="gateways",
         OUTBOX_CONSUMER=consumer,
-        # One worker: one transaction at a time on nx-27017, and nothing else in hand while
-        # the worker waits on a held apply.
-        OUTBOX_WORKERS="1",
         # A dead consumer's entries are taken over after 2 s.
         OUTBOX_RECLAIM_IDLE="2",
         OUTBOX_HANDLER_DEADLINE="1",
         OUTBOX_SWEEP_INTERVAL="0.5",
-        OUTBOX_METRICS_PORT="0",
         OUTBOX_GRACE_SECONDS="3",
-        PYTHONUNBUFFERED="1",
     )
     return outbox_process(["provisioner", "run"], env=environment, cwd=tmp_path)
 

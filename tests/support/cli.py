@@ -54,6 +54,23 @@ def outbox_process(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> su
     )
 
 
+def nx_daemon_env(nx: NxServer, database: str, redis_url: str, **settings: str) -> dict[str, str]:
+    """A daemon's environment on nx-27017 and this Redis: one worker (nx-27017 takes one
+    transactional client at a time), no metrics port, unbuffered logs; `settings` add to it or
+    override it."""
+    return {
+        **clean_env(
+            OUTBOX_MONGODB_URI=nx.uri,
+            OUTBOX_DATABASE=database,
+            OUTBOX_REDIS_URL=redis_url,
+            OUTBOX_WORKERS="1",
+            OUTBOX_METRICS_PORT="0",
+            PYTHONUNBUFFERED="1",
+        ),
+        **settings,
+    }
+
+
 def relay_process(
     args: list[str],
     *,
@@ -63,17 +80,17 @@ def relay_process(
     tmp_path: Path,
     **env: str,
 ) -> subprocess.Popen[str]:
-    environment = {
-        **clean_env(),
-        "OUTBOX_MONGODB_URI": nx.uri,
-        "OUTBOX_DATABASE": store.database.name,
-        "OUTBOX_REDIS_URL": redis_server.url,
-        "OUTBOX_METRICS_PORT": "0",
-        "OUTBOX_BATCH_SIZE": "50",
-        "OUTBOX_LEASE_SECONDS": "2",
-        "PYTHONPATH": str(ROOT),
-        **env,
-    }
+    environment = nx_daemon_env(
+        nx,
+        store.database.name,
+        redis_server.url,
+        **{
+            "OUTBOX_BATCH_SIZE": "50",
+            "OUTBOX_LEASE_SECONDS": "2",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
+    )
     return outbox_process(["relay", "run", *args], env=environment, cwd=tmp_path)
 
 
