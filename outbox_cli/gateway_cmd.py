@@ -34,7 +34,7 @@ from outbox.waiting import Settled, outcome_error, wait_until_settled
 from outbox.writer import UNSET, Writer
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import version_option
-from outbox_cli.output import Output, age, output_options, plain, short
+from outbox_cli.output import F, Output, age, output_options, plain, short
 from outbox_cli.params import DURATION, GATEWAY_REF
 from outbox_cli.watching import watch
 
@@ -85,23 +85,22 @@ def _writing(app: App, command: str, actor: str | None) -> Iterator[Writer]:
         yield Writer(app.store(), actor=cli_actor() if actor is None else actor)
 
 
+def _spec_number(field: str, what: str, *, default: int | None = None) -> Callable[[F], F]:
+    """`--FIELD`, a number of the spec, its bounds in the help; create gives it a default."""
+    return click.option(
+        f"--{field}",
+        type=int,
+        default=default,
+        show_default=default is not None,
+        help=f"{what} ({limits(GatewaySpec, field)}).",
+    )
+
+
 @gateway.command()
 @click.argument("name")
 @click.option("--image", required=True, help="Container image, like nginx:1.27.")
-@click.option(
-    "--replicas",
-    type=int,
-    default=1,
-    show_default=True,
-    help=f"Pods ({limits(GatewaySpec, 'replicas')}).",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=8080,
-    show_default=True,
-    help=f"Container port ({limits(GatewaySpec, 'port')}).",
-)
+@_spec_number("replicas", "Pods", default=1)
+@_spec_number("port", "Container port", default=8080)
 @click.option("--host", help="Public host name; with it the gateway gets an Ingress.")
 @click.option("--env", "environments", multiple=True, help="Environment name (repeatable).")
 @click.option("--stopped", is_flag=True, help="Create it Stopped instead of starting it.")
@@ -169,8 +168,8 @@ _intent_command("delete", "Delete gateway NAME; its name and host become free on
 @gateway.command()
 @ref_argument
 @click.option("--image")
-@click.option("--replicas", type=int, help=f"Pods ({limits(GatewaySpec, 'replicas')}).")
-@click.option("--port", type=int, help=f"Container port ({limits(GatewaySpec, 'port')}).")
+@_spec_number("replicas", "Pods")
+@_spec_number("port", "Container port")
 @click.option("--host", help="New host.")
 @click.option("--no-host", is_flag=True, help="Remove the host (and the Ingress).")
 @click.option(
