@@ -49,8 +49,15 @@ def settings(**overrides: Any) -> RelaySettings:
     return RelaySettings(_env_file=None, stream=STREAM, metrics_port=0, **overrides)  # type: ignore[call-arg]
 
 
-def write_events(store: Store, count: int, *, gateways: int = 1000) -> None:
-    """`count` events spread over `gateways`, versions ascending in commit order."""
+def write_events(
+    store: Store,
+    count: int,
+    *,
+    gateways: int = 1000,
+    fields: Callable[[], dict[str, Any]] = dict,
+) -> None:
+    """`count` events spread over `gateways`, versions ascending in commit order; `fields()`
+    gives each more arguments of `OutboxEvent.for_gateway` (an actor, a trace)."""
     base = utcnow() - timedelta(hours=1)
     collection = store.collection(OUTBOX)
     chunk: list[dict[str, Any]] = []
@@ -62,6 +69,7 @@ def write_events(store: Store, count: int, *, gateways: int = 1000) -> None:
                 version=n // gateways + 1,
                 at=base + timedelta(milliseconds=n),
                 payload={"spec_version": n // gateways + 1, "image": "nginx:1.27"},
+                **fields(),
             ).to_document()
         )
         if len(chunk) == 5000:

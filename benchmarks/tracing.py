@@ -25,19 +25,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import redis
 from opentelemetry import trace
 
+from benchmarks.relay import write_events
 from benchmarks.verdict import exit_status
 from outbox import tracing
 from outbox.actors import python_actor
-from outbox.clock import utcnow
-from outbox.events import EventType, OutboxEvent
 from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
 from outbox.stream.redis_stream import RedisStream
 from outbox.tracer_provider import PropagatingTracer
 from outbox.writer import Writer
@@ -72,7 +70,7 @@ def timed(count: int, work: Callable[[], None]) -> Rates:
 def relay_run(redis_url: str, events: int) -> Rates:
     """Events/s of one relay drain of `events` pre-written events."""
     store = MemoryStore()
-    write_events(store, events)
+    write_events(store, events, gateways=100, fields=as_the_writer_leaves_it)
     client = RedisStream.from_url(redis_url)
     settings = RelaySettings(_env_file=None, stream=STREAM, metrics_port=0)  # type: ignore[call-arg]
     relay = Relay(store, client.with_config(stream_config(settings)), settings)
@@ -84,25 +82,10 @@ def relay_run(redis_url: str, events: int) -> Rates:
     return timed(events, drain)
 
 
-def write_events(store: MemoryStore, count: int, *, gateways: int = 100) -> None:
-    """As the writer leaves them: each event of a trace of its own when tracing is on."""
-    base = utcnow() - timedelta(hours=1)
-    documents = []
-    for n in range(count):
-        with tracing.span("request"):
-            trace = tracing.trace_fields()
-        documents.append(
-            OutboxEvent.for_gateway(
-                f"gw_{n % gateways:06d}",
-                EventType.SPEC_UPDATED,
-                version=n // gateways + 1,
-                at=base + timedelta(milliseconds=n),
-                payload={"spec_version": n // gateways + 1, "image": "nginx:1.27"},
-                actor=python_actor(),
-                trace=trace,
-            ).to_document()
-        )
-    store.collection(OUTBOX).insert_many(documents)
+def as_the_writer_leaves_it() -> dict[str, Any]:
+    """An event's actor, and a trace of its own when tracing is on."""
+    with tracing.span("request"):
+        return {"actor": python_actor(), "trace": tracing.trace_fields()}
 
 
 def writer_run(creates: int) -> Rates:

@@ -105,7 +105,7 @@ def _read_routes(router: APIRouter, ctx: Context) -> None:
         return Timeline(
             gateway=GatewayView.of(gateway),
             phases=[SpanView.of(span) for span in phase_spans(events, now=ctx.clock())],
-            events=[EventView.model_validate(e.model_dump()) for e in events],
+            events=[EventView.of(e) for e in events],
         )
 
 

@@ -7,15 +7,13 @@ refuses exactly what the writer refuses, naming each field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from outbox.model import (
-    Environment,
     EnvironmentName,
     EnvironmentState,
-    Gateway,
     GatewayName,
     GatewaySpec,
     Host,
@@ -25,10 +23,19 @@ from outbox.model import (
     Retry,
     State,
 )
-from outbox.timeline import PhaseSpan
-from outbox.tokens import Role, Token
+from outbox.tokens import Role
 
 _STRICT = ConfigDict(extra="forbid")
+
+
+class _Shown(BaseModel):
+    """A response body read off an object of the core: the fields it declares, by name."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, source: object) -> Self:
+        return cls.model_validate(source)
 
 
 class CreateGateway(BaseModel):
@@ -58,7 +65,7 @@ class UpdateGateway(BaseModel):
         return sent
 
 
-class GatewayView(BaseModel):
+class GatewayView(_Shown):
     id: str
     name: str
     state: State
@@ -74,26 +81,10 @@ class GatewayView(BaseModel):
     start_requested_at: datetime | None
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, gateway: Gateway) -> GatewayView:
-        return cls(
-            id=gateway.id,
-            name=gateway.name,
-            state=gateway.state,
-            phase=gateway.phase,
-            version=gateway.version,
-            spec=gateway.spec,
-            spec_version=gateway.spec_version,
-            applied_spec_version=gateway.applied_spec_version,
-            ever_started=gateway.ever_started,
-            last_error=gateway.last_error,
-            retry=gateway.retry,
-            phase_changed_at=gateway.phase_changed_at,
-            start_requested_at=gateway.start_requested_at,
-            created_at=gateway.created_at,
-            updated_at=gateway.updated_at,
-        )
+    created_by: str | None = Field(description="the actor that created it; null before actors")
+    updated_by: str | None = Field(
+        description="the actor of the last change of intent (a provisioner step is not one)"
+    )
 
 
 class GatewayPage(BaseModel):
@@ -101,35 +92,26 @@ class GatewayPage(BaseModel):
     next: str | None = Field(description="cursor of the next page; null on the last one")
 
 
-class EnvironmentView(BaseModel):
+class EnvironmentView(_Shown):
     name: str
     state: EnvironmentState
 
-    @classmethod
-    def of(cls, environment: Environment) -> EnvironmentView:
-        return cls(name=environment.name, state=environment.state)
 
-
-class EventView(BaseModel):
+class EventView(_Shown):
     id: str
     type: str
     version: int
     occurred_at: datetime
     published_at: datetime | None
     payload: dict[str, Any]
+    actor: str | None = Field(description="who made the change; null on events before actors")
 
 
-class SpanView(BaseModel):
+class SpanView(_Shown):
     phase: Phase
     entered_at: datetime
     left_at: datetime | None
     seconds: float
-
-    @classmethod
-    def of(cls, span: PhaseSpan) -> SpanView:
-        return cls(
-            phase=span.phase, entered_at=span.entered_at, left_at=span.left_at, seconds=span.seconds
-        )
 
 
 class Timeline(BaseModel):
@@ -156,7 +138,7 @@ class CreateToken(BaseModel):
     )
 
 
-class TokenView(BaseModel):
+class TokenView(_Shown):
     id: str
     name: str
     role: Role
@@ -164,18 +146,6 @@ class TokenView(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, token: Token) -> TokenView:
-        return cls(
-            id=token.id,
-            name=token.name,
-            role=token.role,
-            created_at=token.created_at,
-            expires_at=token.expires_at,
-            revoked_at=token.revoked_at,
-            last_used_at=token.last_used_at,
-        )
 
 
 class IssuedToken(TokenView):

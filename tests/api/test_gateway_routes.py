@@ -213,6 +213,20 @@ def test_timeline_shows_the_events_and_the_phases(api: Api) -> None:
     assert body["gateway"]["name"] == "edge"
 
 
+def test_the_timeline_and_the_gateway_name_the_token_behind_each_change(api: Api) -> None:
+    api.create("edge")  # a writer's token
+    api.client.post("/v1/gateways/edge/stop", headers=api.headers(Role.ADMIN))
+
+    body = api.client.get("/v1/gateways/edge/timeline", headers=api.headers(Role.READER)).json()
+
+    assert [event["actor"] for event in body["events"]] == ["token:test-writer", "token:test-admin"]
+    gateway = api.client.get("/v1/gateways/edge", headers=api.headers(Role.READER)).json()
+    assert (gateway["created_by"], gateway["updated_by"]) == (
+        "token:test-writer",
+        "token:test-admin",
+    )
+
+
 def test_an_unknown_gateway_is_404_on_every_route(api: Api) -> None:
     headers = api.headers()
     responses = [
