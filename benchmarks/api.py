@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -84,15 +84,6 @@ class Client:
 
     def close(self) -> None:
         self._connection.close()
-
-
-@contextmanager
-def connected(base: str, bearer: str) -> Iterator[Client]:
-    client = Client(base, bearer)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @contextmanager
@@ -212,7 +203,7 @@ def run(sizes: Sizes) -> tuple[float, float]:
         with (
             tempfile.TemporaryDirectory() as workdir,
             api_process(server, Path(workdir)) as base,
-            connected(base, bearer) as client,
+            closing(Client(base, bearer)) as client,
         ):
             print(f"creates: {sizes.gateways} per side per round, {sizes.rounds} rounds")
             create_ratio = statistics.median(creates(store, client, sizes))
