@@ -7,11 +7,7 @@ has nothing to do (before the gateway exists); afterwards the API only reads.
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,61 +21,36 @@ from outbox.tokens import Role, Tokens
 from outbox.writer import Writer
 from tests.support.api import SPEC, answers_ready, auth
 from tests.support.cli import clean_env, outbox_process
+from tests.support.procfile import Procfile, procfile_running, stopped_with_status_0
 from tests.support.servers import NxServer, RedisServer, free_port
 from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def procfile(
     nx_server: NxServer, nx_store: MongoStore, redis_server: RedisServer, tmp_path: Path
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+) -> Iterator[tuple[str, Procfile]]:
     """The three processes of the Procfile, under honcho; yields the API's base URL."""
     port = free_port()
-    (tmp_path / "empty.env").write_text("")
-    bin_dir = str(Path(sys.executable).parent)
-    env = {
-        **clean_env(),
-        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-        "OUTBOX_MONGODB_URI": nx_server.uri,
-        "OUTBOX_REDIS_URL": redis_server.url,
-        "OUTBOX_CLUSTER": "memory",
-        "OUTBOX_WORKERS": "1",
-        "OUTBOX_MEMORY_ROLLOUT": "0.3",
-        "OUTBOX_SWEEP_INTERVAL": "0.3",
-        "OUTBOX_METRICS_PORT": "0",
-        "OUTBOX_API_PORT": str(port),
-        "OUTBOX_GRACE_SECONDS": "3",
-        "PYTHONUNBUFFERED": "1",
-    }
-    honcho = subprocess.Popen(
-        [f"{bin_dir}/honcho", "-e", "empty.env", "-f", str(ROOT / "Procfile"), "start"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-
-    try:
+    with procfile_running(nx_server, redis_server, tmp_path, api_port=port) as running:
         wait_until(
-            lambda: answers_ready(base), "the API ready", timeout=60, interval=0.2, process=honcho
+            lambda: answers_ready(base),
+            "the API ready",
+            timeout=60,
+            interval=0.2,
+            process=running.process,
         )
-        yield base, honcho
-    finally:
-        if honcho.poll() is None:
-            honcho.send_signal(signal.SIGTERM)
-        honcho.communicate(timeout=30)
+        yield base, running
 
 
 def test_a_gateway_created_over_http_reaches_started_as_wait_reports(
-    nx_store: MongoStore, procfile: tuple[str, subprocess.Popen[str]]
+    nx_store: MongoStore, procfile: tuple[str, Procfile]
 ) -> None:
     bearer = Tokens(nx_store).create("deployer", Role.WRITER).bearer
-    base, honcho = procfile
+    base, running = procfile
     with httpx.Client(base_url=base, headers=auth(bearer), timeout=90, trust_env=False) as client:
         body = {"name": "edge", "spec": {**SPEC, "host": "edge.example.com"}}
         created = client.post("/v1/gateways", json=body, headers={"Idempotency-Key": "first"})
@@ -98,9 +69,8 @@ def test_a_gateway_created_over_http_reaches_started_as_wait_reports(
     assert (waited.json()["met"], waited.json()["gateway"]["phase"]) == (True, "Started")
     assert fetched.headers["ETag"] == f'"{fetched.json()["version"]}"'
 
-    honcho.send_signal(signal.SIGTERM)
-    output, _ = honcho.communicate(timeout=30)
-    assert re.search(r"api\.1\s+\|?\s*stopped \(rc=0\)", output), output
+    output = running.stop()
+    assert stopped_with_status_0(output, "api"), output
 
 
 def test_sigterm_lets_a_long_poll_in_flight_finish_then_exits_0(
@@ -118,7 +88,7 @@ def test_sigterm_lets_a_long_poll_in_flight_finish_then_exits_0(
         ThreadPoolExecutor(max_workers=1) as pool,
         httpx.Client(base_url=base, trust_env=False) as client,
     ):
-        wait_until(lambda: _answers(client, "/readyz"), "the API ready", timeout=60, process=api)
+        wait_until(lambda: answers_ready(base), "the API ready", timeout=60, process=api)
         params = {"for": "phase=Started", "timeout": 3}
         waiting = pool.submit(
             client.get, "/v1/gateways/edge/wait", params=params, headers=auth(bearer), timeout=30
@@ -136,10 +106,3 @@ def test_sigterm_lets_a_long_poll_in_flight_finish_then_exits_0(
     assert answered.status_code == 200
     assert answered.json()["verdict"] == "pending"
     assert api.returncode == 0, stderr
-
-
-def _answers(client: httpx.Client, path: str) -> bool:
-    try:
-        return client.get(path, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
