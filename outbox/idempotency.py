@@ -64,12 +64,9 @@ class Mismatch:
 Outcome = Claimed | Replay | InFlight | Mismatch
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """The same request, whatever the JSON key order or spacing of its body."""
-    try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:  # not JSON (refused later anyway): the bytes as they came
-        canonical = body
+def fingerprint(method: str, path: str, body: object) -> str:
+    """The same request, whatever the JSON key order or spacing of its body (as parsed)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), canonical)).hexdigest()
 
 

@@ -7,7 +7,6 @@ claims the key first, stores the response inside the write's own transaction (th
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -93,9 +92,10 @@ class Writes:
         if not _KEY.match(request.key):
             detail = "Idempotency-Key: 1 to 255 visible ASCII characters"
             raise invalid(detail, [FieldProblem(field="Idempotency-Key", message=detail)])
-        body = json.dumps(request.body, sort_keys=True, default=str).encode()
         outcome = self._keys.begin(
-            request.caller.token.id, request.key, fingerprint(request.method, request.path, body)
+            request.caller.token.id,
+            request.key,
+            fingerprint(request.method, request.path, request.body),
         )
         match outcome:
             case Replay(stored):
