@@ -118,7 +118,11 @@ def format_seconds(seconds: float) -> str:
     """1.5s, 42s, 3m05s, 2h01m, 3d04h: short and still exact enough to compare."""
     if seconds < 10:
         return f"{seconds:.1f}s"
-    whole = int(seconds)
+    return format_whole_seconds(int(seconds))
+
+
+def format_whole_seconds(whole: int) -> str:
+    """45s, 3m05s, 2h01m, 3d04h: the two largest units."""
     if whole < 60:
         return f"{whole}s"
     if whole < 3600:

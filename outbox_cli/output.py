@@ -127,14 +127,10 @@ def age(since: datetime, now: datetime) -> str:
     """`45s`, `3m12s`, `2h05m`, `3d04h`: how long ago, as tables show it."""
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    seconds = max(0, int((now - since).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    # Imported here: this module loads for `--help`, which needs no models.
+    from outbox.timeline import format_whole_seconds
+
+    return format_whole_seconds(max(0, int((now - since).total_seconds())))
 
 
 def short(text: str, width: int = 40) -> str:
