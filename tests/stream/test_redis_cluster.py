@@ -4,6 +4,7 @@ their tagged key without losing or doubling one (on a single server and on a clu
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -126,3 +127,19 @@ def test_a_move_cut_short_on_a_cluster_is_finished_without_doubling(
     # When the next call moves them again, then each is there once.
     assert [letter.id for letter in stream.latest_dead_letters(10)] == ids[::-1]
     assert redis_cluster_client.exists(OLD_DLQ) == 0
+
+
+def test_a_cluster_node_whose_port_was_taken_meanwhile_moves_to_another_before_creation() -> None:
+    cluster = RedisClusterServers(masters=3)
+    taken = cluster.ports[0]
+    with socket.socket() as squatter:  # another program took the port found free
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        cluster.start()
+    try:
+        assert taken not in cluster.ports
+        client = cluster.client()
+        client.set("k", "v")
+        assert client.get("k") == "v"
+    finally:
+        cluster.close()

@@ -16,9 +16,11 @@ import tempfile
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
-from tests.support.waiting import wait_until
+from tests.support.waiting import became_true, wait_until
 
 BUS_OFFSET = 10_000
 
@@ -58,25 +60,49 @@ class RedisClusterServers:
 
     def start(self) -> RedisClusterServers:
         created = (self.dir / "created").exists()
-        for port in self.ports:
-            self._start_node(port)
+        for index in range(len(self.ports)):
+            self._start_node(index, may_move=not created)
         if not created:
             self._create()
         wait_until(self._ready, "Redis Cluster ok", timeout=30, interval=0.1)
         return self
 
-    def _start_node(self, port: int) -> None:
+    def _start_node(self, index: int, *, may_move: bool) -> None:
+        """Start the node at `self.ports[index]`. A port found free can be taken before the
+        node binds it (or its bus port): before the cluster is created, the node then moves to
+        another free port; afterwards its port is part of the cluster, and that is an error."""
+        for _ in range(5):
+            port = self.ports[index]
+            process = self._launch(port)
+            if process is not None:
+                self.processes[port] = process
+                return
+            if not may_move:
+                break
+            self.ports[index] = free_cluster_port()
+        log = self.dir / str(port) / "redis.log"
+        tail = log.read_text()[-500:] if log.exists() else ""
+        raise RuntimeError(f"cluster node on port {port} did not start: {tail}")
+
+    def _launch(self, port: int) -> subprocess.Popen[bytes] | None:
+        """A node serving on `port`, or None if it exited (or hung) first."""
         node_dir = self.dir / str(port)
         node_dir.mkdir(exist_ok=True)
-        self.processes[port] = subprocess.Popen(
+        process = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+             "--logfile", str(node_dir / "redis.log"),
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
              "--cluster-node-timeout", "2000", "--appendonly", "yes", "--save", "",
              "--daemonize", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_until(lambda: self._answers(port), f"cluster node {port} up", timeout=15)
+        became_true(lambda: process.poll() is not None or self._answers(port), timeout=15)
+        if process.poll() is None and self._answers(port):
+            return process
+        process.kill()
+        process.wait(timeout=15)
+        return None
 
     def _create(self) -> None:
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
@@ -90,10 +116,14 @@ class RedisClusterServers:
         (self.dir / "created").touch()
 
     def _answers(self, port: int) -> bool:
+        """One quick PING, no retries: whatever else holds the port may never answer."""
+        probe = redis.Redis(port=port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
         try:
-            return bool(self.node(port).ping())
+            return bool(probe.ping())
         except redis.RedisError:
             return False
+        finally:
+            probe.close()
 
     def _ready(self) -> bool:
         try:
