@@ -17,6 +17,7 @@ from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.partitions import STREAM, record_partitions
 from tests.support.servers import RedisServer
+from tests.support.waiting import wait_until
 
 P = 4
 
@@ -28,7 +29,17 @@ def dead_letter(client: redis.Redis, partition: int, gateway: str) -> str:
     stream.ensure_group()
     entry_id = client.xadd(name, {"aggregate_id": gateway, "type": "Nope"})
     stream.dead_letter(str(entry_id), {"aggregate_id": gateway, "type": "Nope"}, "why", 5)
-    return f"{partition}/{stream.latest_dead_letters(1)[0].id}"
+    letter = stream.latest_dead_letters(1)[0].id
+    # Record ids are Redis's milliseconds: letters of two partitions within one millisecond
+    # would tie, and "newest first" could not order them.
+    milliseconds = int(letter.partition("-")[0])
+    wait_until(lambda: redis_milliseconds(client) > milliseconds, "the next millisecond")
+    return f"{partition}/{letter}"
+
+
+def redis_milliseconds(client: redis.Redis) -> int:
+    seconds, microseconds = client.time()
+    return seconds * 1000 + microseconds // 1000
 
 
 def run(store: MemoryStore, url: str, tmp_path: Path, *args: str) -> Result:
