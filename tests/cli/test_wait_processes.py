@@ -94,12 +94,17 @@ def test_a_start_degraded_by_its_timeout_exits_7_and_an_early_timeout_exits_8(
 def test_list_watch_prints_each_change_until_ctrl_c_then_exits_130_quietly(
     pipeline: Pipeline,
 ) -> None:
+    created = pipeline.outbox("gateway", "create", "edge", "--image", "nginx", "--stopped")
+    assert created.returncode == 0, created.stderr
     watching = pipeline.spawn("gateway", "list", "--watch", "--no-headers")
     assert watching.stdout is not None
     lines = Lines(watching.stdout)
+    # The watch is up once it shows the gateway at rest; a start then passes through Starting
+    # for the rollout's second, long enough for the watch's polls to see it.
+    assert lines.until("edge", timeout=30).split()[:2] == ["edge", "Stopped"]
 
-    assert pipeline.outbox("gateway", "create", "edge", "--image", "nginx").returncode == 0
-    lines.until("Created", timeout=30)
+    assert pipeline.outbox("gateway", "start", "edge").returncode == 0
+    lines.until("Starting", timeout=30)
     started = lines.until("Started", timeout=60)
 
     assert started.split()[:3] == ["edge", "Running", "Started"]
