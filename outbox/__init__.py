@@ -2,7 +2,7 @@
 
 from outbox import MemoryStore, Writer
 writer = Writer(MemoryStore())
-writer.create("edge", {"image": "nginx:1.27", "host": "edge.example.com"})
+writer.create("edge", {"image": "nginxinc/nginx-unprivileged:1.27", "host": "edge.example.com"})
 
 The names below are imported when first used: importing one module of the package (as every
 command does) must not load pymongo, mongomock and the rest with it.

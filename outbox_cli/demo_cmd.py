@@ -33,6 +33,14 @@ from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
 
+# An image that runs as non-root and listens on 8080: what a restricted namespace admits.
+EDGE_SPEC = {
+    "image": "nginxinc/nginx-unprivileged:1.27",
+    "host": "edge.demo.local",
+    "environments": ["dev", "prod"],
+}
+EDGE_UPDATE = "nginxinc/nginx-unprivileged:1.28"
+
 
 @dataclass
 class Expectation:
@@ -217,10 +225,7 @@ class Scenario:
             "\n> create edge (a host, two environments) and doomed (its rollout never completes)"
         )
         self.cluster.stall_rollouts("doomed")
-        writer.create(
-            "edge",
-            {"image": "nginx:1.27", "host": "edge.demo.local", "environments": ["dev", "prod"]},
-        )
+        writer.create("edge", EDGE_SPEC)
         writer.create("doomed", {"image": "registry.demo.local/never-ready:1"})
         self.wait("edge", "Started", started)
         self.say("> stop edge")
@@ -234,8 +239,8 @@ class Scenario:
         self.wait(
             "edge", "Started after the restart", lambda g: started(g) and g.state == State.RUNNING
         )
-        self.say("> update edge: image nginx:1.28, 2 replicas, no host (its Ingress goes)")
-        writer.update("edge", image="nginx:1.28", replicas=2, host=None)
+        self.say(f"> update edge: image {EDGE_UPDATE}, 2 replicas, no host (its Ingress goes)")
+        writer.update("edge", image=EDGE_UPDATE, replicas=2, host=None)
         self.wait("edge", "Started with the new spec", started)
         self.say("> delete edge")
         writer.delete("edge")

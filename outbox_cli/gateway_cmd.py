@@ -98,7 +98,11 @@ def _spec_number(field: str, what: str, *, default: int | None = None) -> Callab
 
 @gateway.command()
 @click.argument("name")
-@click.option("--image", required=True, help="Container image, like nginx:1.27.")
+@click.option(
+    "--image",
+    required=True,
+    help="Container image, like nginxinc/nginx-unprivileged:1.27 (non-root, on 8080).",
+)
 @_spec_number("replicas", "Pods", default=1)
 @_spec_number("port", "Container port", default=8080)
 @click.option("--host", help="Public host name; with it the gateway gets an Ingress.")

@@ -15,8 +15,13 @@ from outbox.errors import OutboxError
 
 Manifest = dict[str, Any]
 
-KINDS = ("Deployment", "Service", "Ingress")
-API_VERSIONS = {"Deployment": "apps/v1", "Service": "v1", "Ingress": "networking.k8s.io/v1"}
+KINDS = ("Deployment", "Service", "NetworkPolicy", "Ingress")
+API_VERSIONS = {
+    "Deployment": "apps/v1",
+    "Service": "v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "Ingress": "networking.k8s.io/v1",
+}
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "gateway-outbox"

@@ -17,13 +17,22 @@ from outbox.deadlines import Timeouts, phase_deadline, start_deadline
 from outbox.events import EventType
 from outbox.model import EnvironmentState, Gateway, LastError, Phase, Retry, State
 from provisioner.cluster import Manifest
-from provisioner.manifests import desired_objects, drifted, object_names, undesired_kinds
-from provisioner.rollout import RolloutState, rollout_status
+from provisioner.manifests import (
+    DEFAULT_POLICY,
+    WorkloadPolicy,
+    desired_objects,
+    drifted,
+    object_names,
+    undesired_kinds,
+)
+from provisioner.rollout import RolloutState, replica_failure, rollout_status
 
 START_TIMEOUT = "StartTimeout"
 ROLLOUT_TIMEOUT = "RolloutTimeout"
 STOP_TIMEOUT = "StopTimeout"
 DELETE_TIMEOUT = "DeleteTimeout"
+# The ReplicaSet controller's reason when admission refuses the pods (Pod Security, a quota).
+PODS_REFUSED = "FailedCreate"
 _TIMEOUT_REASONS = (START_TIMEOUT, ROLLOUT_TIMEOUT)
 _DEADLINE_REASONS = (STOP_TIMEOUT, DELETE_TIMEOUT)
 
@@ -40,6 +49,7 @@ class Action(StrEnum):
 class Config:
     namespace: str
     timeouts: Timeouts
+    policy: WorkloadPolicy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,10 @@ def _teardown_overdue(
 def _toward_started(gateway: Gateway, observed: Observed, now: datetime, config: Config) -> Step:
     desired = tuple(
         desired_objects(
-            gateway, namespace=config.namespace, start_timeout_seconds=int(config.timeouts.start)
+            gateway,
+            namespace=config.namespace,
+            start_timeout_seconds=int(config.timeouts.start),
+            policy=config.policy,
         )
     )
     match gateway.phase:
@@ -210,12 +223,25 @@ def _watch_rollout(
     deadline, apply again whatever is missing or newer."""
     outdated = _outdated(gateway)
     incomplete = _missing_or_unwanted(gateway, observed, desired)
-    status = rollout_status(observed.owned.get("Deployment"))
+    deployment = observed.owned.get("Deployment")
+    status = rollout_status(deployment)
     if status.state is RolloutState.COMPLETE and not (outdated or incomplete):
         return _started(gateway, now)
+    refused = replica_failure(deployment)
     if now >= start_deadline(gateway, config.timeouts.start):
-        blocker = _blocker(gateway, observed, desired, status.message)
+        blocker = _blocker(gateway, observed, desired, refused or status.message)
         return _rollout_failed(gateway, now, config, blocker)
+    if outdated or incomplete:
+        return _apply_again(gateway, now, desired, outdated=outdated)
+    if status.state is RolloutState.FAILED:
+        return _rollout_failed(gateway, now, config, refused or status.message)
+    if refused is not None:
+        return _pods_refused(gateway, now, refused)
+    return Step(Action.NONE, f"rollout in progress: {status.message}")
+
+
+def _apply_again(gateway: Gateway, now: datetime, desired: Desired, *, outdated: bool) -> Step:
+    """Starting, with a newer spec or with objects missing: apply what is asked for now."""
     if outdated:
         # A newer spec while starting: apply it (the writer moved the start deadline with it).
         newer = _next(
@@ -225,12 +251,28 @@ def _watch_rollout(
             applied_restart_stamp=gateway.restart_stamp,
         )
         return Step(Action.APPLY, "applying a newer spec while starting", newer, desired=desired)
-    if incomplete:
-        note = "objects missing while starting: applying again"
-        return Step(Action.APPLY, note, desired=desired)
-    if status.state is RolloutState.FAILED:
-        return _rollout_failed(gateway, now, config, status.message)
-    return Step(Action.NONE, f"rollout in progress: {status.message}")
+    note = "objects missing while starting: applying again"
+    return Step(Action.APPLY, note, desired=desired)
+
+
+def _pods_refused(gateway: Gateway, now: datetime, message: str) -> Step:
+    """Admission refuses the pods: say so at once, once; no pod comes before the deadline.
+
+    The start goes on (a namespace label or a quota may change), and its deadline ends it.
+    """
+    error = gateway.last_error
+    if error is not None and (error.reason, error.message) == (PODS_REFUSED, message):
+        return Step(Action.NONE, f"pods refused: {message}")
+    refused = _next(
+        gateway, now, last_error=LastError(reason=PODS_REFUSED, message=message, at=now)
+    )
+    return Step(
+        Action.NONE,
+        "pods refused",
+        refused,
+        EventType.FAILED,
+        {"reason": PODS_REFUSED, "message": message},
+    )
 
 
 def _started(gateway: Gateway, now: datetime) -> Step:

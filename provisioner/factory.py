@@ -186,6 +186,7 @@ def build_reconciler(
         config=Config(
             namespace=cluster.namespace,
             timeouts=_timeouts(settings),
+            policy=settings.workload_policy,
         ),
         delay=lambda attempt: backoff(
             attempt, base=settings.backoff_base, cap=settings.backoff_cap

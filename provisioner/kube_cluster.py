@@ -9,6 +9,7 @@ own), and every library error translated into `TemporaryClusterError`, `Resource
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,6 +33,8 @@ from provisioner.cluster import (
     WatchEvent,
     error_for_status,
 )
+
+log = logging.getLogger(__name__)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 # Foreground: the Deployment stays (with a deletionTimestamp) until its ReplicaSets and pods are
@@ -229,6 +232,7 @@ class KubernetesCluster:
             # Timeouts, refused or reset connections, TLS failures: the server may be back soon.
             cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
             raise TemporaryClusterError(f"{what}: {type(cause).__name__}: {cause}") from error
+        _log_warnings(what, response.headers.getlist("Warning"))
         document: Manifest = json.loads(response.data) if response.data else {}
         return document
 
@@ -260,6 +264,12 @@ def _operations(api_client: client.ApiClient) -> dict[str, dict[str, Callable[..
             "delete": core.delete_namespaced_service,
             "list": core.list_namespaced_service,
         },
+        "NetworkPolicy": {
+            "get": networking.read_namespaced_network_policy,
+            "apply": networking.patch_namespaced_network_policy,
+            "delete": networking.delete_namespaced_network_policy,
+            "list": networking.list_namespaced_network_policy,
+        },
         "Ingress": {
             "get": networking.read_namespaced_ingress,
             "apply": networking.patch_namespaced_ingress,
@@ -289,6 +299,13 @@ def _api_client(kubeconfig: str | None, context: str | None, workers: int) -> cl
             f"no usable Kubernetes configuration in {where}: {error}"
         ) from error
     return client.ApiClient(tune(configuration, workers=workers))
+
+
+def _log_warnings(what: str, warnings: list[str]) -> None:
+    # Admission says what it would refuse (a pod that fails Pod Security, a deprecated API) on
+    # writes it still accepts: the operator should hear it from us.
+    for warning in warnings:
+        log.warning("%s: the API server warns: %s", what, warning)
 
 
 def _api_message(error: ApiException) -> str:

@@ -8,12 +8,14 @@ apply owns fields: only what we set counts.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from outbox.model import Gateway
 from provisioner.cluster import (
     GATEWAY_ID_LABEL,
     INSTANCE_LABEL,
+    KINDS,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     Manifest,
@@ -21,9 +23,40 @@ from provisioner.cluster import (
 
 RESTART_STAMP_ANNOTATION = "gateway-outbox.io/restart-stamp"
 NAME_SUFFIX = "-gateway"
+TLS_SECRET_SUFFIX = "-tls"
 SERVICE_PORT = 80
 CONTAINER_NAME = "gateway"
 PORT_NAME = "http"
+TMP_VOLUME = "tmp"
+# The label every namespace carries with its own name (Kubernetes sets it): how a NetworkPolicy
+# names the ingress controller's namespace without a label of our own on it.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+ISSUER_ANNOTATIONS = {
+    "ClusterIssuer": "cert-manager.io/cluster-issuer",
+    "Issuer": "cert-manager.io/issuer",
+}
+
+
+@dataclass(frozen=True)
+class WorkloadPolicy:
+    """What the platform, not the tenant, decides about every gateway's objects (from settings).
+
+    `client_label` is the `key=value` label of same-namespace pods that may reach gateways
+    directly; with `egress` "closed" a gateway may only resolve names (DNS), nothing else.
+    """
+
+    run_as_user: int = 10001
+    run_as_group: int = 10001
+    ingress_namespace: str = "ingress-nginx"
+    ingress_class: str = "nginx"
+    client_label: tuple[str, str] | None = ("gateway-outbox.io/client", "true")
+    egress: Literal["open", "closed"] = "open"
+    tls_issuer: str | None = None
+    tls_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
+    tmp_size: str = "64Mi"
+
+
+DEFAULT_POLICY = WorkloadPolicy()
 
 # Keys that identify an item of an associative list (containers by name, ports by number), as
 # the API's merge keys do. Lists whose items have none of them are atomic (Ingress rules, paths).
@@ -31,9 +64,9 @@ _MERGE_KEYS = ("containerPort", "port", "name")
 
 
 def object_names(gateway_name: str) -> dict[str, str]:
-    """The name of each kind's object; all three share one (kinds are separate name spaces)."""
+    """The name of each kind's object; all share one (kinds are separate name spaces)."""
     name = f"{gateway_name}{NAME_SUFFIX}"
-    return {"Deployment": name, "Service": name, "Ingress": name}
+    return dict.fromkeys(KINDS, name)
 
 
 def labels(gateway: Gateway) -> dict[str, str]:
@@ -51,15 +84,21 @@ def selector(gateway: Gateway) -> dict[str, str]:
 
 
 def desired_objects(
-    gateway: Gateway, *, namespace: str, start_timeout_seconds: int
+    gateway: Gateway,
+    *,
+    namespace: str,
+    start_timeout_seconds: int,
+    policy: WorkloadPolicy = DEFAULT_POLICY,
 ) -> list[Manifest]:
-    """Deployment, Service and, when the gateway has a host, Ingress; in that order."""
+    """Deployment, Service, NetworkPolicy and, when the gateway has a host, Ingress; in that
+    order (the pods are isolated before the world is pointed at them)."""
     objects = [
-        _deployment(gateway, namespace, start_timeout_seconds),
+        _deployment(gateway, namespace, start_timeout_seconds, policy),
         _service(gateway, namespace),
+        _network_policy(gateway, namespace, policy),
     ]
     if gateway.spec.host is not None:
-        objects.append(_ingress(gateway, namespace, gateway.spec.host))
+        objects.append(_ingress(gateway, namespace, gateway.spec.host, policy))
     return objects
 
 
@@ -121,7 +160,10 @@ def _merge_key(items: list[Any]) -> str | None:
     if not items or not all(isinstance(item, dict) for item in items):
         return None
     for key in _MERGE_KEYS:
-        if all(key in item for item in items):
+        if not all(key in item for item in items):
+            continue
+        # A key shared by two items (port 53 over UDP and over TCP) identifies neither.
+        if len({repr(item[key]) for item in items}) == len(items):
             return key
     return None
 
@@ -134,7 +176,9 @@ def _metadata(gateway: Gateway, namespace: str, kind: str) -> dict[str, Any]:
     }
 
 
-def _deployment(gateway: Gateway, namespace: str, start_timeout_seconds: int) -> Manifest:
+def _deployment(
+    gateway: Gateway, namespace: str, start_timeout_seconds: int, policy: WorkloadPolicy
+) -> Manifest:
     spec = gateway.spec
     return {
         "apiVersion": "apps/v1",
@@ -159,35 +203,59 @@ def _deployment(gateway: Gateway, namespace: str, start_timeout_seconds: int) ->
                     # same step renders the same template, so it never starts a second rollout.
                     "annotations": {RESTART_STAMP_ANNOTATION: str(gateway.restart_stamp)},
                 },
-                "spec": {
-                    # A gateway proxies traffic; it has no business with the Kubernetes API.
-                    "automountServiceAccountToken": False,
-                    "containers": [_container(gateway)],
-                },
+                "spec": _pod_spec(gateway, policy),
             },
         },
     }
 
 
-def _container(gateway: Gateway) -> dict[str, Any]:
+def _pod_spec(gateway: Gateway, policy: WorkloadPolicy) -> dict[str, Any]:
+    """A pod that passes Pod Security "restricted" (provisioner.pod_security checks it)."""
+    return {
+        # A gateway proxies traffic; it has no business with the Kubernetes API.
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": policy.run_as_user,
+            "runAsGroup": policy.run_as_group,
+            "fsGroup": policy.run_as_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(gateway, policy)],
+        # The root filesystem is read-only; a proxy still needs somewhere for its pid file and
+        # buffered request bodies, and an emptyDir lives and dies with the pod.
+        "volumes": [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": policy.tmp_size}}],
+    }
+
+
+def _container(gateway: Gateway, policy: WorkloadPolicy) -> dict[str, Any]:
     port = gateway.spec.port
+    # TCP, not HTTP: we do not know which paths an arbitrary gateway image answers, but a
+    # listening port is what the Service needs before it may send traffic.
+    listening = {"tcpSocket": {"port": port}}
     return {
         "name": CONTAINER_NAME,
         "image": gateway.spec.image,
         "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
-        # TCP, not HTTP: we do not know which paths an arbitrary gateway image answers, but a
-        # listening port is what the Service needs before it may send traffic.
-        "readinessProbe": {
-            "tcpSocket": {"port": port},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-        },
+        # The startup probe holds the other two off while the image starts (up to a minute),
+        # so a slow start is not killed by the liveness probe.
+        "startupProbe": {**listening, "periodSeconds": 2, "failureThreshold": 30},
+        "readinessProbe": {**listening, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**listening, "periodSeconds": 10, "failureThreshold": 3},
         # No CPU limit on purpose: throttling a proxy adds latency to every request; the memory
-        # limit keeps a leaking gateway from starving its neighbours.
+        # limit keeps a leaking gateway from starving its neighbours. (This is why `make
+        # security` skips checkov's CKV_K8S_11 for the tenant objects.)
         "resources": {
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"memory": "256Mi"},
         },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}],
     }
 
 
@@ -211,19 +279,59 @@ def _service(gateway: Gateway, namespace: str) -> Manifest:
     }
 
 
-def _ingress(gateway: Gateway, namespace: str, host: str) -> Manifest:
+def _network_policy(gateway: Gateway, namespace: str, policy: WorkloadPolicy) -> Manifest:
+    """Only the ingress controller (and, with the client label, pods of this namespace) reach
+    the gateway's port; with egress closed, it may resolve names and nothing more."""
+    sources: list[dict[str, Any]] = [
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: policy.ingress_namespace}}}
+    ]
+    if policy.client_label is not None:
+        key, value = policy.client_label
+        sources.append({"podSelector": {"matchLabels": {key: value}}})
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": selector(gateway)},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": sources, "ports": [{"port": gateway.spec.port, "protocol": "TCP"}]}],
+    }
+    if policy.egress == "closed":
+        spec["policyTypes"] = ["Ingress", "Egress"]
+        dns = {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+        ports = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+        spec["egress"] = [{"to": [dns], "ports": ports}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(gateway, namespace, "NetworkPolicy"),
+        "spec": spec,
+    }
+
+
+def tls_secret_name(gateway_name: str) -> str:
+    """The Secret holding the certificate of a gateway's host (cert-manager writes it)."""
+    return f"{object_names(gateway_name)['Ingress']}{TLS_SECRET_SUFFIX}"
+
+
+def _ingress(gateway: Gateway, namespace: str, host: str, policy: WorkloadPolicy) -> Manifest:
     service = object_names(gateway.name)["Service"]
     backend = {"service": {"name": service, "port": {"number": SERVICE_PORT}}}
+    metadata = _metadata(gateway, namespace, "Ingress")
+    if policy.tls_issuer is not None:
+        metadata["annotations"] = {ISSUER_ANNOTATIONS[policy.tls_issuer_kind]: policy.tls_issuer}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(gateway, namespace, "Ingress"),
+        "metadata": metadata,
         "spec": {
+            "ingressClassName": policy.ingress_class,
+            "tls": [{"hosts": [host], "secretName": tls_secret_name(gateway.name)}],
             "rules": [
                 {
                     "host": host,
                     "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
                 }
-            ]
+            ],
         },
     }

@@ -42,6 +42,15 @@ from provisioner.cluster import (
     WatchEvent,
     managed,
 )
+from provisioner.pod_security import (
+    deployment_pod_spec,
+    forbidden_message,
+    replica_set_pod_name,
+    violations,
+)
+from provisioner.pod_security import (
+    warning as admission_warning,
+)
 from provisioner.watch_history import Change, WatchHistory, visible_as
 
 ALL = "*"
@@ -143,8 +152,14 @@ class MemoryCluster:
         clock: Clock = utcnow,
         latency_seconds: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        pod_security: bool = True,
     ) -> None:
+        """`pod_security`: the namespace enforces Pod Security "restricted", as the clusters
+        this product serves do: a Deployment whose pods fail it is accepted with a warning
+        (kept in `warnings`), and its pods are never created."""
         self._namespace = namespace
+        self._pod_security = pod_security
+        self.warnings: builtins.list[str] = []
         self.rollout_seconds = rollout_seconds
         self._clock = clock
         self.latency_seconds = latency_seconds
@@ -185,6 +200,9 @@ class MemoryCluster:
         applied.pop("status", None)  # status is the controllers' to write, never an apply's
         self.fire_due()
         with self._lock:
+            problems = self._refusals(applied)
+            if problems:
+                self.warnings.append(admission_warning(problems))
             stored = self._objects.get((kind, name))
             if stored is None:
                 stored = self._create(kind, name, applied)
@@ -448,7 +466,14 @@ class MemoryCluster:
         return view
 
     def _stalled_for(self, stored: _Object) -> bool:
-        return ALL in self._stalled or _instance(stored.live) in self._stalled
+        # Pods that admission refuses never come: such a rollout stalls like an injected one.
+        refused = bool(self._refusals(stored.live))
+        return refused or ALL in self._stalled or _instance(stored.live) in self._stalled
+
+    def _refusals(self, manifest: Manifest) -> builtins.list[str]:
+        if not self._pod_security or manifest.get("kind") != "Deployment":
+            return []
+        return violations(deployment_pod_spec(manifest))
 
     def _rolled_out(self, stored: _Object, now: datetime) -> bool:
         elapsed = (now - stored.changed_at).total_seconds()
@@ -476,6 +501,12 @@ class MemoryCluster:
                 "ProgressDeadlineExceeded",
                 f'ReplicaSet "{stored.live["metadata"]["name"]}" has timed out progressing.',
             )
+        conditions = [condition]
+        problems = self._refusals(stored.live)
+        if problems:
+            # What the deployment controller copies from its ReplicaSet when pods are refused.
+            message = forbidden_message(replica_set_pod_name(stored.live), problems)
+            conditions.append(_replica_failure(message))
         # The old pods (if a rollout ever completed) keep serving while the new ones never come.
         return {
             "observedGeneration": generation,
@@ -483,7 +514,7 @@ class MemoryCluster:
             "updatedReplicas": 0,
             "readyReplicas": stored.serving,
             "availableReplicas": stored.serving,
-            "conditions": [condition],
+            "conditions": conditions,
         }
 
 
@@ -492,6 +523,15 @@ def _progressing(status: str, reason: str, message: str = "") -> dict[str, str]:
     if message:
         condition["message"] = message
     return condition
+
+
+def _replica_failure(message: str) -> dict[str, str]:
+    return {
+        "type": "ReplicaFailure",
+        "status": "True",
+        "reason": "FailedCreate",
+        "message": message,
+    }
 
 
 def _instance(manifest: Manifest) -> str:

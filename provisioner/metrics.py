@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from outbox.events import EventType
 from outbox.metric_definitions import MetricDefinition, register
 from outbox.model import Phase
+from provisioner.cluster import KINDS
 from provisioner.decide import DELETE_TIMEOUT, ROLLOUT_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT
 
 # Kinds of dead letter: the `reason` label of outbox_provisioner_dead_lettered_total.
@@ -29,7 +30,6 @@ BACKENDS = ("mongodb", "redis")
 STREAM, WATCH, SWEEP, RESYNC, TIMER = "stream", "watch", "sweep", "resync", "timer"
 TRIGGERS = (STREAM, WATCH, SWEEP, RESYNC, TIMER)
 VERBS = ("get", "patch", "delete", "list", "watch")
-KINDS = ("Deployment", "Service", "Ingress")
 
 
 METRICS = {

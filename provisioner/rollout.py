@@ -13,6 +13,9 @@ from typing import Any
 from provisioner.cluster import Manifest
 
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+# The Deployment condition through which the ReplicaSet controller says it cannot create pods:
+# admission refused them (Pod Security, a quota), with the API server's message.
+REPLICA_FAILURE = "ReplicaFailure"
 
 
 class RolloutState(StrEnum):
@@ -78,3 +81,21 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
         if condition.get("type") == kind:
             return dict(condition)
     return None
+
+
+def replica_failure(deployment: Manifest | None) -> str | None:
+    """The API server's refusal of the Deployment's pods (`ReplicaFailure`), when it has one.
+
+    `kubectl rollout status` ignores it and waits out the progress deadline; we report it at
+    once, since no pod will ever come until the template or the namespace changes.
+    """
+    if deployment is None:
+        return None
+    status = deployment.get("status") or {}
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    if generation > int(status.get("observedGeneration") or 0):
+        return None  # about an older template: the controller has not looked at this one yet
+    failure = _condition(status, REPLICA_FAILURE)
+    if failure is None or failure.get("status") != "True":
+        return None
+    return str(failure.get("message") or failure.get("reason") or "the pods could not be created")

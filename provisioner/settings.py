@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from outbox.settings import CommonSettings
 from outbox.stream import keys
+from provisioner.manifests import WorkloadPolicy
+
+# A label `key=value` as Kubernetes accepts it: an optional DNS prefix, a name, a value.
+_LABEL = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+    r"=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+)
 
 
 def default_consumer() -> str:
@@ -81,6 +89,62 @@ class ProvisionerSettings(CommonSettings):
         2.0, ge=0, description="rollout time of the memory cluster, seconds"
     )
     metrics_port: int = Field(9102, ge=0, le=65535, description="metrics and health port (0: none)")
+    pod_uid: int = Field(
+        10001,
+        ge=10001,
+        le=2**31 - 1,
+        description="user id every gateway pod runs as (never root; 10001 or more, so it is "
+        "no user of the node's)",
+    )
+    pod_gid: int = Field(
+        10001, ge=10001, le=2**31 - 1, description="group id of every gateway pod (10001 or more)"
+    )
+    ingress_namespace: str = Field(
+        "ingress-nginx",
+        min_length=1,
+        description="namespace of the ingress controller: the only other namespace whose pods "
+        "may reach a gateway (NetworkPolicy)",
+    )
+    ingress_class: str = Field(
+        "nginx", min_length=1, description="ingressClassName of every gateway's Ingress"
+    )
+    gateway_client_label: str = Field(
+        "gateway-outbox.io/client=true",
+        description="label (key=value) of the pods in the gateways' namespace that may reach "
+        "them directly; empty: none, only the ingress controller",
+    )
+    gateway_egress: Literal["open", "closed"] = Field(
+        "open", description="open: gateways may call anything; closed: only DNS"
+    )
+    tls_issuer: str = Field(
+        "",
+        description="cert-manager issuer that signs each host's certificate (annotation on the "
+        "Ingress); empty: the TLS secret is provided some other way",
+    )
+    tls_issuer_kind: Literal["ClusterIssuer", "Issuer"] = Field(
+        "ClusterIssuer", description="kind of OUTBOX_TLS_ISSUER"
+    )
+
+    @field_validator("gateway_client_label")
+    @classmethod
+    def _a_label(cls, value: str) -> str:
+        if value and not _LABEL.match(value):
+            raise ValueError("must be a label key=value, such as gateway-outbox.io/client=true")
+        return value
+
+    @property
+    def workload_policy(self) -> WorkloadPolicy:
+        key, _, value = self.gateway_client_label.partition("=")
+        return WorkloadPolicy(
+            run_as_user=self.pod_uid,
+            run_as_group=self.pod_gid,
+            ingress_namespace=self.ingress_namespace,
+            ingress_class=self.ingress_class,
+            client_label=(key, value) if self.gateway_client_label else None,
+            egress=self.gateway_egress,
+            tls_issuer=self.tls_issuer or None,
+            tls_issuer_kind=self.tls_issuer_kind,
+        )
 
     @model_validator(mode="after")
     def _reclaim_after_the_deadline(self) -> ProvisionerSettings:

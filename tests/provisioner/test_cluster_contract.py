@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from provisioner.cluster import (
+    KINDS,
     ClusterConfigError,
     PermanentClusterError,
     TemporaryClusterError,
@@ -47,11 +48,11 @@ def rendered(harness: Harness, **spec: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_get_of_a_missing_object_is_none(harness: Harness) -> None:
-    for kind in ("Deployment", "Service", "Ingress"):
+    for kind in KINDS:
         assert harness.cluster.get(kind, "nothing-here") is None
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Service", "Ingress"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_apply_creates_the_object_with_our_fields_and_get_returns_it(
     harness: Harness, kind: str
 ) -> None:
@@ -128,12 +129,12 @@ def test_delete_removes_the_object_and_deleting_again_is_fine(harness: Harness) 
     for manifest in rendered(harness).values():
         harness.cluster.apply(manifest)
 
-    for kind in ("Ingress", "Service", "Deployment"):
+    for kind in reversed(KINDS):
         harness.cluster.delete(kind, NAME)
         harness.wait_gone(kind, NAME)
         harness.cluster.delete(kind, NAME)
 
-    assert all(harness.cluster.get(kind, NAME) is None for kind in ("Deployment", "Service"))
+    assert all(harness.cluster.get(kind, NAME) is None for kind in KINDS)
 
 
 def test_delete_with_the_uid_of_an_object_that_changed_hands_leaves_it_alone(
@@ -303,10 +304,11 @@ def test_apply_is_a_server_side_apply_patch_with_our_field_manager_forced(
         kube.apply(manifest)
 
     patches = emulator.requests_for("PATCH")
-    assert [request.kind for request in patches] == ["Deployment", "Service", "Ingress"]
+    assert [request.kind for request in patches] == list(KINDS)
     assert [request.path for request in patches] == [
         f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{NAME}",
         f"/api/v1/namespaces/{NAMESPACE}/services/{NAME}",
+        f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies/{NAME}",
         f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/{NAME}",
     ]
     for request in patches:
@@ -602,7 +604,7 @@ def test_drift_behind_our_back_is_visible_and_an_apply_repairs_it(memory: Memory
     service = memory.get("Service", NAME)
     assert service is not None
     assert service["metadata"]["labels"]["owner"] == "ops", "apply leaves others' fields alone"
-    assert memory.names() == [("Deployment", NAME), ("Ingress", NAME), ("Service", NAME)]
+    assert memory.names() == sorted((kind, NAME) for kind in KINDS)
 
 
 def test_a_tampered_spec_moves_the_generation(memory: MemoryCluster) -> None:
@@ -615,4 +617,4 @@ def test_a_tampered_spec_moves_the_generation(memory: MemoryCluster) -> None:
 
 
 def test_object_names_of_the_memory_cluster_match_the_manifests() -> None:
-    assert object_names("edge") == {kind: NAME for kind in ("Deployment", "Service", "Ingress")}
+    assert object_names("edge") == {kind: NAME for kind in KINDS}

@@ -87,7 +87,9 @@ def run_until_it_dies(world: World, crash_at: CrashPoint) -> Life:
 
 
 def left_in_cluster_after(crash_at: CrashPoint) -> set[str]:
-    deleted = crash_at.nth if crash_at.port == "delete" else (0 if crash_at.nth == 1 else 3)
+    deleted = (
+        crash_at.nth if crash_at.port == "delete" else (0 if crash_at.nth == 1 else len(KINDS))
+    )
     return set(KINDS[deleted:])
 
 

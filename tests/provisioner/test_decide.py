@@ -554,7 +554,7 @@ DEADLINE_ROWS = {
         State.RUNNING,
         Phase.STARTING,
         {"start_requested_at": PAST, "spec_version": 2, "last_error": REJECTED},
-        {"ours": ("Deployment", "Service")},
+        {"ours": ("Deployment", "Service", "NetworkPolicy")},
         (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
         "ClusterRejected: 422",
     ),
@@ -562,7 +562,7 @@ DEADLINE_ROWS = {
         State.RUNNING,
         Phase.STARTING,
         {"start_requested_at": PAST},
-        {"ours": ("Deployment", "Service")},
+        {"ours": ("Deployment", "Service", "NetworkPolicy")},
         (State.STOPPED, Phase.STOPPING, E.START_TIMED_OUT, "StartTimeout"),
         "0 out of 1 new replicas have been updated",
     ),
@@ -583,7 +583,7 @@ DEADLINE_ROWS = {
             "spec_version": 2,
             "last_error": REJECTED,
         },
-        {"ours": ("Deployment", "Service")},
+        {"ours": ("Deployment", "Service", "NetworkPolicy")},
         (State.RUNNING, Phase.STARTED, E.FAILED, "RolloutTimeout"),
         "ClusterRejected: 422",
     ),
@@ -596,7 +596,7 @@ DEADLINE_ROWS = {
             "restart_stamp": 4,
             "last_error": REJECTED,
         },
-        {"ours": ("Deployment", "Service")},
+        {"ours": ("Deployment", "Service", "NetworkPolicy")},
         (State.RUNNING, Phase.STARTED, E.FAILED, "RolloutTimeout"),
         "ClusterRejected: 422",
     ),
@@ -641,7 +641,7 @@ def test_a_later_rollout_that_timed_out_rests_and_leaves_the_rest_to_the_drift_c
         spec_version=2,
         restart_stamp=4,
     )
-    step = next_step(gw, seen(gw, ours=("Deployment", "Service")), NOW, CONFIG)
+    step = next_step(gw, seen(gw, ours=("Deployment", "Service", "NetworkPolicy")), NOW, CONFIG)
     assert step.commit is not None and step.commit.at_rest
 
 

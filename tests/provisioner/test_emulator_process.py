@@ -68,7 +68,7 @@ def test_the_adapter_reaches_the_emulator_process_through_its_kubeconfig(
 def test_a_held_apply_is_neither_answered_nor_carried_out_until_released(
     emulator: EmulatorProcess, cluster: KubernetesCluster
 ) -> None:
-    deployment, service = manifests()
+    deployment, service, *_ = manifests()
     emulator.hold_applies(after=1)
     cluster.apply(deployment)  # let through
 

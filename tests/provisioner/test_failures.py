@@ -76,7 +76,7 @@ def test_a_restart_whose_rollout_never_completes_keeps_the_gateway_started(world
     gateway = world.gateway("edge")
     assert (gateway.state, gateway.phase) == (State.RUNNING, Phase.STARTED)
     assert gateway.last_error is not None and gateway.last_error.reason == "RolloutTimeout"
-    assert {kind for kind, _ in world.cluster.names()} == {"Deployment", "Service"}
+    assert {kind for kind, _ in world.cluster.names()} == {"Deployment", "Service", "NetworkPolicy"}
     assert world.events("edge")[-3:] == [E.RESTART_REQUESTED, E.STARTING, E.FAILED]
 
 

@@ -41,7 +41,7 @@ def test_create_brings_a_gateway_to_started_with_its_environments_active(world: 
 
     world.step()
     assert world.gateway("edge").phase == Phase.STARTING
-    assert kinds_in_cluster(world, "edge") == {"Deployment", "Service", "Ingress"}
+    assert kinds_in_cluster(world, "edge") == {"Deployment", "Service", "NetworkPolicy", "Ingress"}
     assert world.environments("edge") == {"dev": "Inactive", "prod": "Inactive"}
 
     world.settle()
@@ -71,7 +71,7 @@ def test_stop_removes_the_objects_and_deactivates_environments_and_start_brings_
     world.writer.start("edge")
     world.settle()
     assert world.gateway("edge").phase == Phase.STARTED
-    assert kinds_in_cluster(world, "edge") == {"Deployment", "Service"}
+    assert kinds_in_cluster(world, "edge") == {"Deployment", "Service", "NetworkPolicy"}
     assert world.events("edge") == [
         E.CREATED,
         E.STARTING,
@@ -152,7 +152,7 @@ def test_removing_the_host_deletes_the_ingress(world: World) -> None:
 
     world.writer.update("edge", host=None)
     world.settle()
-    assert kinds_in_cluster(world, "edge") == {"Deployment", "Service"}
+    assert kinds_in_cluster(world, "edge") == {"Deployment", "Service", "NetworkPolicy"}
     assert world.gateway("edge").phase == Phase.STARTED
 
 

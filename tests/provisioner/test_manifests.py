@@ -13,7 +13,9 @@ import pytest
 from outbox.model import MAX_NAME_LENGTH
 from provisioner.cluster import GATEWAY_ID_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL
 from provisioner.manifests import (
+    NAMESPACE_NAME_LABEL,
     RESTART_STAMP_ANNOTATION,
+    WorkloadPolicy,
     desired_objects,
     drifted,
     object_names,
@@ -49,6 +51,7 @@ def test_object_names_derive_from_the_gateway_name_and_fit_63_characters() -> No
     assert object_names("edge") == {
         "Deployment": "edge-gateway",
         "Service": "edge-gateway",
+        "NetworkPolicy": "edge-gateway",
         "Ingress": "edge-gateway",
     }
     assert all(len(name) <= 63 for name in object_names(LONGEST).values())
@@ -60,10 +63,10 @@ def test_object_names_derive_from_the_gateway_name_and_fit_63_characters() -> No
 @pytest.mark.parametrize(
     ("key", "kinds"),
     [
-        ("plain", ["Deployment", "Service"]),
-        ("with-host", ["Deployment", "Service", "Ingress"]),
-        ("restarted", ["Deployment", "Service"]),
-        ("longest-name", ["Deployment", "Service", "Ingress"]),
+        ("plain", ["Deployment", "Service", "NetworkPolicy"]),
+        ("with-host", ["Deployment", "Service", "NetworkPolicy", "Ingress"]),
+        ("restarted", ["Deployment", "Service", "NetworkPolicy"]),
+        ("longest-name", ["Deployment", "Service", "NetworkPolicy", "Ingress"]),
     ],
 )
 def test_the_objects_of_a_gateway(key: str, kinds: list[str]) -> None:
@@ -297,3 +300,88 @@ def dig(document: Any, path: str | tuple[str, ...]) -> Any:
     for part in path.split(".") if isinstance(path, str) else path:
         document = document[int(part)] if isinstance(document, list) else document[part]
     return document
+
+
+# -- isolation and TLS ----------------------------------------------------------------------------
+
+
+def network_policy(policy: WorkloadPolicy) -> dict[str, Any]:
+    gateway = make_gateway("edge", port=8080)
+    (rendered,) = [
+        m
+        for m in desired_objects(
+            gateway, namespace=NAMESPACE, start_timeout_seconds=300, policy=policy
+        )
+        if m["kind"] == "NetworkPolicy"
+    ]
+    return rendered
+
+
+def test_only_the_ingress_controller_and_labelled_neighbours_reach_the_gateway_port() -> None:
+    spec = network_policy(WorkloadPolicy(ingress_namespace="ingress-nginx"))["spec"]
+
+    assert spec["podSelector"] == {
+        "matchLabels": {INSTANCE_LABEL: "edge", GATEWAY_ID_LABEL: "gw_0123456789abcdef"}
+    }
+    assert spec["policyTypes"] == ["Ingress"], "egress stays open by default"
+    assert spec["ingress"] == [
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "ingress-nginx"}}},
+                {"podSelector": {"matchLabels": {"gateway-outbox.io/client": "true"}}},
+            ],
+            "ports": [{"port": 8080, "protocol": "TCP"}],
+        }
+    ]
+
+
+def test_without_a_client_label_only_the_ingress_controller_reaches_it() -> None:
+    spec = network_policy(WorkloadPolicy(client_label=None))["spec"]
+
+    assert [list(source) for source in spec["ingress"][0]["from"]] == [["namespaceSelector"]]
+
+
+def test_closed_egress_lets_the_gateway_resolve_names_and_nothing_else() -> None:
+    spec = network_policy(WorkloadPolicy(egress="closed"))["spec"]
+
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = spec["egress"]
+    assert rule["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert rule["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+
+
+def test_a_network_policy_applied_as_rendered_has_not_drifted() -> None:
+    # Two ports share the number 53: the list is compared whole, not keyed by port.
+    rendered = network_policy(WorkloadPolicy(egress="closed"))
+
+    assert not drifted(rendered, served(rendered))
+
+
+def test_a_cert_manager_issuer_annotates_the_ingress() -> None:
+    gateway = make_gateway("edge", host="edge.example.com")
+    policy = WorkloadPolicy(tls_issuer="letsencrypt", tls_issuer_kind="Issuer")
+    (ingress,) = [
+        m
+        for m in desired_objects(
+            gateway, namespace=NAMESPACE, start_timeout_seconds=300, policy=policy
+        )
+        if m["kind"] == "Ingress"
+    ]
+
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/issuer": "letsencrypt"}
+    assert ingress["spec"]["tls"] == [
+        {"hosts": ["edge.example.com"], "secretName": "edge-gateway-tls"}
+    ]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+
+
+def test_the_pod_has_three_probes_and_a_writable_tmp_on_a_read_only_root() -> None:
+    pod = render("plain")["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"][0]["name"] == "tmp" and "emptyDir" in pod["volumes"][0]
+    assert pod["securityContext"]["runAsUser"] >= 10001
+    assert "cpu" not in container["resources"]["limits"], "no CPU limit: see manifests.py"

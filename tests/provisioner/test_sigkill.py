@@ -100,9 +100,9 @@ def test_a_provisioner_killed_with_sigkill_mid_run_is_taken_over_without_duplica
         "tmp_path": tmp_path,
     }
 
-    # When a provisioner has started one gateway (its Deployment and Service) and the
-    # Deployment of a second, and waits on the emulator for the Service of the second
-    emulator.hold_applies(after=3)
+    # When a provisioner has started one gateway (its Deployment, Service and NetworkPolicy)
+    # and the Deployment of a second, and waits on the emulator for the Service of the second
+    emulator.hold_applies(after=4)
     first = provisioner_process("first", **ctx)
     emulator.wait_until_held()
     assert first.poll() is None

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from outbox.mongo_store import MongoStore
+from provisioner.cluster import KINDS
 from tests.support import started
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.provisioner_process import ProvisionerProcess
@@ -82,4 +83,4 @@ def test_at_rest_it_sends_no_get_only_watches_while_resyncing_from_its_cache(
     assert other == [], log[-3000:]
     assert resyncs >= 5, log[-3000:]
     assert reconciled >= 5 * GATEWAYS  # each resync looked at every gateway, from the cache
-    assert {r["kind"] for r in requests} <= {"Deployment", "Service", "Ingress"}
+    assert {r["kind"] for r in requests} <= set(KINDS)

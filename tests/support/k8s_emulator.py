@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +48,15 @@ from provisioner.cluster import (
 )
 from provisioner.kube_cluster import APPLY_PATCH, tune
 from provisioner.memory_cluster import check_manifest, merge_apply
+from provisioner.pod_security import (
+    deployment_pod_spec,
+    forbidden_message,
+    replica_set_pod_name,
+    violations,
+)
+from provisioner.pod_security import (
+    warning as admission_warning,
+)
 from provisioner.watch_history import Change, WatchHistory, visible_as
 
 BOOKMARK_SECONDS = 1.0  # an idle watch gets a bookmark this often
@@ -57,6 +66,7 @@ ROUTES = {
     ("/api/v1", "services"): "Service",
     ("/apis/apps/v1", "deployments"): "Deployment",
     ("/apis/networking.k8s.io/v1", "ingresses"): "Ingress",
+    ("/apis/networking.k8s.io/v1", "networkpolicies"): "NetworkPolicy",
 }
 _REASONS = {
     400: "BadRequest",
@@ -116,9 +126,16 @@ class _Stored:
 
 class ApiServerEmulator:
     def __init__(
-        self, *, auto_complete_rollouts: bool = False, rollout_seconds: float = 0.0
+        self,
+        *,
+        auto_complete_rollouts: bool = False,
+        rollout_seconds: float = 0.0,
+        pod_security: bool = True,
     ) -> None:
         self.auto_complete_rollouts = auto_complete_rollouts
+        # Every namespace enforces Pod Security "restricted": a Deployment whose pods fail it is
+        # stored with a Warning header, and its ReplicaSet never creates a pod.
+        self.pod_security = pod_security
         # With auto-completion: a written Deployment reports its rollout complete this much later.
         self.rollout_seconds = rollout_seconds
         self.rollouts_completed: dict[str, float] = {}  # Deployment name -> when (wall clock)
@@ -501,8 +518,20 @@ class ApiServerEmulator:
                     "object": {"kind": kind, "metadata": {"resourceVersion": str(after)}},
                 }
 
+    def refusals(self, manifest: Manifest) -> list[str]:
+        """Why Pod Security admission refuses the pods of this Deployment (none: it admits)."""
+        if not self.pod_security or manifest.get("kind") != "Deployment":
+            return []
+        return violations(deployment_pod_spec(manifest))
+
     def _after_write(self, live: Manifest) -> None:
-        if live["kind"] != "Deployment" or not self.auto_complete_rollouts:
+        if live["kind"] != "Deployment":
+            return
+        problems = self.refusals(live)
+        if problems:
+            live["status"] = _refused_status(live, problems)
+            return
+        if not self.auto_complete_rollouts:
             return
         if self.rollout_seconds <= 0:
             live["status"] = _complete_status(live)
@@ -718,7 +747,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif route[2] is None and request.query.get("watch", "").lower() in ("true", "1"):
             self._stream(emulator.watch(route[0], route[1], request))
         else:
-            self._answer(*emulator.handle(*route, request))
+            problems = emulator.refusals(request.body or {}) if method == "PATCH" else []
+            # As the API server does: the Deployment is stored, the admission's warning said.
+            warnings = [_warning_header(admission_warning(problems))] if problems else []
+            self._answer(*emulator.handle(*route, request), warnings=warnings)
 
     def _stream(self, events: Iterator[Any]) -> None:
         """A watch's answer: one JSON event per line, in chunks, until the watch ends."""
@@ -744,10 +776,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._answer(*admin(self.server_emulator, json.loads(raw) if raw else None))
 
-    def _answer(self, status: int, document: Any) -> None:
+    def _answer(self, status: int, document: Any, *, warnings: Sequence[str] = ()) -> None:
         payload = json.dumps(document).encode()
         try:
             self.send_response(status)
+            for warning in warnings:
+                self.send_header("Warning", warning)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -828,6 +862,31 @@ def _complete_status(deployment: Manifest) -> dict[str, Any]:
             {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
         ],
     }
+
+
+def _refused_status(deployment: Manifest, problems: list[str]) -> dict[str, Any]:
+    """A Deployment whose ReplicaSet cannot create pods: no replica, and the admission's reason
+    copied onto the Deployment as the deployment controller does."""
+    message = forbidden_message(replica_set_pod_name(deployment), problems)
+    return {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": 0,
+        "updatedReplicas": 0,
+        "conditions": [
+            {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"},
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": message,
+            },
+        ],
+    }
+
+
+def _warning_header(text: str) -> str:
+    """RFC 7234 warn-code 299, as the API server sends admission warnings."""
+    return f"299 - {json.dumps(text)}"
 
 
 def _selector_changed(live: Manifest, applied: Manifest) -> bool:
