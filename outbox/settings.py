@@ -1,11 +1,15 @@
 """Configuration from `OUTBOX_*` environment variables, read in one place.
 
 Each daemon has one frozen settings object; the fields they share live in `CommonSettings`.
-The command line also reads `.env` (the Procfile launch); tests build settings explicitly.
+The command line also reads `.env` (the Procfile launch) and secret files (a mounted Secret);
+tests build settings explicitly.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
@@ -14,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from outbox.errors import InvalidInput
 
 S = TypeVar("S", bound="CommonSettings")
+
+# Where a Kubernetes Secret is mounted (deploy/): one file per variable, named as the variable.
+SECRETS_DIR = Path("/etc/outbox/secrets")
+SECRETS_DIR_VARIABLE = "OUTBOX_SECRETS_DIR"
 
 
 class CommonSettings(BaseSettings):
@@ -57,10 +65,31 @@ class CommonSettings(BaseSettings):
     )
 
 
+def secrets_dir(environ: Mapping[str, str]) -> Path | None:
+    """The directory of secret files: $OUTBOX_SECRETS_DIR, else /etc/outbox/secrets if it exists.
+
+    A file there named after a variable (`OUTBOX_MONGODB_URI`, `OUTBOX_REDIS_URL`) holds its value,
+    so passwords need not sit in the environment, where `kubectl describe` and crash reports show
+    them. The environment and `.env` win over a file. An empty OUTBOX_SECRETS_DIR reads none.
+    """
+    named = environ.get(SECRETS_DIR_VARIABLE)
+    if named is None:
+        return SECRETS_DIR if SECRETS_DIR.is_dir() else None
+    if not named:
+        return None
+    if not Path(named).is_dir():
+        raise InvalidInput(
+            f"invalid configuration: {SECRETS_DIR_VARIABLE}: not a directory (got {named!r})"
+        )
+    return Path(named)
+
+
 def load(settings_class: type[S], *, env_file: str | None = None, **overrides: Any) -> S:
-    """Build settings from the environment (and `.env` when given); name the bad variable."""
+    """Build settings from the environment (`.env` when given, secret files); name the bad
+    variable."""
+    secrets = secrets_dir(os.environ)
     try:
-        return settings_class(_env_file=env_file, **overrides)
+        return settings_class(_env_file=env_file, _secrets_dir=secrets, **overrides)
     except ValidationError as error:
         problems = []
         for detail in error.errors():
@@ -68,9 +97,21 @@ def load(settings_class: type[S], *, env_file: str | None = None, **overrides: A
             if not detail["loc"]:  # a rule across fields names its variables itself
                 problems.append(message)
                 continue
-            field = str(detail["loc"][0])
-            problems.append(f"OUTBOX_{field.upper()}: {message} (got {detail.get('input')!r})")
+            variable = f"OUTBOX_{str(detail['loc'][0]).upper()}"
+            problems.append(
+                f"{variable}: {message} ({_given(variable, detail.get('input'), secrets)})"
+            )
         raise InvalidInput("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _given(variable: str, value: Any, secrets: Path | None) -> str:
+    """The bad value, or the file it came from: a secret file's content is never printed."""
+    for path in secrets.iterdir() if secrets is not None else ():
+        # Matched as pydantic-settings matches them, ignoring case.
+        same_name = path.name.lower() == variable.lower() and path.is_file()
+        if same_name and path.read_text(encoding="utf-8").strip() == value:
+            return f"in {path}"
+    return f"got {value!r}"
 
 
 def limits(model_class: type[BaseModel], field: str) -> str:
