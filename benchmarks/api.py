@@ -38,10 +38,10 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.verdict import exit_status
-from outbox.mongo_store import MongoStore
-from outbox.store import ENVIRONMENTS, GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX
-from outbox.tokens import Role, Tokens
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import ENVIRONMENTS, GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX
 from outbox.writer import Writer
+from outbox_api.tokens import Role, Tokens
 from tests.support.api import answers_ready
 from tests.support.cli import OUTBOX as OUTBOX_COMMAND
 from tests.support.cli import clean_env

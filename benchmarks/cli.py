@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from outbox.mongo_store import MongoStore
+from outbox.store.mongo.store import MongoStore
 from outbox.writer import Writer
 from tests.support.cli import OUTBOX, ROOT, clean_env
 from tests.support.emulator_process import EmulatorProcess

@@ -25,22 +25,22 @@ from typing import Any
 
 from benchmarks.relay import settings, verdict
 from benchmarks.verdict import exit_status
-from outbox.clock import utcnow
-from outbox.errors import StaleWrite
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.partition_ownership import PartitionOwnership
-from outbox.partitions import partition_of
-from outbox.partitions_record import write_record
-from outbox.repository import UnitOfWork
-from outbox.store import OUTBOX, Collections, Store
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.coordination.partition_count import write_record
+from outbox.domain.clock import utcnow
+from outbox.domain.errors import StaleWrite
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.model import Phase
+from outbox.domain.partitions import partition_of
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX, Collections, Store
+from outbox.store.repository import UnitOfWork
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.memory.stream import MemoryStream
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
+from provisioner.cluster.memory import MemoryCluster
 from provisioner.factory import build_provisioner
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.sweeper import Sweeper
 from relay.factory import build_relay
 from tests.support.clock import FakeClock

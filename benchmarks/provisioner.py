@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.verdict import exit_status
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.repository import UnitOfWork
-from outbox.store import Collections
-from outbox.stream.redis_stream import RedisStream
+from outbox.domain.model import Phase
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import Collections
+from outbox.store.repository import UnitOfWork
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
+from provisioner.cluster.memory import MemoryCluster
 from provisioner.factory import build_provisioner
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.settings import ProvisionerSettings
 from relay.factory import build_relay
 from relay.settings import RelaySettings

@@ -28,12 +28,12 @@ from typing import Any
 import redis
 
 from benchmarks.verdict import exit_status
-from outbox.clock import as_utc, utcnow
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX, Store
-from outbox.stream.redis_stream import RedisStream
+from outbox.domain.clock import as_utc, utcnow
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import OUTBOX, Store
+from outbox.stream.redis.stream import RedisStream
 from relay.daemon import Relay
 from relay.factory import stream_config
 from relay.settings import RelaySettings

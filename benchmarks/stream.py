@@ -20,11 +20,11 @@ from typing import Any
 
 from benchmarks.relay import settings, verdict, write_events
 from benchmarks.verdict import exit_status
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.stream import StreamConfig
 from outbox.stream import keys as stream_keys
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from relay.daemon import Relay
 from relay.factory import stream_config
 from tests.support.redis_cluster import RedisClusterServers

@@ -5,8 +5,9 @@ the OpenTelemetry API's no-op tracer ("off": no ids, nothing carried).
 
     .venv/bin/python -m benchmarks.tracing [--events 3000] [--creates 300] [--rounds 11] [--quick]
 
-Both modes run in this one process, the tracer of `outbox.tracing` swapped between runs: a round
-runs off and on in turn (the order alternating between rounds) for each figure, on a fresh store.
+Both modes run in this one process, the tracer of `outbox.runtime.tracing` swapped between
+runs: a round runs off and on in turn (the order alternating between rounds) for each figure,
+on a fresh store.
 An earlier design ran each mode in a long-lived process of its own (OpenTelemetry takes one
 global provider per process); run with both processes "off", it measured 0.69x to 1.09x, so it
 could not see a 5% effect. "On" runs as in production: the writer's span per create inside a
@@ -33,11 +34,11 @@ from opentelemetry import trace
 
 from benchmarks.relay import write_events
 from benchmarks.verdict import exit_status
-from outbox import tracing
-from outbox.actors import python_actor
-from outbox.memory_store import MemoryStore
-from outbox.stream.redis_stream import RedisStream
-from outbox.tracer_provider import PropagatingTracer
+from outbox.domain.actors import python_actor
+from outbox.runtime import tracing
+from outbox.runtime.tracer_provider import PropagatingTracer
+from outbox.store.memory.store import MemoryStore
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
 from relay.daemon import Relay
 from relay.factory import stream_config

@@ -18,11 +18,11 @@ import threading
 import time
 from pathlib import Path
 
-from outbox.health import serving
-from outbox.logs import configure_logging
-from outbox.memory_store import MemoryStore
-from outbox.repository import UnitOfWork
-from outbox.settings import load
+from outbox.runtime.health import serving
+from outbox.runtime.logs import configure_logging
+from outbox.runtime.settings import load
+from outbox.store.memory.store import MemoryStore
+from outbox.store.repository import UnitOfWork
 from outbox.writer import Writer
 from outbox_cli.common import open_cluster, open_stream
 from outbox_cli.signals import stop_on_signals, stop_within_grace

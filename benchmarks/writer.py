@@ -32,13 +32,13 @@ import mongomock
 from pymongo import MongoClient
 
 from benchmarks.verdict import exit_status
-from outbox import transitions
-from outbox.events import OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.model import Environment, EnvironmentState, GatewaySpec
-from outbox.mongo_indexes import INDEXES
-from outbox.mongo_store import MongoStore
-from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Store
+from outbox.domain import transitions
+from outbox.domain.events import OutboxEvent
+from outbox.domain.model import Environment, EnvironmentState, GatewaySpec
+from outbox.store.indexes import INDEXES
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import ENVIRONMENTS, GATEWAYS, OUTBOX, Store
 from outbox.writer import Writer
 from tests.support.servers import NxServer
 

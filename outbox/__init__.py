@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from outbox.errors import (
+    from outbox.domain.errors import (
         BackendUnavailable,
         Conflict,
         InvalidInput,
@@ -25,15 +25,22 @@ if TYPE_CHECKING:
         TransitionRefused,
         VersionConflict,
     )
-    from outbox.events import EventType, OutboxEvent
-    from outbox.memory_store import MemoryStore
-    from outbox.model import Environment, EnvironmentState, Gateway, GatewaySpec, Phase, State
-    from outbox.mongo_store import MongoStore
-    from outbox.store import Store
+    from outbox.domain.events import EventType, OutboxEvent
+    from outbox.domain.model import (
+        Environment,
+        EnvironmentState,
+        Gateway,
+        GatewaySpec,
+        Phase,
+        State,
+    )
+    from outbox.store.memory.store import MemoryStore
+    from outbox.store.mongo.store import MongoStore
+    from outbox.store.port import Store
     from outbox.writer import Writer
 
 _HOMES = {
-    "outbox.errors": (
+    "outbox.domain.errors": (
         "BackendUnavailable",
         "Conflict",
         "InvalidInput",
@@ -44,9 +51,9 @@ _HOMES = {
         "TransitionRefused",
         "VersionConflict",
     ),
-    "outbox.events": ("EventType", "OutboxEvent"),
-    "outbox.memory_store": ("MemoryStore",),
-    "outbox.model": (
+    "outbox.domain.events": ("EventType", "OutboxEvent"),
+    "outbox.store.memory.store": ("MemoryStore",),
+    "outbox.domain.model": (
         "Environment",
         "EnvironmentState",
         "Gateway",
@@ -54,8 +61,8 @@ _HOMES = {
         "Phase",
         "State",
     ),
-    "outbox.mongo_store": ("MongoStore",),
-    "outbox.store": ("Store",),
+    "outbox.store.mongo.store": ("MongoStore",),
+    "outbox.store.port": ("Store",),
     "outbox.writer": ("Writer",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -1,6 +1,6 @@
 """The writer API: user intent committed with its outbox event in one transaction.
 
-Every write reads the gateway inside the transaction, decides with `outbox.transitions`, and
+Every write reads the gateway inside the transaction, decides with `outbox.domain.transitions`, and
 commits a compare-and-set on `version` together with exactly one event. A compare-and-set lost to
 a concurrent writer (often the provisioner) is retried from a fresh read; with
 `expected_version` the caller asked for strict optimistic locking, and a mismatch is a conflict.
@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from outbox import tracing, transitions
-from outbox.actors import check_actor, python_actor
-from outbox.clock import Clock, utcnow
-from outbox.errors import (
+from outbox.coordination.partition_count import CachedCount
+from outbox.domain import transitions
+from outbox.domain.actors import check_actor, python_actor
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.errors import (
     CommitOutcomeUnknown,
     EventVersionTaken,
     InvalidInput,
@@ -28,12 +29,20 @@ from outbox.errors import (
     StaleWrite,
     VersionConflict,
 )
-from outbox.events import TRACEPARENT, TRACESTATE, EventType, OutboxEvent
-from outbox.model import Environment, Gateway, GatewaySpec, Phase, State, check_name, new_gateway_id
-from outbox.partitions import partition_of
-from outbox.partitions_record import CachedCount
-from outbox.repository import UnitOfWork
-from outbox.store import Collections, DuplicateKey, Store
+from outbox.domain.events import TRACEPARENT, TRACESTATE, EventType, OutboxEvent
+from outbox.domain.model import (
+    Environment,
+    Gateway,
+    GatewaySpec,
+    Phase,
+    State,
+    check_name,
+    new_gateway_id,
+)
+from outbox.domain.partitions import partition_of
+from outbox.runtime import tracing
+from outbox.store.port import Collections, DuplicateKey, Store
+from outbox.store.repository import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +64,7 @@ class Writer:
         actor: str | None = None,
         extra: Extra | None = None,
     ) -> None:
-        """`actor` is who the changes are recorded as made by (`outbox.actors`): by default
+        """`actor` is who the changes are recorded as made by (`outbox.domain.actors`): by default
         `python:USER@HOST`; the command line and the HTTP API give their own."""
         self._store = store
         self._clock = clock

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
-from outbox.clock import Clock, utcnow
-from outbox.store import Store
-from outbox.tokens import Tokens
+from outbox.domain.clock import Clock, utcnow
+from outbox.store.port import Store
 from outbox_api import problems
 from outbox_api.auth import Authenticator
 from outbox_api.body_limit import BodyLimit
@@ -26,6 +25,7 @@ from outbox_api.long_poll import Sleep, Waits
 from outbox_api.metrics import Measured, RequestMetrics
 from outbox_api.settings import ApiSettings
 from outbox_api.token_routes import token_routes
+from outbox_api.tokens import Tokens
 from outbox_api.traced import Traced
 from outbox_api.writes import Writes
 

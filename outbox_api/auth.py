@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 
-from outbox.actors import token_actor
-from outbox.clock import Clock
-from outbox.tokens import Role, Token, Tokens, split_bearer
+from outbox.domain.actors import token_actor
+from outbox.domain.clock import Clock
 from outbox_api.problems import ApiProblem
+from outbox_api.tokens import Role, Token, Tokens, split_bearer
 
 TOUCH_EVERY = timedelta(minutes=1)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="outbox"'}

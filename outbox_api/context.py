@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from outbox.clock import Clock
-from outbox.store import Store
-from outbox.tokens import Role, Tokens
+from outbox.domain.clock import Clock
+from outbox.store.port import Store
 from outbox_api.auth import Authenticator, Caller
 from outbox_api.long_poll import Waits
+from outbox_api.tokens import Role, Tokens
 from outbox_api.writes import Writes
 
 _BEARER = Depends(HTTPBearer(auto_error=False, description="a token from `outbox token create`"))

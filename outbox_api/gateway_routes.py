@@ -12,10 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from outbox.model import Gateway, Phase, State
-from outbox.settling import Target
-from outbox.timeline import events_of, phase_spans
-from outbox.tokens import Role
+from outbox.domain.model import Gateway, Phase, State
+from outbox.domain.settling import Target
+from outbox.views.timeline import events_of, phase_spans
 from outbox.writer import Writer
 from outbox_api import pagination
 from outbox_api.auth import Caller
@@ -33,6 +32,7 @@ from outbox_api.schemas import (
     UpdateGateway,
     WaitResult,
 )
+from outbox_api.tokens import Role
 from outbox_api.writes import Request
 
 MAX_WAIT_SECONDS = 60.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from outbox.errors import BackendUnavailable
-from outbox.store import Store
+from outbox.domain.errors import BackendUnavailable
+from outbox.store.port import Store
 
 
 def health_routes(store: Store, registry: CollectorRegistry) -> APIRouter:

@@ -1,4 +1,4 @@
-"""`/wait`: read the gateway until the wait rule (`outbox.settling.judge`) settles it or the
+"""`/wait`: read the gateway until the wait rule (`outbox.domain.settling.judge`) settles it or the
 timeout passes, without holding a thread while it sleeps.
 
 Reads run in the thread pool (the store is synchronous); the waits between them are the event
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from outbox.errors import NotFound
-from outbox.model import Gateway
-from outbox.settling import Target, Verdict, judge
+from outbox.domain.errors import NotFound
+from outbox.domain.model import Gateway
+from outbox.domain.settling import Target, Verdict, judge
 from outbox_api.problems import ApiProblem
 
 Read = Callable[[], Gateway]

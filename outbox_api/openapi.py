@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outbox.memory_store import MemoryStore
+from outbox.store.memory.store import MemoryStore
 from outbox_api.app import create_app
 
 

@@ -12,9 +12,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from outbox.clock import as_utc
-from outbox.model import Gateway, Phase, State
-from outbox.store import GATEWAYS, Store
+from outbox.domain.clock import as_utc
+from outbox.domain.model import Gateway, Phase, State
+from outbox.store.port import GATEWAYS, Store
 from outbox_api.problems import FieldProblem, invalid
 
 ORDER = [("created_at", 1), ("_id", 1)]

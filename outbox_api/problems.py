@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from outbox.errors import (
+from outbox.domain.errors import (
     BackendUnavailable,
     CommitOutcomeUnknown,
     Conflict,

@@ -11,7 +11,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from outbox.model import (
+from outbox.domain.model import (
     EnvironmentName,
     EnvironmentState,
     GatewayName,
@@ -23,7 +23,7 @@ from outbox.model import (
     Retry,
     State,
 )
-from outbox.tokens import Role
+from outbox_api.tokens import Role
 
 _STRICT = ConfigDict(extra="forbid")
 

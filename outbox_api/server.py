@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from outbox.store import Store
+from outbox.store.port import Store
 from outbox_api.app import create_app
 from outbox_api.settings import ApiSettings
 

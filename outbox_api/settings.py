@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from outbox.settings import CommonSettings
+from outbox.runtime.settings import CommonSettings
 
 
 class ApiSettings(CommonSettings):

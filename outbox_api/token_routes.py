@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from outbox.tokens import Role, parse_duration
 from outbox_api.auth import Caller
 from outbox_api.context import Context
 from outbox_api.problems import responses
 from outbox_api.schemas import CreateToken, IssuedToken, TokenView
+from outbox_api.tokens import Role, parse_duration
 
 _ERRORS = responses(401, 403, 404, 409, 413, 422, 503)
 

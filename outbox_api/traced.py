@@ -5,7 +5,7 @@ the request through the relay to the provisioner's Kubernetes calls. The write r
 thread; Starlette copies the request's context (and so its span) into it.
 
 FastAPI's own request spans are off (`app.py`): they skip the propagation-only provider a
-process installs when nothing exports (`outbox/tracer_provider.py`), which would leave the
+process installs when nothing exports (`outbox/runtime/tracer_provider.py`), which would leave the
 writer without the caller's trace.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from outbox import tracing
+from outbox.runtime import tracing
 
 
 class Traced:

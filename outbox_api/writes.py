@@ -15,9 +15,14 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from outbox.clock import Clock
-from outbox.errors import OutboxError
-from outbox.idempotency import (
+from outbox.domain.clock import Clock
+from outbox.domain.errors import OutboxError
+from outbox.domain.model import Gateway
+from outbox.store.port import Collections, Store
+from outbox.writer import Writer
+from outbox_api.auth import Caller
+from outbox_api.conditional import etag
+from outbox_api.idempotency import (
     Claimed,
     IdempotencyKeys,
     InFlight,
@@ -25,12 +30,7 @@ from outbox.idempotency import (
     Replay,
     fingerprint,
 )
-from outbox.idempotency import Response as Stored
-from outbox.model import Gateway
-from outbox.store import Collections, Store
-from outbox.writer import Writer
-from outbox_api.auth import Caller
-from outbox_api.conditional import etag
+from outbox_api.idempotency import Response as Stored
 from outbox_api.problems import ApiProblem, FieldProblem, invalid
 from outbox_api.schemas import GatewayView
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from outbox.errors import OutboxError
-from outbox.logs import configure_logging
+from outbox.domain.errors import OutboxError
+from outbox.runtime.logs import configure_logging
 from outbox_cli.output import Output
 
 if TYPE_CHECKING:
-    from outbox.settings import CommonSettings
-    from outbox.store import Store
+    from outbox.runtime.settings import CommonSettings
+    from outbox.store.port import Store
     from outbox.stream import EventStream
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class App:
 
     def settings(self, settings_class: type[S] | None = None) -> S:
         # Imported here: `outbox --help` need not load pydantic-settings.
-        from outbox.settings import CommonSettings, load
+        from outbox.runtime.settings import CommonSettings, load
 
         chosen: type[Any] = settings_class or CommonSettings
         settings: S = load(chosen, env_file=self.env_file, **self.overrides)
@@ -144,7 +144,9 @@ class OutboxGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OutboxError as error:
-            fail(_app(ctx), str(error), error.exit_code)
+            from outbox_cli.exit_codes import exit_code  # the error classes load only on failure
+
+            fail(_app(ctx), str(error), exit_code(error))
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except BrokenPipeError:
@@ -252,6 +254,6 @@ TRACED_COMMANDS = frozenset({"gateway", "relay", "provisioner", "demo", "api"})
 def _configure_tracing(command: str | None) -> None:
     """Propagation always; export only with OTEL_EXPORTER_OTLP_ENDPOINT."""
     if command in TRACED_COMMANDS:
-        from outbox.tracer_provider import configure_tracing
+        from outbox.runtime.tracer_provider import configure_tracing
 
         configure_tracing(f"outbox-{command}")

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from outbox.clock import as_utc
-from outbox.errors import InvalidInput
-from outbox.settings import CommonSettings
+from outbox.domain.clock import as_utc
+from outbox.domain.errors import InvalidInput
+from outbox.runtime.settings import CommonSettings
 from outbox_cli.output import output_options, table
 
 if TYPE_CHECKING:
-    from outbox.store import Store
+    from outbox.store.port import Store
     from outbox.stream import DeadLetter, StreamConfig
-    from outbox.stream.redis_stream import RedisStream
-    from provisioner.cluster import Cluster
+    from outbox.stream.redis.stream import RedisStream
+    from provisioner.cluster.port import Cluster
     from provisioner.settings import ProvisionerSettings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def open_store(settings: CommonSettings) -> Store:
         raise InvalidInput(
             "OUTBOX_MONGODB_URI must start with mongodb:// or mongodb+srv:// (or be memory://)"
         )
-    from outbox.mongo_store import MongoStore
+    from outbox.store.mongo.store import MongoStore
 
     return MongoStore(
         settings.mongodb_uri, database=settings.database, timeout_seconds=settings.mongodb_timeout
@@ -86,7 +86,7 @@ def open_store(settings: CommonSettings) -> Store:
 def open_stream(settings: CommonSettings, config: StreamConfig | None = None) -> RedisStream:
     """The stream at OUTBOX_REDIS_URL; the daemons' factories give it their own names."""
     from outbox.stream import StreamConfig
-    from outbox.stream.redis_stream import RedisStream
+    from outbox.stream.redis.stream import RedisStream
 
     return RedisStream.from_url(settings.redis_url, config or StreamConfig(stream=settings.stream))
 
@@ -101,10 +101,10 @@ def open_group_stream(settings: ProvisionerSettings) -> RedisStream:
 def open_cluster(settings: ProvisionerSettings) -> Cluster:
     # Imported here: the Kubernetes client is slow to import, and only the provisioner needs it.
     if settings.cluster == "memory":
-        from provisioner.memory_cluster import MemoryCluster
+        from provisioner.cluster.memory import MemoryCluster
 
         log.warning("using the in-memory cluster: nothing reaches Kubernetes")
         return MemoryCluster(namespace=settings.namespace, rollout_seconds=settings.memory_rollout)
-    from provisioner.kube_cluster import KubernetesCluster
+    from provisioner.cluster.kubernetes import KubernetesCluster
 
     return KubernetesCluster.from_config(settings.namespace, workers=settings.workers)

@@ -12,8 +12,8 @@ from typing import Any
 import click
 from click.shell_completion import get_completion_class
 
-from outbox.settings import CommonSettings, load
-from outbox.store import GATEWAYS
+from outbox.runtime.settings import CommonSettings, load
+from outbox.store.port import GATEWAYS
 
 COMPLETION_SECONDS = 1.0
 MOST_NAMES = 500
@@ -41,7 +41,7 @@ def gateway_names(ctx: click.Context, incomplete: str) -> list[str]:
     """Live gateway names starting with `incomplete`; none after COMPLETION_SECONDS."""
     found: list[str] = []
     # The driver is imported before the clock starts: the second is the database's to answer.
-    import outbox.mongo_store  # noqa: F401
+    import outbox.store.mongo.store  # noqa: F401
 
     def ask() -> None:
         try:

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 
 import click
 
-from outbox.logs import configure_logging
-from outbox.memory_store import MemoryStore
-from outbox.model import EnvironmentState, Gateway, Phase, State
-from outbox.repository import UnitOfWork
+from outbox.domain.model import EnvironmentState, Gateway, Phase, State
+from outbox.runtime.logs import configure_logging
+from outbox.store.memory.store import MemoryStore
+from outbox.store.repository import UnitOfWork
 from outbox.writer import Writer
 from outbox_cli.common import table
 from outbox_cli.embedded import EmbeddedStream
-from provisioner.cluster import KINDS, Cluster
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.port import KINDS, Cluster
 from provisioner.factory import build_provisioner
 from provisioner.manifests import object_names
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.settings import ProvisionerSettings
 from relay.factory import build_relay
 from relay.settings import RelaySettings

@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import click
 
-from outbox.clock import utcnow
-from outbox.errors import NotFound
-from outbox.partitions_record import read_record
+from outbox.coordination.partition_count import read_record
+from outbox.domain.clock import utcnow
+from outbox.domain.errors import NotFound
 from outbox.stream import DeadLetter, EventStream
 from outbox.stream.keys import partition_stream
 from outbox_cli.app import App, pass_app

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from outbox.stream import EventStream, StreamUnavailable
-from outbox.stream.memory import MemoryStream
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.memory.stream import MemoryStream
+from outbox.stream.redis.stream import RedisStream
 
 # No snapshots, no append-only file, and the server's files in our temp dir (given after).
 _EPHEMERAL = ("--save", "", "--appendonly", "no", "--dir")

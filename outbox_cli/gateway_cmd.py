@@ -10,15 +10,15 @@ from typing import Any
 
 import click
 
-from outbox import tracing
-from outbox.actors import cli_actor
-from outbox.clock import utcnow
-from outbox.event_documents import Read
-from outbox.model import Environment, Gateway, GatewaySpec, Phase, State
-from outbox.repository import UnitOfWork
-from outbox.settings import limits
-from outbox.settling import Target, target_of
-from outbox.timeline import (
+from outbox.domain.actors import cli_actor
+from outbox.domain.clock import utcnow
+from outbox.domain.event_documents import Read
+from outbox.domain.model import Environment, Gateway, GatewaySpec, Phase, State
+from outbox.domain.settling import Target, target_of
+from outbox.runtime import tracing
+from outbox.runtime.settings import limits
+from outbox.store.repository import UnitOfWork
+from outbox.views.timeline import (
     TIMELINE_COLUMNS,
     PhaseSpan,
     events_of,
@@ -30,7 +30,7 @@ from outbox.timeline import (
     unreadable_json,
     unreadable_of,
 )
-from outbox.waiting import Settled, outcome_error, wait_until_settled
+from outbox.views.waiting import Settled, outcome_error, wait_until_settled
 from outbox.writer import UNSET, Writer
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import version_option

@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from outbox.clock import utcnow
-from outbox.errors import DuplicateEventVersions
-from outbox.partitions import MAX_PARTITIONS
-from outbox.partitions_change import Repartition, repartition
-from outbox.partitions_record import read_record
-from outbox.settings import CommonSettings
+from outbox.coordination.partition_count import read_record
+from outbox.coordination.repartitioning import Repartition, repartition
+from outbox.domain.clock import utcnow
+from outbox.domain.errors import DuplicateEventVersions
+from outbox.domain.partitions import MAX_PARTITIONS
+from outbox.runtime.settings import CommonSettings
 from outbox.stream import EventStream
 from outbox.stream.keys import partition_streams
 from outbox_cli.app import App, pass_app

@@ -128,7 +128,7 @@ def age(since: datetime, now: datetime) -> str:
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     # Imported here: this module loads for `--help`, which needs no models.
-    from outbox.timeline import format_whole_seconds
+    from outbox.views.timeline import format_whole_seconds
 
     return format_whole_seconds(max(0, int((now - since).total_seconds())))
 

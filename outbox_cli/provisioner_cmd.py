@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from outbox.health import serving
-from outbox.settings import setting_help
+from outbox.runtime.health import serving
+from outbox.runtime.settings import setting_help
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import open_cluster, open_stream
 from outbox_cli.output import Output, output_options

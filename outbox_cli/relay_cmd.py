@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from outbox.clock import utcnow
-from outbox.errors import NotFound
-from outbox.health import serving
-from outbox.settings import setting_help
+from outbox.domain.clock import utcnow
+from outbox.domain.errors import NotFound
+from outbox.runtime.health import serving
+from outbox.runtime.settings import setting_help
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import open_stream
 from outbox_cli.output import Output, output_options

@@ -14,12 +14,13 @@ from typing import Any
 
 import click
 
-from outbox.clock import utcnow
-from outbox.deadlines import Timeouts
-from outbox.errors import BackendUnavailable
-from outbox.mongo_store import redact
-from outbox.partition_status import PartitionRow, partition_lease_names, partitions_status
-from outbox.status import (
+from outbox.domain.clock import utcnow
+from outbox.domain.deadlines import Timeouts
+from outbox.domain.errors import BackendUnavailable
+from outbox.store.mongo.store import redact
+from outbox.stream import DeadLetter, StreamStatus
+from outbox.views.partition_status import PartitionRow, partition_lease_names, partitions_status
+from outbox.views.status import (
     GatewayAttention,
     GatewaysStatus,
     OutboxStatus,
@@ -27,10 +28,10 @@ from outbox.status import (
     gateways_status,
     outbox_status,
 )
-from outbox.stream import DeadLetter, StreamStatus
-from outbox.timeline import format_seconds
+from outbox.views.timeline import format_seconds
 from outbox_cli.app import App, pass_app
 from outbox_cli.common import dead_letter_json, open_group_stream, table
+from outbox_cli.exit_codes import UNREACHABLE
 from outbox_cli.output import Output, output_options
 from outbox_cli.status_partitions import partition_lines, partitions_json, with_stream_figures
 from provisioner.settings import ProvisionerSettings
@@ -76,7 +77,7 @@ def status(ctx: click.Context, app: App, watch: bool, out: Output) -> None:
     if failures:
         for error in failures:
             click.echo(f"error: {error}", err=True)
-        ctx.exit(BackendUnavailable.exit_code)
+        ctx.exit(UNREACHABLE)
 
 
 def _print(app: App, out: Output) -> Report:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from outbox.partition_status import PartitionRow
 from outbox.stream import EventStream
 from outbox.stream.keys import partition_stream
+from outbox.views.partition_status import PartitionRow
 from outbox_cli.common import table
 
 

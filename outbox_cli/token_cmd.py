@@ -6,8 +6,8 @@ from datetime import datetime
 
 import click
 
-from outbox.clock import utcnow
-from outbox.tokens import Role, Token, Tokens, parse_duration
+from outbox.domain.clock import utcnow
+from outbox_api.tokens import Role, Token, Tokens, parse_duration
 from outbox_cli.app import App, pass_app
 from outbox_cli.output import Output, age, output_options, rfc3339
 

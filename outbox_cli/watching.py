@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from outbox.store import Store
-from outbox.waiting import RECHECK, Changes
+from outbox.store.port import Store
+from outbox.views.waiting import RECHECK, Changes
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ reading), guarded apart: the sweep and its timeouts need only MongoDB and the cl
 Redis outage delays only what needs Redis. With the cluster cache, watch events queue the
 gateway their object is labelled with, deadlines are timers, and the sweep and the resync judge
 against the cache. An outage backs off as the relay's does
-(`outbox.outages`), and `stop()` follows the shutdown rule of
+(`outbox.runtime.outages`), and `stop()` follows the shutdown rule of
 `outbox_cli.signals.stop_within_grace`.
 """
 
@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from outbox.clock import Clock, utcnow
-from outbox.errors import BackendUnavailable
-from outbox.logs import ids
-from outbox.membership import Membership
-from outbox.outages import MONGODB, REDIS, Outages
+from outbox.coordination.membership import Membership
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.errors import BackendUnavailable
+from outbox.runtime.logs import ids
+from outbox.runtime.outages import MONGODB, REDIS, Outages
 from outbox.stream import Claimed, EventStream
-from provisioner.cluster import WatchEvent, gateway_of
+from provisioner.cluster.informer import Informer
+from provisioner.cluster.port import WatchEvent, gateway_of
 from provisioner.entries import GatewayEvent, Poison, parse_entry
-from provisioner.informer import Informer
 from provisioner.metrics import (
     DELIVERIES,
     RESYNC,

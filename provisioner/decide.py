@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from outbox.deadlines import Timeouts, phase_deadline, start_deadline
-from outbox.events import EventType
-from outbox.model import EnvironmentState, Gateway, LastError, Phase, Retry, State
-from provisioner.cluster import Manifest
+from outbox.domain.deadlines import Timeouts, phase_deadline, start_deadline
+from outbox.domain.events import EventType
+from outbox.domain.model import EnvironmentState, Gateway, LastError, Phase, Retry, State
+from provisioner.cluster.port import Manifest
 from provisioner.manifests import (
     DEFAULT_POLICY,
     WorkloadPolicy,

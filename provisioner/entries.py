@@ -9,8 +9,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from outbox.events import AGGREGATE_TYPE, STREAM_FIELDS, EventType
-from outbox.model import is_gateway_id
+from outbox.domain.events import AGGREGATE_TYPE, STREAM_FIELDS, EventType
+from outbox.domain.model import is_gateway_id
 
 _KNOWN_TYPES = {event_type.value for event_type in EventType}
 

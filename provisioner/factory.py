@@ -6,30 +6,30 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from outbox.actors import provisioner_actor
-from outbox.backoff import backoff
-from outbox.clock import Clock, utcnow
-from outbox.deadlines import Timeouts
-from outbox.membership import Membership
-from outbox.model import Gateway
-from outbox.partition_ownership import PartitionOwnership
-from outbox.partitions_record import read_record
-from outbox.store import Store
+from outbox.coordination.membership import Membership
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.coordination.partition_count import read_record
+from outbox.domain.actors import provisioner_actor
+from outbox.domain.backoff import backoff
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.deadlines import Timeouts
+from outbox.domain.model import Gateway
+from outbox.store.port import Store
 from outbox.stream import EventStream, StreamConfig
-from provisioner.cached_cluster import CachedCluster
-from provisioner.cluster import KINDS, Cluster, WatchableCluster
-from provisioner.counted_cluster import CountedCluster
+from provisioner.cluster.cached import CachedCluster
+from provisioner.cluster.counted import CountedCluster
+from provisioner.cluster.informer import Informer
+from provisioner.cluster.object_cache import ObjectCache
+from provisioner.cluster.port import KINDS, Cluster, WatchableCluster
+from provisioner.cluster.traced import TracedCluster
 from provisioner.daemon import InHand, Provisioner, Wait
 from provisioner.decide import Config, Step
-from provisioner.informer import Informer
 from provisioner.metrics import ProvisionerMetrics
-from provisioner.object_cache import ObjectCache
 from provisioner.partition_work import Partitioning, PartitionWork
 from provisioner.reconciler import Reconciler
 from provisioner.settings import ProvisionerSettings
 from provisioner.sweeper import Sweeper
 from provisioner.timers import Timers, next_look
-from provisioner.traced_cluster import TracedCluster
 
 
 def stream_config(settings: ProvisionerSettings) -> StreamConfig:

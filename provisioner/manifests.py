@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from outbox.model import Gateway
-from provisioner.cluster import (
+from outbox.domain.model import Gateway
+from provisioner.cluster.port import (
     GATEWAY_ID_LABEL,
     INSTANCE_LABEL,
     KINDS,

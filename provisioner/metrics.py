@@ -10,10 +10,10 @@ from itertools import product
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from outbox.events import EventType
-from outbox.metric_definitions import MetricDefinition, register
-from outbox.model import Phase
-from provisioner.cluster import KINDS
+from outbox.domain.events import EventType
+from outbox.domain.model import Phase
+from outbox.runtime.metrics import MetricDefinition, register
+from provisioner.cluster.port import KINDS
 from provisioner.decide import DELETE_TIMEOUT, ROLLOUT_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT
 
 # Kinds of dead letter: the `reason` label of outbox_provisioner_dead_lettered_total.

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from outbox.errors import BackendUnavailable, OutboxError
-from outbox.partition_ownership import PartitionOwnership
-from outbox.partitions import partition_of
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.domain.errors import BackendUnavailable, OutboxError
+from outbox.domain.partitions import partition_of
 from outbox.stream import Claimed, EventStream
 from outbox.stream.keys import partition_stream
 

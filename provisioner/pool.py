@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from outbox.errors import OutboxError
-from outbox.logs import ids
+from outbox.domain.errors import OutboxError
+from outbox.runtime.logs import ids
 
 log = logging.getLogger(__name__)
 

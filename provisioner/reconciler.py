@@ -12,16 +12,16 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
-from outbox import tracing
-from outbox.actors import PROVISIONER
-from outbox.clock import Clock, utcnow
-from outbox.errors import StaleWrite
-from outbox.events import OutboxEvent
-from outbox.logs import ids
-from outbox.model import Gateway
-from outbox.repository import UnitOfWork
-from outbox.store import Collections, Store
-from provisioner.cluster import (
+from outbox.domain.actors import PROVISIONER
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.errors import StaleWrite
+from outbox.domain.events import OutboxEvent
+from outbox.domain.model import Gateway
+from outbox.runtime import tracing
+from outbox.runtime.logs import ids
+from outbox.store.port import Collections, Store
+from outbox.store.repository import UnitOfWork
+from provisioner.cluster.port import (
     KINDS,
     Cluster,
     ClusterError,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from provisioner.cluster import Manifest
+from provisioner.cluster.port import Manifest
 
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 # The Deployment condition through which the ReplicaSet controller says it cannot create pods:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from outbox.settings import CommonSettings
+from outbox.runtime.settings import CommonSettings
 from outbox.stream import keys
 from provisioner.manifests import WorkloadPolicy
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from outbox.clock import as_utc
-from outbox.model import Phase
-from outbox.store import GATEWAYS, Store
+from outbox.domain.clock import as_utc
+from outbox.domain.model import Phase
+from outbox.store.port import GATEWAYS, Store
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import heapq
 import threading
 from datetime import datetime
 
-from outbox.deadlines import Timeouts, phase_deadline
-from outbox.model import Gateway
+from outbox.domain.deadlines import Timeouts, phase_deadline
+from outbox.domain.model import Gateway
 
 
 def next_look(gateway: Gateway, timeouts: Timeouts) -> datetime | None:

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from outbox.events import OutboxEvent
-from outbox.logs import ids
+from outbox.domain.events import OutboxEvent
+from outbox.runtime.logs import ids
 from outbox.stream import Publication
 from relay.log_summary import LogSummary
 from relay.metrics import RelayMetrics

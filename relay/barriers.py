@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from outbox.event_documents import Read, Unreadable
-from outbox.events import OutboxEvent
+from outbox.domain.event_documents import Read, Unreadable
+from outbox.domain.events import OutboxEvent
 from relay.ordering import Row
 
 WHOLE_GATEWAY = 0

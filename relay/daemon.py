@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from outbox import tracing
-from outbox.clock import Clock, utcnow
-from outbox.errors import BackendUnavailable, Conflict
-from outbox.event_documents import Unreadable
-from outbox.events import OutboxEvent
-from outbox.logs import ids
-from outbox.outages import MONGODB, REDIS, Outages
-from outbox.store import Store
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.errors import BackendUnavailable, Conflict
+from outbox.domain.event_documents import Unreadable
+from outbox.domain.events import OutboxEvent
+from outbox.runtime import tracing
+from outbox.runtime.logs import ids
+from outbox.runtime.outages import MONGODB, REDIS, Outages
+from outbox.store.port import Store
 from outbox.stream import EventStream, MarksUnseeded, Publication, StreamUnavailable
 from relay import ordering
 from relay.accounting import Accounting, BatchResult, Totals

@@ -7,7 +7,7 @@ modules import them from here.
 
 from __future__ import annotations
 
-from outbox.errors import OutboxError
+from outbox.domain.errors import OutboxError
 from outbox.stream.errors import Fenced, LeaseLost
 
 __all__ = ["BehindMark", "Fenced", "LeaseLost"]
@@ -15,6 +15,4 @@ __all__ = ["BehindMark", "Fenced", "LeaseLost"]
 
 class BehindMark(OutboxError):
     """Parked events to release are at or below their gateway's high-water mark: the relay
-    would skip them as duplicates (exit 3, like a refused transition)."""
-
-    exit_code = 3
+    would skip them as duplicates."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from outbox.clock import Clock, utcnow
-from outbox.partition_ownership import PartitionOwnership
-from outbox.partitions_record import read_record
-from outbox.store import Store
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.coordination.partition_count import read_record
+from outbox.domain.clock import Clock, utcnow
+from outbox.store.port import Store
 from outbox.stream import EventStream, StreamConfig
 from relay.daemon import Relay
 from relay.outbox_reader import OutboxReader

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from outbox.clock import Clock
-from outbox.events import OutboxEvent
-from outbox.store import Store
+from outbox.domain.clock import Clock
+from outbox.domain.events import OutboxEvent
+from outbox.store.port import Store
 from relay.accounting import BatchResult
 from relay.barriers import block, blocked_by
 from relay.metrics import RelayMetrics

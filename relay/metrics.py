@@ -1,10 +1,10 @@
-"""The relay's Prometheus metrics, in a registry of its own (served by outbox.health)."""
+"""The relay's Prometheus metrics, in a registry of its own (served by outbox.runtime.health)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from outbox.metric_definitions import MetricDefinition, register
+from outbox.runtime.metrics import MetricDefinition, register
 
 BACKENDS = ("mongodb", "redis")
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0)

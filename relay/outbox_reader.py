@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
 
-from outbox.event_documents import (
+from outbox.domain.event_documents import (
     PREFIX,
     Read,
     Readings,
@@ -20,10 +20,10 @@ from outbox.event_documents import (
     name_of,
     unreadable,
 )
-from outbox.events import OutboxEvent
-from outbox.partitions import partition_of
-from outbox.repository import Events
-from outbox.store import Store
+from outbox.domain.events import OutboxEvent
+from outbox.domain.partitions import partition_of
+from outbox.store.port import Store
+from outbox.store.repository import Events
 from relay import ordering
 
 

@@ -1,5 +1,5 @@
 """The relay's leases when the store records partitions: the one-lease interface the relay loop
-knows, over one lease per partition (`outbox.partition_ownership`).
+knows, over one lease per partition (`outbox.coordination.ownership`).
 
 The relay holds "the lease" while it holds at least one partition; its token is the highest of
 its partitions' tokens (only for the gauge: each partition is fenced with its own token, by the
@@ -8,8 +8,8 @@ partitioned publisher). `acquire()` balances when due, between batches.
 
 from __future__ import annotations
 
-from outbox.leases import LeaseRecord
-from outbox.partition_ownership import PartitionOwnership
+from outbox.coordination.leases import LeaseRecord
+from outbox.coordination.ownership import PartitionOwnership
 
 
 class PartitionLeases:

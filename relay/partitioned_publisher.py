@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from outbox.events import OutboxEvent
-from outbox.partition_ownership import PartitionOwnership
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.domain.events import OutboxEvent
 from outbox.stream import EventStream, Fenced, MarksUnseeded, Publication
 from outbox.stream.keys import partition_stream
 

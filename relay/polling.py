@@ -1,4 +1,4 @@
-"""How long the relay waits between polls when idle (outages back off with outbox.backoff)."""
+"""How long the relay waits between polls when idle (outages back off with `backoff`)."""
 
 from __future__ import annotations
 

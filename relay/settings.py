@@ -7,7 +7,7 @@ import socket
 
 from pydantic import Field, model_validator
 
-from outbox.settings import CommonSettings
+from outbox.runtime.settings import CommonSettings
 
 
 def default_relay_id() -> str:

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from outbox.event_documents import Read
-from outbox.events import OutboxEvent
+from outbox.domain.event_documents import Read
+from outbox.domain.events import OutboxEvent
 from outbox.stream import EventStream
 from relay.errors import BehindMark
 from relay.outbox_reader import OutboxReader

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable
 from contextlib import closing
 
-from outbox.errors import BackendUnavailable
-from outbox.store import OUTBOX, InsertWatch, Store
+from outbox.domain.errors import BackendUnavailable
+from outbox.store.port import OUTBOX, InsertWatch, Store
 
 log = logging.getLogger(__name__)
 

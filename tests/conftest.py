@@ -10,8 +10,8 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
 from tests.support.clock import FakeClock
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.servers import PRODUCT_COLLECTIONS, NxServer, RedisServer

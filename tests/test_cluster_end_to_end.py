@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from redis.cluster import RedisCluster
 
-from outbox.events import EventType as E
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX
+from outbox.domain.events import EventType as E
+from outbox.domain.model import Phase
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import OUTBOX
 from outbox.stream import StreamConfig
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
 from tests.support.cli import ROOT, nx_daemon_env, outbox_process
 from tests.support.gateways import phases

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from outbox.clock import utcnow
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.settings import CommonSettings
-from outbox.store import GATEWAYS, Collections, Store, T
+from outbox.domain.clock import utcnow
+from outbox.runtime.settings import CommonSettings
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import GATEWAYS, Collections, Store, T
 from outbox.writer import Writer
 from outbox_api.settings import ApiSettings
 from outbox_cli.app import App

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from outbox.model import Gateway, GatewaySpec, Phase, State
+from outbox.domain.model import Gateway, GatewaySpec, Phase, State
 from provisioner.manifests import desired_objects
 
 NAMESPACE = "gateways"

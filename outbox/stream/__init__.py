@@ -1,6 +1,6 @@
 """The event stream: its port, the error policy for Redis replies, and two adapters.
 
-`outbox.stream.redis_stream` (and `redis_dead_letters`) are the only modules of `outbox` that
+`outbox.stream.redis.stream` (and `redis_dead_letters`) are the only modules of `outbox` that
 import redis; everything else, the daemons included, sees the `EventStream` port.
 """
 

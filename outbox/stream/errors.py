@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outbox.errors import BackendUnavailable, Conflict, OutboxError
+from outbox.domain.errors import BackendUnavailable, Conflict, OutboxError
 
 
 class StreamUnavailable(BackendUnavailable):

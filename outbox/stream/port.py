@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from outbox.events import OutboxEvent
+from outbox.domain.events import OutboxEvent
 from outbox.stream import keys
 from outbox.stream.records import (
     Claimed,

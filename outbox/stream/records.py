@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from outbox.errors import InvalidInput
+from outbox.domain.errors import InvalidInput
 
 Entry = tuple[str, dict[str, str]]  # (entry id, fields)
 

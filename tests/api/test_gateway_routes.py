@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from outbox.model import Phase, State
-from outbox.store import GATEWAYS
-from outbox.tokens import Role
+from outbox.domain.model import Phase, State
+from outbox.store.port import GATEWAYS
 from outbox.writer import Writer
+from outbox_api.tokens import Role
 from tests.support.api import SPEC, Api
 
 

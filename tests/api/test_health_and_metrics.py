@@ -7,7 +7,7 @@ import re
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from outbox.memory_store import MemoryStore
+from outbox.store.memory.store import MemoryStore
 from outbox_api.app import create_app
 from tests.support.api import Api, settings
 from tests.support.clock import FakeClock

@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
-from outbox.errors import BackendUnavailable, CommitOutcomeUnknown
-from outbox.idempotency import (
+from outbox.domain.errors import BackendUnavailable, CommitOutcomeUnknown
+from outbox.domain.model import Phase
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Collections, Store, T
+from outbox_api.idempotency import (
     Claimed,
     IdempotencyKeys,
     InFlight,
@@ -20,10 +23,7 @@ from outbox.idempotency import (
     Replay,
     Response,
 )
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Collections, Store, T
-from outbox.tokens import Role, Tokens
+from outbox_api.tokens import Role, Tokens
 from tests.support.api import SPEC, Api, GatedStore, auth, build_api, concurrently, counts
 from tests.support.clock import FakeClock
 from tests.support.store_faults import SwitchableStore

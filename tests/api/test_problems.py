@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.errors import (
+from outbox.domain.errors import (
     BackendUnavailable,
     CommitOutcomeUnknown,
     Conflict,
@@ -15,9 +15,9 @@ from outbox.errors import (
     TransitionRefused,
     VersionConflict,
 )
-from outbox.memory_store import MemoryStore
-from outbox.tokens import Role, Tokens
+from outbox.store.memory.store import MemoryStore
 from outbox_api.problems import MEDIA_TYPE, problem_for
+from outbox_api.tokens import Role, Tokens
 from tests.support.api import SPEC, Api, build_api, counts
 from tests.support.clock import FakeClock
 from tests.support.store_faults import SwitchableStore

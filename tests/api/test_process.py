@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX
-from outbox.tokens import Role, Tokens
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import GATEWAYS, OUTBOX
 from outbox.writer import Writer
+from outbox_api.tokens import Role, Tokens
 from tests.support.api import SPEC, answers_ready, auth
 from tests.support.cli import clean_env, outbox_process
 from tests.support.procfile import Procfile, procfile_running, stopped_with_status_0

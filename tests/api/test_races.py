@@ -3,10 +3,10 @@ sent with one ETag while both are in flight commit once; the other is told 412."
 
 from __future__ import annotations
 
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
-from outbox.tokens import Role
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.writer import Writer
+from outbox_api.tokens import Role
 from tests.support.api import GatedStore, build_api, concurrently
 from tests.support.clock import FakeClock
 

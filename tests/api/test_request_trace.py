@@ -1,6 +1,7 @@
 """A request's trace reaches the outbox event in a process that exports nothing: the API runs on
-the propagation-only provider there (`outbox/tracer_provider.py`), which the tracing tests, with
-the SDK's provider installed for the whole test process, cannot show. Hence a process."""
+the propagation-only provider there (`outbox/runtime/tracer_provider.py`), which the tracing
+tests, with the SDK's provider installed for the whole test process, cannot show. Hence a
+process."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import sys
 SCRIPT = """
 import json, os
 from fastapi.testclient import TestClient
-from outbox.memory_store import MemoryStore
-from outbox.tokens import Role, Tokens
-from outbox.tracer_provider import configure_tracing
+from outbox.store.memory.store import MemoryStore
+from outbox_api.tokens import Role, Tokens
+from outbox.runtime.tracer_provider import configure_tracing
 from outbox.writer import Writer
 from outbox_api.app import create_app
 from outbox_api.settings import ApiSettings

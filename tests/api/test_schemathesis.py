@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from outbox.memory_store import MemoryStore
-from outbox.tokens import Role
+from outbox.store.memory.store import MemoryStore
+from outbox_api.tokens import Role
 from tests.support.api import Api, auth, build_api, counts
 from tests.support.clock import FakeClock
 

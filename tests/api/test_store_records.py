@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.clock import utcnow
-from outbox.errors import NameTaken
-from outbox.idempotency import Claimed, IdempotencyKeys, Replay, Response
-from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, Store
-from outbox.tokens import Role, Tokens
+from outbox.domain.clock import utcnow
+from outbox.domain.errors import NameTaken
+from outbox.store.port import GATEWAYS, IDEMPOTENCY_KEYS, Store
 from outbox.writer import Writer
+from outbox_api.idempotency import Claimed, IdempotencyKeys, Replay, Response
+from outbox_api.tokens import Role, Tokens
 from tests.support.api import SPEC
 
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from outbox.errors import InvalidInput, NameTaken, NotFound
-from outbox.memory_store import MemoryStore
-from outbox.store import TOKENS
-from outbox.tokens import Role, Tokens, parse_duration, split_bearer
+from outbox.domain.errors import InvalidInput, NameTaken, NotFound
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import TOKENS
+from outbox_api.tokens import Role, Tokens, parse_duration, split_bearer
 from tests.support.api import SPEC, Api, auth, build_api, counts
 from tests.support.cli import invoke_outbox
 from tests.support.clock import FakeClock

@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase, State
-from outbox.store import GATEWAYS
+from outbox.domain.model import Phase, State
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS
 from tests.support.api import Api, build_api, fake_sleep
 from tests.support.clock import FakeClock
 

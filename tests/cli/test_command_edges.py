@@ -14,9 +14,9 @@ from uuid import uuid4
 import pytest
 from click.testing import CliRunner, Result
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX, Store
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import GATEWAYS, OUTBOX, Store
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.cli import OUTBOX as OUTBOX_COMMAND

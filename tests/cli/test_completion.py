@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
 from outbox.writer import Writer
 from tests.support.cli import clean_env, invoke_outbox, run_outbox
 from tests.support.servers import NxServer, free_port

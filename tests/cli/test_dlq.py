@@ -16,9 +16,9 @@ import redis
 import yaml
 from click.testing import CliRunner, Result
 
-from outbox.memory_store import MemoryStore
+from outbox.store.memory.store import MemoryStore
 from outbox.stream import StreamConfig
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.cli import empty_env_file

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.repository import UnitOfWork
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.repository import UnitOfWork
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.cli import clean_env, run_outbox

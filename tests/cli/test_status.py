@@ -1,6 +1,6 @@
 """`outbox status`: what an operator sees for the states these tests build.
 
-The MongoDB half is computed by `outbox.status` over a store, the Redis half by
+The MongoDB half is computed by `outbox.views.status` over a store, the Redis half by
 the stream port's `status()` on the private redis-server; the command joins them in human and
 JSON form, and still reports one half when the other backend is unreachable (exit 6).
 """
@@ -16,16 +16,16 @@ import redis
 from bson import ObjectId
 from click.testing import CliRunner, Result
 
-from outbox.clock import utcnow
-from outbox.deadlines import Timeouts
-from outbox.memory_store import MemoryStore
-from outbox.model import Gateway, LastError, Phase, Retry, State
-from outbox.mongo_store import MongoStore
-from outbox.repository import UnitOfWork
-from outbox.status import gateways_status, outbox_status, overdue_seconds
-from outbox.store import LEASES, OUTBOX, Store
+from outbox.domain.clock import utcnow
+from outbox.domain.deadlines import Timeouts
+from outbox.domain.model import Gateway, LastError, Phase, Retry, State
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import LEASES, OUTBOX, Store
+from outbox.store.repository import UnitOfWork
 from outbox.stream import StreamConfig, StreamStatus
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
+from outbox.views.status import gateways_status, outbox_status, overdue_seconds
 from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.main import cli

@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from outbox.backoff import backoff
-from outbox.deadlines import Timeouts
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX
-from outbox.timeline import format_seconds, phase_spans, short_payload, time_per_phase
+from outbox.domain.backoff import backoff
+from outbox.domain.deadlines import Timeouts
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.model import Phase
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import OUTBOX
+from outbox.views.timeline import format_seconds, phase_spans, short_payload, time_per_phase
 from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.gateway_cmd import gateway
 from outbox_cli.main import cli
+from provisioner.cluster.memory import MemoryCluster
 from provisioner.decide import Config
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.reconciler import Reconciler
 from tests.support.cli import empty_env_file
 from tests.support.clock import FakeClock

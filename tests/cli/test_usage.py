@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from outbox.memory_store import MemoryStore
+from outbox.store.memory.store import MemoryStore
 from outbox_cli.main import cli
 from tests.support.cli import clean_env, invoke_outbox, run_outbox
 from tests.support.store_faults import InterruptingStore

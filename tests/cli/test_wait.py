@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.store import GATEWAYS
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS
 from tests.support.cli import invoke_outbox as outbox
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from outbox.mongo_store import MongoStore
+from outbox.store.mongo.store import MongoStore
 from tests.support.pipeline import Lines, Pipeline
 from tests.support.servers import NxServer, RedisServer
 

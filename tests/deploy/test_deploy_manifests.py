@@ -23,10 +23,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from outbox.settings import SECRETS_DIR, SECRETS_DIR_VARIABLE, CommonSettings, load
+from outbox.runtime.settings import SECRETS_DIR, SECRETS_DIR_VARIABLE, CommonSettings, load
 from outbox_api.settings import ApiSettings
-from provisioner.cluster import WatchableCluster
-from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster, tune
+from provisioner.cluster.kubernetes import APPLY_PATCH, KubernetesCluster, tune
+from provisioner.cluster.port import WatchableCluster
 from provisioner.manifests import desired_objects
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings

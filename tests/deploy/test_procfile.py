@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from honcho.environ import parse_procfile
 from honcho.manager import KILL_WAIT
 
-from outbox.settings import CommonSettings, load
+from outbox.runtime.settings import CommonSettings, load
 from outbox_api.settings import ApiSettings
 from outbox_cli.main import cli
 from provisioner.settings import ProvisionerSettings

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
+from outbox.domain.model import Phase
+from outbox.store.mongo.store import MongoStore
 from outbox.writer import Writer
 from tests.support.api import answers_ready
 from tests.support.cli import ROOT

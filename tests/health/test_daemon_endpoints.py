@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from outbox.mongo_store import MongoStore
+from outbox.store.mongo.store import MongoStore
 from outbox.writer import Writer
 from outbox_cli.main import cli
 from tests.support.cli import OUTBOX, clean_env, nx_daemon_env, run_outbox

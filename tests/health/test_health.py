@@ -17,8 +17,8 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry, Counter
 
-from outbox.errors import InvalidInput
-from outbox.health import HealthServer, serving
+from outbox.domain.errors import InvalidInput
+from outbox.runtime.health import HealthServer, serving
 from tests.support.servers import RedisServer, free_port
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.backoff import backoff
+from outbox.domain.backoff import backoff
 
 
 @pytest.mark.parametrize(

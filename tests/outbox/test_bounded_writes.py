@@ -22,10 +22,10 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from outbox.errors import BackendUnavailable, CommitOutcomeUnknown, NotInitialised
-from outbox.mongo_errors import commit_failure, translate_errors
-from outbox.mongo_store import MongoStore
-from outbox.store import GATEWAYS, OUTBOX, Collections, Store
+from outbox.domain.errors import BackendUnavailable, CommitOutcomeUnknown, NotInitialised
+from outbox.store.mongo.errors import commit_failure, translate_errors
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import GATEWAYS, OUTBOX, Collections, Store
 from outbox.writer import Writer
 from tests.support.servers import NxServer, free_port
 from tests.support.store_faults import CommitUnknownStore

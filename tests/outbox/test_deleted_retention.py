@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase, State
-from outbox.repository import UnitOfWork
-from outbox.store import GATEWAYS, Store
+from outbox.domain.model import Phase, State
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS, Store
+from outbox.store.repository import UnitOfWork
 from tests.support.gateways import make_gateway
 
 NOW = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from outbox.repository import Events
-from outbox.store import OUTBOX, Store
+from outbox.store.port import OUTBOX, Store
+from outbox.store.repository import Events
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

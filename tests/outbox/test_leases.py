@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from outbox.leases import LeaseRecord, parse_lease
+from outbox.coordination.leases import LeaseRecord, parse_lease
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

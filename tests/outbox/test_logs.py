@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from outbox.logs import JsonFormatter, ids
+from outbox.runtime.logs import JsonFormatter, ids
 
 
 def formatted(message: str, *args: object, **extra: object) -> dict[str, object]:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from outbox.clock import as_utc
-from outbox.deadlines import Timeouts, phase_deadline, start_deadline
-from outbox.errors import InvalidInput
-from outbox.events import STREAM_FIELDS, EventType, OutboxEvent
-from outbox.model import (
+from outbox.domain.clock import as_utc
+from outbox.domain.deadlines import Timeouts, phase_deadline, start_deadline
+from outbox.domain.errors import InvalidInput
+from outbox.domain.events import STREAM_FIELDS, EventType, OutboxEvent
+from outbox.domain.model import (
     Gateway,
     GatewaySpec,
     LastError,

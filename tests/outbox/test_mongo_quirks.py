@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from outbox.mongo_quirks import NO_QUIRKS, quirks_of
+from outbox.store.mongo.quirks import NO_QUIRKS, quirks_of
 
 NX = quirks_of({"ok": 1, "version": "7.0.0", "process": "nx_27017"})
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from outbox.errors import BackendUnavailable
-from outbox.outages import MONGODB, REDIS, Outages
+from outbox.domain.errors import BackendUnavailable
+from outbox.runtime.outages import MONGODB, REDIS, Outages
 
 log = logging.getLogger("tests.outages")
 

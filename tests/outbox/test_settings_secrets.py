@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from outbox.errors import InvalidInput
-from outbox.settings import SECRETS_DIR, SECRETS_DIR_VARIABLE, load, secrets_dir
+from outbox.domain.errors import InvalidInput
+from outbox.runtime.settings import SECRETS_DIR, SECRETS_DIR_VARIABLE, load, secrets_dir
 from provisioner.settings import ProvisionerSettings
 from relay.settings import RelaySettings
 

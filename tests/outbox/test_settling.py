@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from outbox.model import LastError, Phase, State
-from outbox.settling import Target, Verdict, intended_phase, judge, target_of
+from outbox.domain.model import LastError, Phase, State
+from outbox.domain.settling import Target, Verdict, intended_phase, judge, target_of
 from tests.support.gateways import make_gateway
 
 AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

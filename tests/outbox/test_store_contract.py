@@ -14,14 +14,21 @@ from typing import Any
 
 import pytest
 
-from outbox import transitions
-from outbox.errors import DuplicateEventVersions, EventVersionTaken, StaleWrite
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.model import EnvironmentState, Gateway, GatewaySpec, LastError, Phase, Retry, State
-from outbox.mongo_store import MongoStore
-from outbox.repository import UnitOfWork
-from outbox.store import (
+from outbox.domain import transitions
+from outbox.domain.errors import DuplicateEventVersions, EventVersionTaken, StaleWrite
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.model import (
+    EnvironmentState,
+    Gateway,
+    GatewaySpec,
+    LastError,
+    Phase,
+    Retry,
+    State,
+)
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import (
     ENVIRONMENTS,
     GATEWAYS,
     LEASES,
@@ -32,6 +39,7 @@ from outbox.store import (
     Store,
     T,
 )
+from outbox.store.repository import UnitOfWork
 from outbox.writer import Writer
 from tests.support.clock import FakeClock
 from tests.support.indexes import as_before_unique_versions, indexes

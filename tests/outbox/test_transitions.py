@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outbox import transitions
-from outbox.errors import InvalidInput, TransitionRefused
-from outbox.events import EventType
-from outbox.model import Gateway, GatewaySpec, Phase, State
+from outbox.domain import transitions
+from outbox.domain.errors import InvalidInput, TransitionRefused
+from outbox.domain.events import EventType
+from outbox.domain.model import Gateway, GatewaySpec, Phase, State
 
 THEN = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 NOW = THEN + timedelta(minutes=5)

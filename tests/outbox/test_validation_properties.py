@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outbox.errors import InvalidInput
-from outbox.memory_store import MemoryStore
-from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Store
+from outbox.domain.errors import InvalidInput
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import ENVIRONMENTS, GATEWAYS, OUTBOX, Store
 from outbox.writer import Writer
 from tests.support.clock import FakeClock
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import pytest
 
-from outbox.errors import BackendUnavailable
-from outbox.memory_store import MemoryStore
-from outbox.model import Gateway, LastError, Phase, State
-from outbox.repository import UnitOfWork
-from outbox.settling import Target, Verdict
-from outbox.store import GATEWAYS, OUTBOX
-from outbox.waiting import (
+from outbox.domain.errors import BackendUnavailable
+from outbox.domain.model import Gateway, LastError, Phase, State
+from outbox.domain.settling import Target, Verdict
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS, OUTBOX
+from outbox.store.repository import UnitOfWork
+from outbox.views.waiting import (
     Changes,
     SettledElsewhere,
     WaitTimedOut,

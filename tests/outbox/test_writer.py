@@ -12,12 +12,18 @@ from typing import Any
 
 import pytest
 
-from outbox.errors import InvalidInput, NameTaken, NotFound, TransitionRefused, VersionConflict
-from outbox.events import EventType, OutboxEvent
-from outbox.model import EnvironmentState, Gateway, GatewaySpec, Phase, State
-from outbox.mongo_store import MongoStore
-from outbox.repository import UnitOfWork
-from outbox.store import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections, Store
+from outbox.domain.errors import (
+    InvalidInput,
+    NameTaken,
+    NotFound,
+    TransitionRefused,
+    VersionConflict,
+)
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.model import EnvironmentState, Gateway, GatewaySpec, Phase, State
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import ENVIRONMENTS, GATEWAYS, OUTBOX, Collections, Store
+from outbox.store.repository import UnitOfWork
 from outbox.writer import Writer
 from tests.support.clock import FakeClock
 
@@ -107,7 +113,7 @@ SITUATIONS = [
 
 
 def allowed(action: str, state: State, phase: Phase) -> bool:
-    """DESIGN.md's "allowed when" column, written out independently of outbox.transitions."""
+    """DESIGN.md's "allowed when" column, written out independently of outbox.domain.transitions."""
     return {
         "start": state == S and phase in (Phase.STOPPED, Phase.CREATED),
         "stop": state in (R, X) and phase not in (Phase.DELETING, Phase.DELETED),

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from outbox.errors import StaleWrite, TransitionRefused, VersionConflict
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.model import Gateway, Phase, State
-from outbox.repository import UnitOfWork
-from outbox.store import GATEWAYS, Collection, Collections, Store, T
+from outbox.domain.errors import StaleWrite, TransitionRefused, VersionConflict
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.model import Gateway, Phase, State
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS, Collection, Collections, Store, T
+from outbox.store.repository import UnitOfWork
 from outbox.writer import Writer
 from tests.support.clock import FakeClock
 from tests.support.stores import DelegatingStore

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.store import OUTBOX
+from outbox.domain.model import Phase
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.stream import StreamConfig
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
-from provisioner.memory_cluster import MemoryCluster
+from provisioner.cluster.memory import MemoryCluster
 from tests.support.partitioned_deployment import STREAM, Deployment
 from tests.support.partitions import assert_each_once_in_its_partition, record_partitions
 from tests.support.redis_cluster import RedisClusterServers

@@ -8,13 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.clock import utcnow
-from outbox.memory_store import MemoryStore
-from outbox.partitions import partition_of
-from outbox.partitions_record import CachedCount, partition_count, read_record, write_record
-from outbox.repository import UnitOfWork
-from outbox.store import GATEWAYS, OUTBOX, Store
-from outbox.stream.memory import MemoryStream
+from outbox.coordination.partition_count import (
+    CachedCount,
+    partition_count,
+    read_record,
+    write_record,
+)
+from outbox.domain.clock import utcnow
+from outbox.domain.partitions import partition_of
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import GATEWAYS, OUTBOX, Store
+from outbox.store.repository import UnitOfWork
+from outbox.stream.memory.stream import MemoryStream
 from outbox.writer import Writer
 from tests.support.cli import invoke_outbox
 from tests.support.clock import FakeClock

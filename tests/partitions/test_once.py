@@ -3,15 +3,15 @@ provisioner alone handles every partition's entries, acks them, and hands its le
 
 from __future__ import annotations
 
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.partitions import partition_of
-from outbox.store import LEASES
+from outbox.domain.model import Phase
+from outbox.domain.partitions import partition_of
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import LEASES
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
+from outbox.stream.memory.stream import MemoryStream
 from outbox.writer import Writer
+from provisioner.cluster.memory import MemoryCluster
 from provisioner.factory import build_provisioner
-from provisioner.memory_cluster import MemoryCluster
 from relay.factory import build_relay
 from tests.support.partitions import (
     STREAM,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.partition_ownership import PartitionOwnership
-from outbox.store import Store
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import Store
 from tests.support.clock import FakeClock
 
 LEASE = 8.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from redis.cluster import RedisCluster
 
 from outbox.stream import StreamConfig, keys
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.stream_harness import event
 

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from outbox.model import new_gateway_id
-from outbox.partitions import MAX_PARTITIONS, fair_share, partition_of
+from outbox.domain.model import new_gateway_id
+from outbox.domain.partitions import MAX_PARTITIONS, fair_share, partition_of
 
 
 def test_the_partition_is_the_crc32_of_the_id_modulo_p() -> None:
@@ -36,7 +36,7 @@ def test_every_process_computes_the_same_partitions_whatever_its_hash_seed() -> 
     ids = [new_gateway_id() for _ in range(50)]
     here = [partition_of(i, 8) for i in ids]
     program = (
-        "import sys; from outbox.partitions import partition_of; "
+        "import sys; from outbox.domain.partitions import partition_of; "
         "print(' '.join(str(partition_of(i, 8)) for i in sys.argv[1:]))"
     )
     for seed in ("1", "2"):

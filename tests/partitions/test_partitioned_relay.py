@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.stream import EventStream, StreamConfig, keys
-from outbox.stream.memory import MemoryStream
+from outbox.stream.memory.stream import MemoryStream
 from relay.daemon import Relay
 from relay.factory import build_relay
 from tests.support.clock import FakeClock

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
-from outbox.repository import UnitOfWork
-from outbox.store import OUTBOX
-from outbox.stream.redis_stream import RedisStream
+from outbox.domain.model import Phase
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import OUTBOX
+from outbox.store.repository import UnitOfWork
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
 from tests.support.cli import nx_daemon_env, outbox_process, relay_process
 from tests.support.partitions import assert_each_once_in_its_partition, record_partitions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.partitions import Moves, rebalance
+from outbox.domain.partitions import Moves, rebalance
 
 
 @pytest.mark.parametrize(

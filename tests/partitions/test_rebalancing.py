@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
+from outbox.domain.model import Phase
+from outbox.store.memory.store import MemoryStore
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
+from outbox.stream.memory.stream import MemoryStream
 from outbox.writer import Writer
-from provisioner.memory_cluster import MemoryCluster
+from provisioner.cluster.memory import MemoryCluster
 from tests.support.partitioned_deployment import LEASE, STREAM, Deployment
 from tests.support.partitions import record_partitions
 from tests.support.waiting import wait_until

@@ -7,12 +7,12 @@ import json
 import redis
 from click.testing import CliRunner, Result
 
-from outbox.memory_store import MemoryStore
-from outbox.partition_ownership import PartitionOwnership
-from outbox.partitions import partition_of
+from outbox.coordination.ownership import PartitionOwnership
+from outbox.domain.partitions import partition_of
+from outbox.store.memory.store import MemoryStore
 from outbox.stream import StreamConfig
 from outbox.stream.keys import partition_stream
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.status_cmd import status

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from outbox.model import Gateway
+from outbox.domain.model import Gateway
 from tests.support.cluster_harness import (
     REAL_KUBECONFIG,
     EmulatorHarness,

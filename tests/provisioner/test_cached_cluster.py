@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from provisioner.cached_cluster import CachedCluster
-from provisioner.cluster import KINDS, ForeignObject
-from provisioner.informer import Informer
+from provisioner.cluster.cached import CachedCluster
+from provisioner.cluster.informer import Informer
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.object_cache import ObjectCache
+from provisioner.cluster.port import KINDS, ForeignObject
 from provisioner.manifests import desired_objects
-from provisioner.memory_cluster import MemoryCluster
-from provisioner.object_cache import ObjectCache
 from tests.support.gateways import make_gateway
 
 

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioner.cluster import (
+from provisioner.cluster.kubernetes import APPLY_PATCH, KubernetesCluster
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.port import (
     KINDS,
     ClusterConfigError,
     PermanentClusterError,
@@ -23,9 +25,7 @@ from provisioner.cluster import (
     error_for_status,
     owned_by,
 )
-from provisioner.kube_cluster import APPLY_PATCH, KubernetesCluster
 from provisioner.manifests import RESTART_STAMP_ANNOTATION, desired_objects, drifted, object_names
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import RolloutState, rollout_status
 from tests.support.clock import FakeClock
 from tests.support.cluster_harness import NAMESPACE, Harness
@@ -427,7 +427,7 @@ def test_faults_on_the_wire_end_as_typed_errors(
 def test_an_unreachable_server_is_a_temporary_error() -> None:
     from kubernetes import client
 
-    from provisioner.kube_cluster import tune
+    from provisioner.cluster.kubernetes import tune
 
     closed = client.ApiClient(tune(client.Configuration(host="http://127.0.0.1:9")))
     cluster = KubernetesCluster(NAMESPACE, closed, connect_timeout=0.5, read_timeout=0.5)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from provisioner.cluster import ADDED, DELETED, MODIFIED, WatchableCluster, WatchEvent
-from provisioner.informer import Informer
+from provisioner.cluster.informer import Informer
+from provisioner.cluster.object_cache import ObjectCache
+from provisioner.cluster.port import ADDED, DELETED, MODIFIED, WatchableCluster, WatchEvent
 from provisioner.manifests import desired_objects
-from provisioner.object_cache import ObjectCache
 from tests.support.cluster_harness import EmulatorHarness, Harness, MemoryHarness
 from tests.support.gateways import make_gateway
 from tests.support.waiting import wait_until

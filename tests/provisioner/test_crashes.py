@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.events import EventType as E
-from outbox.model import Phase, State
-from provisioner.cluster import KINDS
+from outbox.domain.events import EventType as E
+from outbox.domain.model import Phase, State
+from provisioner.cluster.kubernetes import KubernetesCluster
+from provisioner.cluster.port import KINDS
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
-from provisioner.kube_cluster import KubernetesCluster
 from provisioner.manifests import object_names
 from tests.support.clock import FakeClock
 from tests.support.cluster_harness import NAMESPACE

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
+from outbox.domain.model import Phase
+from outbox.store.mongo.store import MongoStore
 from outbox.writer import Writer
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner

@@ -7,9 +7,17 @@ from typing import Any
 
 import pytest
 
-from outbox.deadlines import Timeouts
-from outbox.events import EventType as E
-from outbox.model import EnvironmentState, Gateway, GatewaySpec, LastError, Phase, Retry, State
+from outbox.domain.deadlines import Timeouts
+from outbox.domain.events import EventType as E
+from outbox.domain.model import (
+    EnvironmentState,
+    Gateway,
+    GatewaySpec,
+    LastError,
+    Phase,
+    Retry,
+    State,
+)
 from provisioner.decide import Action, Config, Observed, failed_step, next_step
 from provisioner.manifests import desired_objects
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from provisioner.cluster import Manifest, TemporaryClusterError
-from provisioner.kube_cluster import KubernetesCluster
+from provisioner.cluster.kubernetes import KubernetesCluster
+from provisioner.cluster.port import Manifest, TemporaryClusterError
 from provisioner.manifests import desired_objects
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.gateways import make_gateway

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from outbox.events import EventType
+from outbox.domain.events import EventType
 from provisioner.entries import GatewayEvent, Poison, parse_entry
 
 

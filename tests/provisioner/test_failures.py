@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from outbox.events import EventType as E
-from outbox.model import Gateway, Phase, State
-from provisioner.cluster import ForeignObject, PermanentClusterError, TemporaryClusterError
+from outbox.domain.events import EventType as E
+from outbox.domain.model import Gateway, Phase, State
+from provisioner.cluster.port import ForeignObject, PermanentClusterError, TemporaryClusterError
 from provisioner.manifests import desired_objects, object_names
 from tests.support.clock import FakeClock
 from tests.support.crashes import Crash, CrashingStore

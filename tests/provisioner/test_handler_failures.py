@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from outbox.errors import BackendUnavailable
+from outbox.domain.errors import BackendUnavailable
 from provisioner.pool import KeyedPool
 
 

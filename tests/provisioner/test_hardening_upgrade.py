@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.events import EventType
-from outbox.model import Phase
-from provisioner.cluster import Manifest
+from outbox.domain.events import EventType
+from outbox.domain.model import Phase
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.port import Manifest
 from provisioner.manifests import desired_objects
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.pod_security import deployment_pod_spec, violations
 from tests.support import started
 from tests.support.clock import FakeClock

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from provisioner.cluster import WatchEvent
-from provisioner.informer import Informer
-from provisioner.memory_cluster import MemoryCluster
-from provisioner.object_cache import ObjectCache
+from provisioner.cluster.informer import Informer
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.object_cache import ObjectCache
+from provisioner.cluster.port import WatchEvent
 from tests.support.waiting import wait_until
 
 

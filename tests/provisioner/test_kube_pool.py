@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioner.kube_cluster import KubernetesCluster
+from provisioner.cluster.kubernetes import KubernetesCluster
 from tests.support.cluster_harness import NAMESPACE
 from tests.support.k8s_emulator import ApiServerEmulator
 

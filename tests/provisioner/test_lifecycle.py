@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.events import EventType as E
-from outbox.model import Phase, State
+from outbox.domain.events import EventType as E
+from outbox.domain.model import Phase, State
 from provisioner.manifests import object_names
 from tests.support.clock import FakeClock
 from tests.support.crashes import CrashingStore

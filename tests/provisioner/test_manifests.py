@@ -10,8 +10,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from outbox.model import MAX_NAME_LENGTH
-from provisioner.cluster import GATEWAY_ID_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL
+from outbox.domain.model import MAX_NAME_LENGTH
+from provisioner.cluster.port import GATEWAY_ID_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL
 from provisioner.manifests import (
     NAMESPACE_NAME_LABEL,
     RESTART_STAMP_ANNOTATION,

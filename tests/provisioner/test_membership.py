@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.membership import MISSED_BEATS, Membership
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
-from outbox.store import MEMBERS
+from outbox.coordination.membership import MISSED_BEATS, Membership
+from outbox.domain.model import Phase
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import MEMBERS
 from provisioner.settings import ProvisionerSettings
 from tests.support.clock import FakeClock
 from tests.support.world import World, fake_time_provisioner

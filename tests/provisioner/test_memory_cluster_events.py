@@ -3,9 +3,9 @@ watch hears, like the Deployment controller's status update on a real cluster.""
 
 from __future__ import annotations
 
-from provisioner.cluster import BOOKMARK, MODIFIED
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.port import BOOKMARK, MODIFIED
 from provisioner.manifests import desired_objects
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import rollout_status
 from tests.support.clock import FakeClock
 from tests.support.gateways import make_gateway

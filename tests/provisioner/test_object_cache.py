@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from provisioner.cluster import ADDED, DELETED, MODIFIED, WatchEvent
-from provisioner.object_cache import ObjectCache
+from provisioner.cluster.object_cache import ObjectCache
+from provisioner.cluster.port import ADDED, DELETED, MODIFIED, WatchEvent
 
 
 def service(name: str = "edge-gateway", version: Any = "5", **labels: str) -> dict[str, Any]:

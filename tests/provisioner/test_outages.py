@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import redis
 
-from outbox.errors import BackendUnavailable
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase, State
-from outbox.store import Collection, Collections, T
+from outbox.domain.errors import BackendUnavailable
+from outbox.domain.model import Phase, State
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import Collection, Collections, T
 from provisioner.daemon import Provisioner
 from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer

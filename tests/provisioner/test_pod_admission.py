@@ -13,15 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.events import EventType
-from outbox.memory_store import MemoryStore
-from outbox.model import Phase, State
+from outbox.domain.events import EventType
+from outbox.domain.model import Phase, State
+from outbox.store.memory.store import MemoryStore
 from outbox.writer import Writer
-from provisioner.cluster import Cluster, Manifest
+from provisioner.cluster.kubernetes import KubernetesCluster
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.port import Cluster, Manifest
 from provisioner.decide import PODS_REFUSED, START_TIMEOUT
 from provisioner.factory import build_reconciler
-from provisioner.kube_cluster import KubernetesCluster
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.rollout import replica_failure
 from tests.support.clock import FakeClock
 from tests.support.k8s_emulator import ApiServerEmulator
@@ -128,7 +128,7 @@ def test_the_api_servers_admission_warning_is_logged(caplog: pytest.LogCaptureFi
             clock=FakeClock(),
             on_step=lambda g, s: None,
         )
-        with caplog.at_level(logging.WARNING, logger="provisioner.kube_cluster"):
+        with caplog.at_level(logging.WARNING, logger="provisioner.cluster.kubernetes"):
             reconciler.reconcile(gateway.id)
     finally:
         kube.close()

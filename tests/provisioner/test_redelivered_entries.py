@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.model import Phase
+from outbox.domain.model import Phase
 from tests.support.clock import FakeClock
 from tests.support.world import World
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from outbox.events import EventType as E
-from outbox.model import Phase
-from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX
-from outbox.stream.redis_stream import RedisStream
+from outbox.domain.events import EventType as E
+from outbox.domain.model import Phase
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import OUTBOX
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
 from relay.factory import build_relay
 from relay.settings import RelaySettings

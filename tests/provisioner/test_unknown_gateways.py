@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.events import EventType, OutboxEvent
-from outbox.model import Phase
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.model import Phase
 from provisioner.daemon import UNKNOWN_STREAK
 from provisioner.metrics import ProvisionerMetrics
 from tests.support.clock import FakeClock

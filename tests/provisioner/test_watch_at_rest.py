@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from outbox.mongo_store import MongoStore
-from provisioner.cluster import KINDS
+from outbox.store.mongo.store import MongoStore
+from provisioner.cluster.port import KINDS
 from tests.support import started
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.provisioner_process import ProvisionerProcess

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from outbox.model import Phase
-from provisioner.cluster import KINDS, TemporaryClusterError
+from outbox.domain.model import Phase
+from provisioner.cluster.port import KINDS, TemporaryClusterError
 from provisioner.daemon import Provisioner
 from tests.support.clock import FakeClock
 from tests.support.waiting import wait_until

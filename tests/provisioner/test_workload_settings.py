@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.errors import InvalidInput
-from outbox.settings import load
+from outbox.domain.errors import InvalidInput
+from outbox.runtime.settings import load
 from provisioner.manifests import WorkloadPolicy
 from provisioner.settings import ProvisionerSettings
 

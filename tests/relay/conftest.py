@@ -13,12 +13,12 @@ from uuid import uuid4
 import pytest
 import redis
 
-from outbox.clock import Clock, utcnow
-from outbox.mongo_store import MongoStore
-from outbox.store import Store
+from outbox.domain.clock import Clock, utcnow
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import Store
 from outbox.stream import EventStream, StreamConfig
-from outbox.stream.memory import MemoryStream
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.memory.stream import MemoryStream
+from outbox.stream.redis.stream import RedisStream
 from relay.daemon import Relay
 from relay.outbox_reader import OutboxReader
 from tests.support.relay import STREAM, MakeRelay, publisher_for, relay_settings

@@ -12,10 +12,10 @@ import redis
 from bson import ObjectId
 from click.testing import CliRunner
 
-from outbox.clock import utcnow
-from outbox.mongo_store import MongoStore
-from outbox.store import LEASES
-from outbox.store import OUTBOX as OUTBOX_COLLECTION
+from outbox.domain.clock import utcnow
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import LEASES
+from outbox.store.port import OUTBOX as OUTBOX_COLLECTION
 from outbox_cli.main import cli
 from tests.support.cli import empty_env_file, relay_process
 from tests.support.relay import assert_each_once, assert_gateway_order, insert_events, unpublished

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.memory_store import MemoryStore
+from outbox.store.memory.store import MemoryStore
 from outbox.stream import EventStream
 from relay.daemon import Relay
 from tests.support.clock import FakeClock

@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from outbox.clock import utcnow
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
+from outbox.domain.clock import utcnow
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.store.memory.store import MemoryStore
 from outbox.stream import EventStream
 from relay.daemon import Relay
 from tests.support.clock import FakeClock

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.store import Store
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import Store
 from relay.lease import Lease
 from tests.support.clock import FakeClock
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.stream import EventStream
 from tests.support.clock import FakeClock
 from tests.support.relay import MakeRelay, insert_events, relay_settings

@@ -8,12 +8,12 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from outbox.clock import utcnow
-from outbox.errors import OutboxError
-from outbox.event_documents import Unreadable
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX, Store
+from outbox.domain.clock import utcnow
+from outbox.domain.errors import OutboxError
+from outbox.domain.event_documents import Unreadable
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX, Store
 from outbox.stream import EventStream
 from outbox.writer import Writer
 from relay import ordering

@@ -11,8 +11,8 @@ import logging
 import pytest
 import redis
 
-from outbox.memory_store import MemoryStore
-from outbox.store import Store
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import Store
 from outbox.stream import EventStream
 from relay.daemon import Relay
 from tests.support.clock import FakeClock

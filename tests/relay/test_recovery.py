@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from outbox.clock import as_utc
-from outbox.events import OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
+from outbox.domain.clock import as_utc
+from outbox.domain.events import OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
 from outbox.stream import EventStream, Publication, StreamUnavailable
 from relay.daemon import Relay
 from relay.metrics import RelayMetrics

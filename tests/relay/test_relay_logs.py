@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from outbox.memory_store import MemoryStore
+from outbox.store.memory.store import MemoryStore
 from relay.log_summary import LogSummary
 from tests.support.clock import FakeClock
 from tests.support.relay import MakeRelay, insert_events

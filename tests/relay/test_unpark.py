@@ -3,10 +3,10 @@ with the events it held up."""
 
 from __future__ import annotations
 
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
+from outbox.stream.memory.stream import MemoryStream
 from outbox.writer import Writer
 from relay.factory import build_relay
 from relay.settings import RelaySettings

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from click.testing import CliRunner, Result
 
-from outbox.events import OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX
+from outbox.domain.events import OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
+from outbox.stream.memory.stream import MemoryStream
 from outbox.writer import Writer
 from outbox_cli.app import App
 from outbox_cli.main import cli

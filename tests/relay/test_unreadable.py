@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from outbox.event_documents import Unreadable, read_event
-from outbox.events import EventType, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.store import OUTBOX, Store
+from outbox.domain.event_documents import Unreadable, read_event
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import OUTBOX, Store
 from outbox.stream import EventStream
 from relay.outbox_reader import OutboxReader
 from tests.support.cli import invoke_outbox

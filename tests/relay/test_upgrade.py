@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import redis
 
-from outbox.events import STREAM_FIELDS, OutboxEvent
-from outbox.memory_store import MemoryStore
-from outbox.store import LEASES, OUTBOX
+from outbox.domain.events import STREAM_FIELDS, OutboxEvent
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import LEASES, OUTBOX
 from outbox.stream import PublishedRecord, StreamConfig, StreamUnavailable
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from tests.support.relay import (
     STREAM,
     MakeRelay,

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect
 
-from outbox.errors import BackendUnavailable
-from outbox.memory_store import MemoryStore
-from outbox.mongo_changes import INSERTS, ChangeStreamWatch
-from outbox.mongo_store import MongoStore
+from outbox.domain.errors import BackendUnavailable
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.changes import INSERTS, ChangeStreamWatch
+from outbox.store.mongo.store import MongoStore
 from relay import wakeup as wakeup_module
 from relay.wakeup import ChangeStreamWakeup
 from tests.support.stores import DelegatingStore

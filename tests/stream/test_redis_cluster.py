@@ -13,8 +13,8 @@ from redis.cluster import RedisCluster
 
 from outbox.stream import StreamConfig, StreamUnavailable
 from outbox.stream import keys as stream_keys
-from outbox.stream.redis_connect import cluster_client
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.connect import cluster_client
+from outbox.stream.redis.stream import RedisStream
 from tests.support.redis_cluster import RedisClusterServers, free_cluster_port
 from tests.support.servers import RedisServer
 from tests.support.stream_harness import STREAM, event

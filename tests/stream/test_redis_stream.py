@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from outbox.errors import InvalidInput
+from outbox.domain.errors import InvalidInput
 from outbox.stream import StreamConfig, StreamUnavailable
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from tests.support.servers import RedisServer
 from tests.support.stream_harness import STREAM, event
 

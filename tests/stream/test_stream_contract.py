@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from outbox.errors import InvalidInput, NotFound
+from outbox.domain.errors import InvalidInput, NotFound
 from outbox.stream import EventStream, Fenced, StreamUnavailable
 from tests.support.stream_harness import STREAM, Harness, event
 

@@ -9,7 +9,7 @@ import redis
 
 from outbox.stream import StreamConfig
 from outbox.stream.errors import ReplicasBehind
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.stream_harness import STREAM, event
 

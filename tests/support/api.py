@@ -14,10 +14,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from outbox.store import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Collections, Store, T
-from outbox.tokens import Role, Tokens
+from outbox.store.port import GATEWAYS, IDEMPOTENCY_KEYS, OUTBOX, Collections, Store, T
 from outbox_api.app import create_app
 from outbox_api.settings import ApiSettings
+from outbox_api.tokens import Role, Tokens
 from tests.support.clock import FakeClock, monotonic_of
 from tests.support.stores import DelegatingStore
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.stream.memory import MemoryStream
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.stream.memory.stream import MemoryStream
 from outbox_cli.app import App
 from outbox_cli.main import cli
 from tests.support.servers import NxServer, RedisServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from outbox.clock import as_utc
+from outbox.domain.clock import as_utc
 
 
 class FakeClock:

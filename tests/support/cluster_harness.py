@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from provisioner.cluster import Cluster, Manifest, error_for_status
-from provisioner.kube_cluster import KubernetesCluster
-from provisioner.memory_cluster import MemoryCluster
+from provisioner.cluster.kubernetes import KubernetesCluster
+from provisioner.cluster.memory import MemoryCluster
+from provisioner.cluster.port import Cluster, Manifest, error_for_status
 from provisioner.rollout import rollout_status
 from tests.support.clock import FakeClock
 from tests.support.k8s_emulator import ApiServerEmulator

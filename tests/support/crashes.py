@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from outbox.store import Collections, Store
-from provisioner.cluster import Cluster, Manifest
+from outbox.store.port import Collections, Store
+from provisioner.cluster.port import Cluster, Manifest
 from tests.support.stores import DelegatingStore
 
 T = TypeVar("T")

@@ -6,8 +6,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from outbox.model import Gateway, GatewaySpec, Phase, State
-from outbox.store import GATEWAYS, Store
+from outbox.domain.model import Gateway, GatewaySpec, Phase, State
+from outbox.store.port import GATEWAYS, Store
 
 
 def make_gateway(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from outbox.memory_store import MemoryStore
-from outbox.mongo_store import MongoStore
-from outbox.store import OUTBOX
+from outbox.store.memory.store import MemoryStore
+from outbox.store.mongo.store import MongoStore
+from outbox.store.port import OUTBOX
 
 
 def indexes(store: MongoStore | MemoryStore, collection: str) -> dict[tuple[str, ...], Any]:

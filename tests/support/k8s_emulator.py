@@ -37,7 +37,9 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from kubernetes import client
 
-from provisioner.cluster import (
+from provisioner.cluster.kubernetes import APPLY_PATCH, tune
+from provisioner.cluster.memory import check_manifest, merge_apply
+from provisioner.cluster.port import (
     ADDED,
     BOOKMARK,
     DELETED,
@@ -46,8 +48,7 @@ from provisioner.cluster import (
     Manifest,
     ResourceExpired,
 )
-from provisioner.kube_cluster import APPLY_PATCH, tune
-from provisioner.memory_cluster import check_manifest, merge_apply
+from provisioner.cluster.watch_history import Change, WatchHistory, visible_as
 from provisioner.pod_security import (
     deployment_pod_spec,
     forbidden_message,
@@ -57,7 +58,6 @@ from provisioner.pod_security import (
 from provisioner.pod_security import (
     warning as admission_warning,
 )
-from provisioner.watch_history import Change, WatchHistory, visible_as
 
 BOOKMARK_SECONDS = 1.0  # an idle watch gets a bookmark this often
 

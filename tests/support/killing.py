@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from outbox.store import Collections, Store
+from outbox.store.port import Collections, Store
 from outbox.stream import EventStream
 
 

@@ -9,12 +9,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from outbox.model import Phase
-from outbox.repository import UnitOfWork
-from outbox.store import Store
+from outbox.domain.model import Phase
+from outbox.store.port import Store
+from outbox.store.repository import UnitOfWork
 from outbox.stream import EventStream, StreamConfig
 from outbox.stream.keys import partition_streams
-from provisioner.cluster import Cluster
+from provisioner.cluster.port import Cluster
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
 from relay.daemon import Relay

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from outbox.clock import utcnow
-from outbox.events import EventType, OutboxEvent
-from outbox.partitions import partition_of
-from outbox.partitions_record import write_record
-from outbox.store import OUTBOX, Store
+from outbox.coordination.partition_count import write_record
+from outbox.domain.clock import utcnow
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.domain.partitions import partition_of
+from outbox.store.port import OUTBOX, Store
 from outbox.stream import EventStream, StreamConfig
 from outbox.stream.keys import partition_streams
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import redis
 
-from outbox.clock import Clock, utcnow
-from outbox.events import EventType, OutboxEvent
-from outbox.store import OUTBOX, Store
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.events import EventType, OutboxEvent
+from outbox.store.port import OUTBOX, Store
 from outbox.stream import EventStream, StreamConfig
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.redis.stream import RedisStream
 from relay.daemon import Relay
 from relay.factory import stream_config
 from relay.settings import RelaySettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from outbox.events import OutboxEvent
+from outbox.domain.events import OutboxEvent
 from outbox.stream import EventStream, Publication
 from relay.outbox_reader import OutboxReader
 

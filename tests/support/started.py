@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from outbox.model import Gateway, Phase, State
-from outbox.store import Store
-from provisioner.cluster import Manifest
+from outbox.domain.model import Gateway, Phase, State
+from outbox.store.port import Store
+from provisioner.cluster.port import Manifest
 from provisioner.manifests import desired_objects
 from tests.support.gateways import make_gateway
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from outbox.errors import BackendUnavailable, CommitOutcomeUnknown
-from outbox.memory_store import MemoryStore
-from outbox.store import Collections
+from outbox.domain.errors import BackendUnavailable, CommitOutcomeUnknown
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import Collections
 from tests.support.stores import DelegatingStore
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from outbox.store import Collection, Collections, InsertWatch, Store, T
+from outbox.store.port import Collection, Collections, InsertWatch, Store, T
 
 
 class DelegatingStore(Store):

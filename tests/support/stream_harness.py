@@ -9,10 +9,10 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from outbox.events import EventType, OutboxEvent
+from outbox.domain.events import EventType, OutboxEvent
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.memory.stream import MemoryStream
+from outbox.stream.redis.stream import RedisStream
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.servers import RedisServer
 

@@ -13,18 +13,18 @@ from typing import Any
 
 import redis
 
-from outbox.events import EventType
-from outbox.memory_store import MemoryStore
-from outbox.model import Gateway
-from outbox.repository import UnitOfWork
-from outbox.store import Store
+from outbox.domain.events import EventType
+from outbox.domain.model import Gateway
+from outbox.store.memory.store import MemoryStore
+from outbox.store.port import Store
+from outbox.store.repository import UnitOfWork
 from outbox.stream import DeadLetter, Entry, EventStream, StreamConfig
-from outbox.stream.memory import MemoryStream
-from outbox.stream.redis_stream import RedisStream
+from outbox.stream.memory.stream import MemoryStream
+from outbox.stream.redis.stream import RedisStream
 from outbox.writer import Writer
+from provisioner.cluster.memory import MemoryCluster
 from provisioner.daemon import Provisioner
 from provisioner.factory import build_provisioner
-from provisioner.memory_cluster import MemoryCluster
 from provisioner.settings import ProvisionerSettings
 from relay.factory import build_relay
 from relay.settings import RelaySettings

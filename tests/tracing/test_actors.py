@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.actors import (
+from outbox.domain.actors import (
     check_actor,
     cli_actor,
     local_user,
@@ -16,9 +16,9 @@ from outbox.actors import (
     python_actor,
     token_actor,
 )
-from outbox.errors import InvalidInput
-from outbox.events import EventType
-from outbox.memory_store import MemoryStore
+from outbox.domain.errors import InvalidInput
+from outbox.domain.events import EventType
+from outbox.store.memory.store import MemoryStore
 from outbox.writer import Writer
 from tests.support.cli import invoke_outbox
 from tests.support.clock import FakeClock

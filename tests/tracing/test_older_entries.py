@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from outbox.events import OPTIONAL_FIELDS, STREAM_FIELDS, EventType
-from outbox.model import Phase
-from outbox.store import GATEWAYS, OUTBOX
+from outbox.domain.events import OPTIONAL_FIELDS, STREAM_FIELDS, EventType
+from outbox.domain.model import Phase
+from outbox.store.port import GATEWAYS, OUTBOX
 from tests.support.cli import invoke_outbox
 from tests.support.clock import FakeClock
 from tests.support.world import World

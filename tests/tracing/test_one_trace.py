@@ -10,10 +10,10 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from outbox.events import EventType
-from outbox.model import Phase
-from outbox.tokens import Role
-from provisioner.cluster import TemporaryClusterError
+from outbox.domain.events import EventType
+from outbox.domain.model import Phase
+from outbox_api.tokens import Role
+from provisioner.cluster.port import TemporaryClusterError
 from tests.support.api import build_api
 from tests.support.clock import FakeClock
 from tests.support.tracing import hex_span, hex_trace, named, parent_of, traceparent_of

@@ -14,12 +14,12 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import set_span_in_context
 
-from outbox import tracing
-from outbox.logs import JsonFormatter
-from outbox.memory_store import MemoryStore
+from outbox.runtime import tracing
+from outbox.runtime.logs import JsonFormatter
+from outbox.runtime.tracer_provider import tracer_provider
+from outbox.store.memory.store import MemoryStore
 from outbox.stream import StreamConfig
-from outbox.stream.memory import MemoryStream
-from outbox.tracer_provider import tracer_provider
+from outbox.stream.memory.stream import MemoryStream
 from outbox.writer import Writer
 from tests.support.cli import invoke_outbox
 from tests.support.tracing import hex_span, hex_trace, named, parent_of

@@ -1,0 +1,1 @@
+"""What every process runs with: settings, outages, logs, health, metrics and tracing."""

@@ -1,0 +1,1 @@
+"""The in-memory store adapter: mongomock plus the atomic, isolated transactions MongoDB gives."""

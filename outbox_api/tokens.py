@@ -1,0 +1,155 @@
+"""Bearer tokens of the HTTP API: who may read, change gateways, or manage tokens.
+
+A token is a public id and a secret (`tok_<id>.<secret>`). It is looked up by its id; only the
+SHA-256 digest of the secret is stored, and compared in constant time. Tokens are kept in the
+`tokens` collection, written one document at a time (no transaction needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from outbox.domain.clock import Clock, utcnow
+from outbox.domain.errors import InvalidInput, NameTaken, NotFound
+from outbox.domain.model import UtcDatetime, check_name
+from outbox.store.port import TOKENS, DuplicateKey, Store
+
+TOKEN_ID_PREFIX = "tok_"
+_SEPARATOR = "."
+_BEARER = re.compile(r"^tok_[0-9a-f]{16}\.[A-Za-z0-9_-]{20,100}$")
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class Role(StrEnum):
+    """Each role may do what the ones before it may."""
+
+    READER = "reader"  # GET
+    WRITER = "writer"  # also create, change and delete gateways
+    ADMIN = "admin"  # also manage tokens
+
+    def allows(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+class Token(BaseModel):
+    """A stored token: never its secret, only the secret's digest."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    name: str
+    role: Role
+    digest: str
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
+    last_used_at: UtcDatetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        expired = self.expires_at is not None and self.expires_at <= now
+        return self.revoked_at is None and not expired
+
+    def matches(self, secret: str) -> bool:
+        return hmac.compare_digest(digest(secret), self.digest)
+
+    def to_document(self) -> dict[str, Any]:
+        document = self.model_dump(by_alias=True, mode="python")
+        # Unset once revoked: the partial unique index covers only live names.
+        if self.revoked_at is None:
+            document["live_name"] = self.name
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Token:
+        values = dict(document)
+        values.pop("live_name", None)
+        return cls.model_validate(values)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new token and its bearer text, which exists only here: it is shown once."""
+
+    token: Token
+    bearer: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_bearer(text: str) -> tuple[str, str] | None:
+    """(token id, secret) of a well-formed bearer text, else None."""
+    if not _BEARER.match(text):
+        return None
+    token_id, _, secret = text.partition(_SEPARATOR)
+    return token_id, secret
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `30m`, `45s`, `2w`."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise InvalidInput(f"duration {text!r} is not a number and a unit (s, m, h, d, w): 90d")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+class Tokens:
+    """The token repository: create, list, revoke, look up, and note use."""
+
+    def __init__(self, store: Store, *, clock: Clock = utcnow) -> None:
+        self._tokens = store.collection(TOKENS)
+        self._clock = clock
+
+    def create(self, name: str, role: Role | str, *, expires_in: timedelta | None = None) -> Issued:
+        try:
+            name, role = check_name(name), Role(role)
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
+        now = self._clock()
+        secret = secrets.token_urlsafe(32)
+        token = Token(
+            id=TOKEN_ID_PREFIX + secrets.token_hex(8),
+            name=name,
+            role=role,
+            digest=digest(secret),
+            created_at=now,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
+        try:
+            self._tokens.insert_one(token.to_document())
+        except DuplicateKey:
+            raise NameTaken(f"a token named {name!r} exists; revoke it first") from None
+        return Issued(token, f"{token.id}{_SEPARATOR}{secret}")
+
+    def list(self) -> list[Token]:
+        documents = self._tokens.find({}, sort=[("created_at", 1)])
+        return [Token.from_document(document) for document in documents]
+
+    def get(self, token_id: str) -> Token | None:
+        document = self._tokens.find_one({"_id": token_id})
+        return None if document is None else Token.from_document(document)
+
+    def revoke(self, name: str) -> Token:
+        """Revoke the live token with that name; its name becomes free."""
+        now = self._clock()
+        document = self._tokens.find_one_and_update(
+            {"live_name": name}, {"$set": {"revoked_at": now}, "$unset": {"live_name": ""}}
+        )
+        if document is None:
+            raise NotFound(f"no live token named {name!r}")
+        return Token.from_document(document)
+
+    def touch(self, token_id: str, at: datetime) -> None:
+        self._tokens.update_one({"_id": token_id}, {"$set": {"last_used_at": at}})
