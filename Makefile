@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python tools/function_length.py
+	$(BIN)/python tools/queries_in_store.py
 
 # checkov in a virtualenv of its own: its pins clash with the project's. The stamp names the
 # version, so changing it reinstalls.

@@ -1,11 +1,7 @@
 """Idempotency keys: a retried write answers with its first response instead of writing twice.
 
-A request first claims its key (a plain insert, outside any transaction, so that a second
-request with the same key sees it in flight). The write then completes the claim, storing the
-response, in the same transaction as the change itself: the change and its record commit
-together or not at all. A write that fails releases the claim, so the client may retry it.
-A claim left by a process that died is taken over once `claim_timeout` has passed; a record
-expires after `ttl` (MongoDB's TTL index removes it; until then it is ignored once expired).
+The policy (fingerprints, replay, when a claim is stale or a record expired) is here; the
+records are `outbox.store.idempotency_keys`'s.
 """
 
 from __future__ import annotations
@@ -15,11 +11,11 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from outbox.domain.clock import Clock, as_utc, utcnow
 from outbox.domain.errors import Conflict
-from outbox.store.port import IDEMPOTENCY_KEYS, Collections, Document, DuplicateKey, Store
+from outbox.store.idempotency_keys import IdempotencyRecords, KeyClaim
+from outbox.store.port import Collections, Document, Store
 
 TTL = timedelta(hours=24)
 CLAIM_TIMEOUT = timedelta(seconds=120)
@@ -76,6 +72,15 @@ def key_id(scope: str, key: str) -> str:
 
 
 class IdempotencyKeys:
+    """A request first claims its key (a plain insert, outside any transaction, so that a second
+    request with the same key sees it in flight). The write then completes the claim, storing
+    the response, in the same transaction as the change itself: the change and its record
+    commit together or not at all. A write that fails releases the claim, so that the client
+    may retry it. A claim left by a process that died is taken over once `claim_timeout` has
+    passed; a record expires after `ttl` (MongoDB's TTL index removes it; until then it is
+    ignored once expired).
+    """
+
     def __init__(
         self,
         store: Store,
@@ -84,7 +89,7 @@ class IdempotencyKeys:
         ttl: timedelta = TTL,
         claim_timeout: timedelta = CLAIM_TIMEOUT,
     ) -> None:
-        self._keys = store.collection(IDEMPOTENCY_KEYS)
+        self._keys = IdempotencyRecords(store)
         self._clock = clock
         self._ttl = ttl
         self._claim_timeout = claim_timeout
@@ -93,7 +98,7 @@ class IdempotencyKeys:
         """Claim the key for `request` (its fingerprint), or say why not."""
         identifier = key_id(scope, key)
         for _ in range(3):  # a lost insert race is decided by the winner's record
-            found = self._keys.find_one({"_id": identifier})
+            found = self._keys.get(identifier)
             if found is None:
                 outcome = self._insert(identifier, request)
             else:
@@ -104,24 +109,23 @@ class IdempotencyKeys:
 
     def complete(self, collections: Collections, claimed: Claimed, response: Response) -> None:
         """Inside the write's transaction: store its response under the claim."""
-        done = {
-            "status": response.status,
-            "body": response.body,
-            "headers": response.headers,
-        }
-        keys = collections.collection(IDEMPOTENCY_KEYS)
-        if keys.update_one({"_id": claimed.key_id, "claim": claimed.claim}, {"$set": done}) == 0:
+        answered = IdempotencyRecords(collections).answer(
+            claimed.key_id,
+            claimed.claim,
+            status=response.status,
+            body=response.body,
+            headers=response.headers,
+        )
+        if not answered:
             raise KeyTakenOver("another request took over this idempotency key")
 
     def release(self, claimed: Claimed) -> None:
         """The write failed: forget the claim, so that a retry writes."""
-        self._keys.delete_many({"_id": claimed.key_id, "claim": claimed.claim, "status": None})
+        self._keys.release(claimed.key_id, claimed.claim)
 
     def _insert(self, identifier: str, request: str) -> Outcome | None:
         claimed = Claimed(identifier, secrets.token_hex(8))
-        try:
-            self._keys.insert_one(self._record(claimed, request))
-        except DuplicateKey:
+        if not self._keys.claim(self._record(claimed, request)):
             return None  # another request claimed it first: read its record
         return claimed
 
@@ -137,18 +141,16 @@ class IdempotencyKeys:
                 return InFlight()
         # Expired, or a claim abandoned by a request that died: take it over, if nobody else did.
         claimed = Claimed(found["_id"], secrets.token_hex(8))
-        guard = {"_id": found["_id"], "claim": found["claim"]}
-        if self._keys.replace_one(guard, self._record(claimed, request)) == 0:
+        if not self._keys.take_over(self._record(claimed, request), from_claim=found["claim"]):
             return None
         return claimed
 
-    def _record(self, claimed: Claimed, request: str) -> dict[str, Any]:
+    def _record(self, claimed: Claimed, request: str) -> KeyClaim:
         now = self._clock()
-        return {
-            "_id": claimed.key_id,
-            "claim": claimed.claim,
-            "fingerprint": request,
-            "status": None,
-            "claimed_until": now + self._claim_timeout,
-            "expires_at": now + self._ttl,
-        }
+        return KeyClaim(
+            key_id=claimed.key_id,
+            claim=claimed.claim,
+            fingerprint=request,
+            claimed_until=now + self._claim_timeout,
+            expires_at=now + self._ttl,
+        )

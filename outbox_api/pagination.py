@@ -10,14 +10,12 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any
 
 from outbox.domain.clock import as_utc
 from outbox.domain.model import Gateway, Phase, State
-from outbox.store.port import GATEWAYS, Store
+from outbox.store.gateway_queries import GatewayQueries
+from outbox.store.port import Store
 from outbox_api.problems import FieldProblem, invalid
-
-ORDER = [("created_at", 1), ("_id", 1)]
 
 
 def encode(gateway: Gateway) -> str:
@@ -35,29 +33,6 @@ def decode(cursor: str) -> tuple[datetime, str]:
         raise invalid(detail, [FieldProblem(field="next", message="not a valid cursor")]) from None
 
 
-def query(
-    *, state: State | None, phase: Phase | None, include_deleted: bool, after: str | None
-) -> dict[str, Any]:
-    conditions: list[dict[str, Any]] = []
-    if state is not None:
-        conditions.append({"state": str(state)})
-    if phase is not None:
-        conditions.append({"phase": str(phase)})
-    elif not include_deleted:
-        conditions.append({"phase": {"$ne": str(Phase.DELETED)}})
-    if after is not None:
-        created_at, gateway_id = decode(after)
-        conditions.append(
-            {
-                "$or": [
-                    {"created_at": {"$gt": created_at}},
-                    {"created_at": created_at, "_id": {"$gt": gateway_id}},
-                ]
-            }
-        )
-    return {"$and": conditions} if conditions else {}
-
-
 def page(
     store: Store,
     *,
@@ -68,8 +43,9 @@ def page(
     after: str | None = None,
 ) -> tuple[list[Gateway], str | None]:
     """Up to `limit` gateways and the cursor of the next page (None when this is the last)."""
-    filter = query(state=state, phase=phase, include_deleted=include_deleted, after=after)
-    documents = store.collection(GATEWAYS).find(filter, sort=ORDER, limit=limit + 1)
-    gateways = [Gateway.from_document(document) for document in documents[:limit]]
-    more = len(documents) > limit
-    return gateways, encode(gateways[-1]) if more and gateways else None
+    key = None if after is None else decode(after)
+    found = GatewayQueries(store).page(
+        limit=limit, after=key, state=state, phase=phase, include_deleted=include_deleted
+    )
+    last = found.gateways[-1] if found.more and found.gateways else None
+    return found.gateways, None if last is None else encode(last)

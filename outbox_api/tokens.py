@@ -1,8 +1,7 @@
 """Bearer tokens of the HTTP API: who may read, change gateways, or manage tokens.
 
-A token is a public id and a secret (`tok_<id>.<secret>`). It is looked up by its id; only the
-SHA-256 digest of the secret is stored, and compared in constant time. Tokens are kept in the
-`tokens` collection, written one document at a time (no transaction needed).
+A token is a public id and a secret (`tok_<id>.<secret>`), looked up by its id; only the SHA-256
+digest of the secret is stored (`outbox.store.tokens`), and compared in constant time.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from outbox.domain.clock import Clock, utcnow
 from outbox.domain.errors import InvalidInput, NameTaken, NotFound
 from outbox.domain.model import UtcDatetime, check_name
-from outbox.store.port import TOKENS, DuplicateKey, Store
+from outbox.store.port import DuplicateKey, Store
+from outbox.store.tokens import TokenRecords
 
 TOKEN_ID_PREFIX = "tok_"
 _SEPARATOR = "."
@@ -64,17 +64,11 @@ class Token(BaseModel):
         return hmac.compare_digest(digest(secret), self.digest)
 
     def to_document(self) -> dict[str, Any]:
-        document = self.model_dump(by_alias=True, mode="python")
-        # Unset once revoked: the partial unique index covers only live names.
-        if self.revoked_at is None:
-            document["live_name"] = self.name
-        return document
+        return self.model_dump(by_alias=True, mode="python")
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Token:
-        values = dict(document)
-        values.pop("live_name", None)
-        return cls.model_validate(values)
+        return cls.model_validate(document)
 
 
 @dataclass(frozen=True)
@@ -109,7 +103,7 @@ class Tokens:
     """The token repository: create, list, revoke, look up, and note use."""
 
     def __init__(self, store: Store, *, clock: Clock = utcnow) -> None:
-        self._tokens = store.collection(TOKENS)
+        self._tokens = TokenRecords(store)
         self._clock = clock
 
     def create(self, name: str, role: Role | str, *, expires_in: timedelta | None = None) -> Issued:
@@ -128,28 +122,24 @@ class Tokens:
             expires_at=None if expires_in is None else now + expires_in,
         )
         try:
-            self._tokens.insert_one(token.to_document())
+            self._tokens.insert(token.to_document())
         except DuplicateKey:
             raise NameTaken(f"a token named {name!r} exists; revoke it first") from None
         return Issued(token, f"{token.id}{_SEPARATOR}{secret}")
 
     def list(self) -> list[Token]:
-        documents = self._tokens.find({}, sort=[("created_at", 1)])
-        return [Token.from_document(document) for document in documents]
+        return [Token.from_document(document) for document in self._tokens.all()]
 
     def get(self, token_id: str) -> Token | None:
-        document = self._tokens.find_one({"_id": token_id})
+        document = self._tokens.get(token_id)
         return None if document is None else Token.from_document(document)
 
     def revoke(self, name: str) -> Token:
         """Revoke the live token with that name; its name becomes free."""
-        now = self._clock()
-        document = self._tokens.find_one_and_update(
-            {"live_name": name}, {"$set": {"revoked_at": now}, "$unset": {"live_name": ""}}
-        )
+        document = self._tokens.revoke(name, at=self._clock())
         if document is None:
             raise NotFound(f"no live token named {name!r}")
         return Token.from_document(document)
 
     def touch(self, token_id: str, at: datetime) -> None:
-        self._tokens.update_one({"_id": token_id}, {"$set": {"last_used_at": at}})
+        self._tokens.touch(token_id, at=at)

@@ -13,7 +13,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from outbox.runtime.settings import CommonSettings, load
-from outbox.store.port import GATEWAYS
+from outbox.store.gateway_queries import GatewayQueries
 
 COMPLETION_SECONDS = 1.0
 MOST_NAMES = 500
@@ -68,10 +68,7 @@ def _live_names(params: dict[str, Any], incomplete: str) -> list[str]:
     )
     store = open_store(settings)
     try:
-        documents = store.collection(GATEWAYS).find(
-            {"live_name": {"$exists": True}}, limit=MOST_NAMES, projection={"live_name": 1}
-        )
+        names = GatewayQueries(store).live_names(limit=MOST_NAMES)
     finally:
         store.close()
-    names = (str(document.get("live_name", "")) for document in documents)
     return [name for name in names if name.startswith(incomplete)]

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from outbox.coordination.leases import LeaseRecord, parse_lease
 from outbox.domain.clock import Clock, utcnow
-from outbox.store.port import LEASES, DuplicateKey, Store
+from outbox.store.leases import Leases
+from outbox.store.port import Store
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Lease:
     def __init__(
         self, store: Store, *, name: str, owner: str, seconds: float, clock: Clock = utcnow
     ) -> None:
-        self._leases = store.collection(LEASES)
+        self._leases = Leases(store)
         self.name = name
         self.owner = owner
         self._length = timedelta(seconds=seconds)
@@ -37,7 +38,7 @@ class Lease:
     def acquire(self) -> bool:
         """Renew the lease if held, else take it if free or expired; True if this owner holds it."""
         started = self._clock()
-        if self.token is not None and self._renew(started):
+        if self.token is not None and self._renew(started, self.token):
             return True
         if self.token is not None:
             log.warning("lease %s lost by %s (token %d)", self.name, self.owner, self.token)
@@ -57,42 +58,36 @@ class Lease:
         """Hand the lease back so a standby need not wait for it to expire."""
         if self.token is None:
             return
-        self._leases.update_one(
-            {"_id": self.name, "owner": self.owner, "token": self.token},
-            {"$set": {"owner": None, "expires_at": self._clock()}},
-        )
+        self._leases.release(self.name, owner=self.owner, token=self.token, at=self._clock())
         log.info("lease %s released by %s (token %d)", self.name, self.owner, self.token)
         self.forget()
 
     def holder(self) -> LeaseRecord | None:
         """The lease as stored (held or not), or None when no relay ever took it."""
-        document = self._leases.find_one({"_id": self.name})
+        document = self._leases.get(self.name)
         return None if document is None else parse_lease(document)
 
-    def _renew(self, started: datetime) -> bool:
-        matched = self._leases.update_one(
-            {"_id": self.name, "owner": self.owner, "token": self.token},
-            {"$set": {"expires_at": started + self._length}},
+    def _renew(self, started: datetime, token: int) -> bool:
+        renewed = self._leases.renew(
+            self.name, owner=self.owner, token=token, until=started + self._length
         )
-        if matched:
+        if renewed:
             self._trust_from(started)
-        return bool(matched)
+        return renewed
 
     def _take_over(self, started: datetime) -> bool:
         current = self.holder()
         if current is not None and current.held_at(started):
             return False
         token = max((current.token + 1) if current else 1, int(started.timestamp() * 1000))
-        fields = {"owner": self.owner, "token": token, "expires_at": started + self._length}
-        try:
-            if current is None:
-                self._leases.insert_one({"_id": self.name, **fields})
-            # Compare-and-set on the token read above: of two standbys, one wins.
-            elif not self._leases.update_one(
-                {"_id": self.name, "token": current.token}, {"$set": fields}
-            ):
-                return False
-        except DuplicateKey:
+        # Over the token read above: of two standbys, only one wins.
+        if not self._leases.take(
+            self.name,
+            replacing=None if current is None else current.token,
+            owner=self.owner,
+            token=token,
+            expires_at=started + self._length,
+        ):
             return False
         self.token = token
         self._trust_from(started)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from outbox.domain.clock import Clock, as_utc, utcnow
-from outbox.store.port import MEMBERS, Store
+from outbox.store.members import Members
+from outbox.store.port import Store
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Membership:
         host: str | None = None,
         pid: int | None = None,
     ) -> None:
-        self._members = store.collection(MEMBERS)
+        self._members = Members(store)
         self.role = role
         self.name = name
         self.interval = interval
@@ -54,46 +55,27 @@ class Membership:
         self._host = host or socket.gethostname()
         self._pid = os.getpid() if pid is None else pid
 
-    @property
-    def _id(self) -> str:
-        return f"{self.role}/{self.name}"
-
     def beat(self) -> datetime:
         """Record that this process is alive now; returns the time written."""
         now = self._clock()
         # Each record says how long it holds, so members with different intervals can coexist.
         expires_at = as_utc(now + timedelta(seconds=self.interval * MISSED_BEATS))
-        self._members.update_one(
-            {"_id": self._id},
-            {
-                "$set": {
-                    "role": self.role,
-                    "name": self.name,
-                    "host": self._host,
-                    "pid": self._pid,
-                    "last_beat": now,
-                    "expires_at": expires_at,
-                },
-                "$setOnInsert": {"joined_at": now},
-            },
-            upsert=True,
+        self._members.beat(
+            self.role, self.name, host=self._host, pid=self._pid, at=now, expires_at=expires_at
         )
         # A crashed member never leaves: its record goes once nobody can care about it any more
         # (here rather than by a TTL index, so that it follows the injected clock).
-        self._members.delete_many({"role": self.role, "expires_at": {"$lt": now - FORGET_AFTER}})
+        self._members.forget(self.role, expired_before=now - FORGET_AFTER)
         return now
 
     def live(self, now: datetime | None = None) -> list[Member]:
         """Members of this role whose last beat is recent enough."""
         at = now or self._clock()
-        documents = self._members.find(
-            {"role": self.role, "expires_at": {"$gt": at}}, sort=[("name", 1)]
-        )
-        return [_member(document) for document in documents]
+        return [_member(document) for document in self._members.live(self.role, at=at)]
 
     def leave(self) -> None:
         """A clean shutdown: the record goes, and nobody waits for it to expire."""
-        self._members.delete_many({"_id": self._id})
+        self._members.remove(self.role, self.name)
         log.info("%s %s left the membership", self.role, self.name)
 
 

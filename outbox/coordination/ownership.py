@@ -20,7 +20,8 @@ from outbox.coordination.leases import parse_lease
 from outbox.coordination.membership import MISSED_BEATS, Membership
 from outbox.domain.clock import Clock, utcnow
 from outbox.domain.partitions import rebalance
-from outbox.store.port import LEASES, Store
+from outbox.store.leases import Leases
+from outbox.store.port import Store
 from outbox.stream.keys import partition_stream
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class PartitionOwnership:
             )
             for n in range(partitions)
         ]
-        self._records = store.collection(LEASES)
+        self._records = Leases(store)
         self._clock = clock
         self._due: datetime | None = None
         self._handing_back: set[int] = set()
@@ -134,7 +135,7 @@ class PartitionOwnership:
     def _held_by_others(self, now: datetime) -> frozenset[int]:
         names = {lease.name: n for n, lease in enumerate(self._leases)}
         held = set()
-        for document in self._records.find({"_id": {"$in": list(names)}}):
+        for document in self._records.among(list(names)):
             record = parse_lease(document)
             holder = record.holder_at(now)
             if holder is not None and holder != self.owner:

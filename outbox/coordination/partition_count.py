@@ -15,9 +15,9 @@ from datetime import datetime
 
 from outbox.domain.clock import as_utc
 from outbox.domain.partitions import check_partitions
-from outbox.store.port import CONFIG, Collections
+from outbox.store.partition_records import CountRecord
+from outbox.store.port import Collections, Store
 
-RECORD_ID = "partitions"
 UNRECORDED = 1  # a store from before partitions: everything is one partition
 
 
@@ -27,9 +27,9 @@ class PartitionRecord:
     recorded_at: datetime | None
 
 
-def read_record(collections: Collections) -> PartitionRecord | None:
+def read_record(source: Store | Collections) -> PartitionRecord | None:
     """The recorded partition count, or None where `outbox init` never recorded one."""
-    document = collections.collection(CONFIG).find_one({"_id": RECORD_ID})
+    document = CountRecord(source).read()
     if document is None:
         return None
     at = document.get("recorded_at")
@@ -39,9 +39,9 @@ def read_record(collections: Collections) -> PartitionRecord | None:
     )
 
 
-def partition_count(collections: Collections) -> int:
+def partition_count(source: Store | Collections) -> int:
     """P as recorded, 1 where none is."""
-    record = read_record(collections)
+    record = read_record(source)
     return UNRECORDED if record is None else record.count
 
 
@@ -53,12 +53,12 @@ class CachedCount:
 
     def __init__(
         self,
-        collections: Collections,
+        source: Store | Collections,
         *,
         ttl: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._collections, self._ttl, self._monotonic = collections, ttl, monotonic
+        self._source, self._ttl, self._monotonic = source, ttl, monotonic
         self._lock = threading.Lock()
         self._value: tuple[int, float] | None = None  # (count, read at)
 
@@ -66,14 +66,10 @@ class CachedCount:
         now = self._monotonic()
         with self._lock:
             if self._value is None or now - self._value[1] >= self._ttl:
-                self._value = (partition_count(self._collections), now)
+                self._value = (partition_count(self._source), now)
             return self._value[0]
 
 
-def write_record(collections: Collections, count: int, *, at: datetime) -> None:
+def write_record(source: Store | Collections, count: int, *, at: datetime) -> None:
     """Record P (only `outbox init` calls this, after checking a change is safe)."""
-    collections.collection(CONFIG).replace_one(
-        {"_id": RECORD_ID},
-        {"_id": RECORD_ID, "count": check_partitions(count), "recorded_at": at},
-        upsert=True,
-    )
+    CountRecord(source).write(check_partitions(count), at=at)

@@ -10,19 +10,18 @@ Outbox documents whose gateway id is not a string keep none: the relay parks the
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from outbox.coordination.partition_count import read_record, write_record
 from outbox.domain.errors import OutboxError
 from outbox.domain.partitions import DEFAULT_PARTITIONS, check_partitions, partition_of
-from outbox.store.port import GATEWAYS, OUTBOX, Collection, Store
+from outbox.store.partition_records import Partitioned
+from outbox.store.port import Store
 
 log = logging.getLogger(__name__)
-
-CHUNK = 5000  # ids per backfill update
 
 
 class RepartitionRefused(OutboxError):
@@ -58,18 +57,21 @@ def repartition(
         _refuse_unless_settled(store, before, after, unacked)
         write_record(store, after, at=now)
         log.info("partition count recorded: %s -> %d", before or "none", after)
-    gateways = _stamp(store.collection(GATEWAYS), "_id", after)
-    events = _stamp(store.collection(OUTBOX), "aggregate_id", after)
+    # On every run, not only on a change: an older release stamped nothing, and a writer that
+    # still used an older P stamped that one.
+    documents, partition_in = Partitioned(store), partial(partition_of, partitions=after)
+    gateways = documents.stamp_gateways(partition_in)
+    events = documents.stamp_events(partition_in)
     return Repartition(before=before, after=after, gateways=gateways, events=events)
 
 
 def _refuse_unless_settled(
     store: Store, before: int | None, after: int, unacked: Callable[[], int]
 ) -> None:
-    outbox = store.collection(OUTBOX)
-    if store.collection(GATEWAYS).count_documents({}) == 0 and outbox.count_documents({}) == 0:
+    documents = Partitioned(store)
+    if documents.empty():
         return  # nothing to move
-    unpublished = outbox.count_documents({"published_at": None})
+    unpublished = documents.unpublished()
     waiting = unacked() if unpublished == 0 else 0
     if unpublished or waiting:
         what = f"{unpublished} outbox event(s) unpublished" if unpublished else ""
@@ -78,27 +80,3 @@ def _refuse_unless_settled(
             f"cannot change the partition count from {before or 1} to {after}: {what}; let the "
             "relay and the provisioners drain (`outbox status`), then run it again"
         )
-
-
-def _stamp(collection: Collection, key: str, partitions: int) -> int:
-    """Give each document its partition, by `update_many`s per partition; only documents whose
-    partition differs (none yet: an older release; another: a writer that still used an older
-    P) are written. Returns how many were."""
-    documents = collection.find({}, projection={key: 1})
-    by_partition: dict[int, list[object]] = defaultdict(list)
-    for document in documents:
-        owner = document.get(key)
-        if isinstance(owner, str):
-            by_partition[partition_of(owner, partitions)].append(document["_id"])
-    return sum(_set_partition(collection, n, ids) for n, ids in sorted(by_partition.items()))
-
-
-def _set_partition(collection: Collection, partition: int, ids: Sequence[object]) -> int:
-    # In chunks: one `$in` of every id could outgrow a MongoDB command.
-    return sum(
-        collection.update_many(
-            {"_id": {"$in": list(ids[start : start + CHUNK])}, "partition": {"$ne": partition}},
-            {"$set": {"partition": partition}},
-        )
-        for start in range(0, len(ids), CHUNK)
-    )

@@ -27,10 +27,8 @@ OUTBOX = "outbox"
 LEASES = "leases"
 MEMBERS = "members"
 CONFIG = "config"  # deployment-wide records, such as the partition count
-TOKENS = "tokens"  # the HTTP API's bearer tokens (`outbox_api/tokens.py`)
-IDEMPOTENCY_KEYS = (
-    "idempotency_keys"  # the HTTP API's remembered writes (`outbox_api/idempotency.py`)
-)
+TOKENS = "tokens"  # the HTTP API's bearer tokens (`tokens.py`; policy in `outbox_api`)
+IDEMPOTENCY_KEYS = "idempotency_keys"  # the API's remembered writes (`idempotency_keys.py`)
 
 
 class DuplicateKey(Conflict):
@@ -115,9 +113,10 @@ class Store(ABC):
     """A database with units of work.
 
     `transaction(work)` runs `work` with collections bound to one transaction (for the
-    repositories to use: `UnitOfWork(collections)`): everything it writes commits together, or (on any exception, including a lost compare-and-set) nothing
-    does. `work` may run more than once when the backend retries a transient failure, so it
-    must only read and write through the collections it is given.
+    repositories to use: `UnitOfWork(collections)`): everything it writes commits together,
+    or (on any exception, including a lost compare-and-set) nothing does. `work` may run more
+    than once when the backend retries a transient failure, so it must only read and write
+    through the repositories over the collections it is given.
     """
 
     @abstractmethod

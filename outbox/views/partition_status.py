@@ -10,8 +10,9 @@ from datetime import datetime
 from outbox.coordination.leases import parse_lease
 from outbox.coordination.ownership import lease_name
 from outbox.coordination.partition_count import read_record
-from outbox.store.port import LEASES, OUTBOX, Store
-from outbox.store.repository import NOT_PARKED, UNPUBLISHED
+from outbox.store.leases import Leases
+from outbox.store.partition_records import Partitioned
+from outbox.store.port import Store
 
 ROLES = ("relay", "provisioner")
 
@@ -31,13 +32,12 @@ def partitions_status(store: Store, *, stream: str, now: datetime) -> list[Parti
     record = read_record(store)
     if record is None:
         return None
-    outbox = store.collection(OUTBOX)
+    documents = Partitioned(store)
     holders = _holders(store, stream, record.count, now)
     return [
         PartitionRow(
             partition=n,
-            # One indexed count per partition: (partition, published_at, occurred_at).
-            backlog=outbox.count_documents({"partition": n, **UNPUBLISHED, **NOT_PARKED}),
+            backlog=documents.backlog(n),
             relay=holders.get(lease_name("relay", stream, n)),
             provisioner=holders.get(lease_name("provisioner", stream, n)),
         )
@@ -51,5 +51,5 @@ def partition_lease_names(stream: str, partitions: int) -> set[str]:
 
 def _holders(store: Store, stream: str, partitions: int, now: datetime) -> dict[str, str]:
     names = sorted(partition_lease_names(stream, partitions))
-    records = [parse_lease(d) for d in store.collection(LEASES).find({"_id": {"$in": names}})]
+    records = [parse_lease(document) for document in Leases(store).among(names)]
     return {r.name: holder for r in records if (holder := r.holder_at(now)) is not None}

@@ -1,7 +1,8 @@
 """The MongoDB half of `outbox status`: outbox backlog, parked events, relay leases, gateways.
 
-Plain queries over the store port and pure functions over what they return; the time is passed
-in, so a report is a function of the data and `now`. The Redis half lives with the provisioner.
+Questions to the store's repositories and pure functions over what they return; the time is
+passed in, so a report is a function of the data and `now`. The Redis half lives with the
+provisioner.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from outbox.domain.clock import as_utc
 from outbox.domain.deadlines import Timeouts, phase_deadline
 from outbox.domain.event_documents import Read, Unreadable, read_event
 from outbox.domain.model import Gateway, LastError, Phase, Retry, State
-from outbox.store.port import GATEWAYS, LEASES, Store
+from outbox.store.gateway_queries import GatewayQueries
+from outbox.store.leases import Leases
+from outbox.store.port import Store
 from outbox.store.repository import Events
 
 _TIMED_PHASES = (Phase.STARTING, Phase.STOPPING, Phase.DELETING)
@@ -106,7 +109,7 @@ def outbox_status(store: Store, *, now: datetime, limit: int = 20) -> OutboxStat
         _parked(events, document, read_event(document))
         for document in events.parked_documents(limit=limit)
     ]
-    leases = [LeaseStatus.of(parse_lease(d), now) for d in store.collection(LEASES).find({})]
+    leases = [LeaseStatus.of(parse_lease(d), now) for d in Leases(store).all()]
     return OutboxStatus(
         backlog=events.backlog(),
         oldest_unpublished_at=events.oldest_unpublished_at(),
@@ -119,24 +122,13 @@ def outbox_status(store: Store, *, now: datetime, limit: int = 20) -> OutboxStat
 def gateways_status(
     store: Store, *, now: datetime, timeouts: Timeouts, limit: int = 50
 ) -> GatewaysStatus:
-    gateways = store.collection(GATEWAYS)
-    per_phase = {str(phase): gateways.count_documents({"phase": str(phase)}) for phase in Phase}
-    # Three small indexed reads rather than one $or: the transient phases, the retrying and
-    # the failed gateways are few; the deadline itself is decided below, in Python.
-    candidates: dict[str, Gateway] = {}
-    for query in (
-        {"phase": {"$in": [str(phase) for phase in _TIMED_PHASES]}},
-        {"retry": {"$ne": None}},
-        {"last_error": {"$ne": None}},
-    ):
-        for document in gateways.find(query, sort=[("phase_changed_at", 1)]):
-            gateway = Gateway.from_document(document)
-            candidates.setdefault(gateway.id, gateway)
+    gateways = GatewayQueries(store)
+    per_phase = gateways.count_per_phase()
+    # The store finds the few candidates; whether one is past its deadline is decided here.
+    candidates = gateways.in_phases_or_retrying_or_failed(_TIMED_PHASES)
     attention = [
         item
-        for item in (
-            needs_attention(gateway, now=now, timeouts=timeouts) for gateway in candidates.values()
-        )
+        for item in (needs_attention(gateway, now=now, timeouts=timeouts) for gateway in candidates)
         if item is not None
     ]
     attention.sort(key=lambda item: (item.overdue_seconds is None, item.phase_changed_at))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from outbox.coordination.repartitioning import RepartitionRefused
@@ -20,7 +22,7 @@ from outbox.domain.errors import (
 )
 from outbox.stream.errors import Fenced, StreamUnavailable
 from outbox.views.waiting import SettledElsewhere, WaitTimedOut
-from outbox_cli.exit_codes import exit_code
+from outbox_cli.exit_codes import CODES, exit_code
 from provisioner.cluster.port import (
     ClusterConfigError,
     ForeignObject,
@@ -61,3 +63,11 @@ def test_each_error_family_ends_the_command_with_its_code(error: OutboxError, co
 
 def test_the_core_errors_know_nothing_of_exit_codes() -> None:
     assert not any(hasattr(type(error), "exit_code") for error, _ in CASES.values())
+
+
+@pytest.mark.parametrize("name", sorted(CODES))
+def test_every_name_in_the_table_is_an_error_class_of_ours(name: str) -> None:
+    module, _, attribute = name.rpartition(".")
+    klass = getattr(importlib.import_module(module), attribute)
+
+    assert isinstance(klass, type) and issubclass(klass, OutboxError)

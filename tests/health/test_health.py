@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from outbox.domain.errors import InvalidInput
 from outbox.runtime.health import HealthServer, serving
+from outbox_cli.exit_codes import exit_code  # the command line's mapping of the error
 from tests.support.servers import RedisServer, free_port
 
 
@@ -116,7 +117,7 @@ def test_a_port_in_use_is_refused_naming_the_port_and_how_to_choose_another() ->
         with pytest.raises(InvalidInput) as refused:
             HealthServer(port=port, registry=CollectorRegistry(), checks={})
 
-    assert refused.value.exit_code == 2
+    assert exit_code(refused.value) == 2
     assert str(refused.value) == (
         f"metrics port {port} is already in use (another daemon on this host?); "
         "choose another with OUTBOX_METRICS_PORT or --metrics-port (0: no metrics server)"

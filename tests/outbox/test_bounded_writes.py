@@ -27,6 +27,7 @@ from outbox.store.mongo.errors import commit_failure, translate_errors
 from outbox.store.mongo.store import MongoStore
 from outbox.store.port import GATEWAYS, OUTBOX, Collections, Store
 from outbox.writer import Writer
+from outbox_cli.exit_codes import exit_code  # the command line's mapping of the error
 from tests.support.servers import NxServer, free_port
 from tests.support.store_faults import CommitUnknownStore
 
@@ -131,7 +132,7 @@ def test_an_unknown_commit_outcome_tells_the_user_how_to_check(any_store: Store)
         "MongoDB at mongodb://db: the commit failed: timed out; the write may or may not have "
         "committed; check with `outbox gateway get edge`"
     )
-    assert raised.value.exit_code == 6
+    assert exit_code(raised.value) == 6
 
 
 # -- translation of driver errors (pure) ---------------------------------------------------------

@@ -41,6 +41,7 @@ from outbox.store.port import (
 )
 from outbox.store.repository import UnitOfWork
 from outbox.writer import Writer
+from outbox_cli.exit_codes import exit_code  # the command line's mapping of the error
 from tests.support.clock import FakeClock
 from tests.support.indexes import as_before_unique_versions, indexes
 from tests.support.stores import DelegatingStore
@@ -719,7 +720,7 @@ def test_init_lists_shared_versions_and_changes_nothing(
         ("gw_1", 1, ["ev_1", "ev_2"]),
         ("gw_2", None, ["ev_4", "ev_5"]),
     ]
-    assert refused.value.exit_code == 3
+    assert exit_code(refused.value) == 3
     assert {name: indexes(upgraded_store, name) for name in ALL} == before
 
 

@@ -22,6 +22,7 @@ from outbox.views.waiting import (
     outcome_error,
     wait_until_settled,
 )
+from outbox_cli.exit_codes import exit_code  # the command line's mapping of the error
 from tests.support.clock import FakeClock, monotonic_of
 from tests.support.gateways import make_gateway
 
@@ -98,7 +99,7 @@ def test_a_gateway_degraded_by_its_start_timeout_settled_elsewhere_exit_7() -> N
     )  # fmt: skip
 
     error = outcome_error(results)
-    assert isinstance(error, SettledElsewhere) and error.exit_code == 7
+    assert isinstance(error, SettledElsewhere) and exit_code(error) == 7
     assert str(error) == (
         "edge is Stopped (state Stopped), not Started, last error StartTimeout: rollout not "
         "complete"
@@ -116,7 +117,7 @@ def test_a_wait_that_outlasts_its_timeout_reports_what_is_pending_exit_8() -> No
     )  # fmt: skip
 
     error = outcome_error(results)
-    assert isinstance(error, WaitTimedOut) and error.exit_code == 8
+    assert isinstance(error, WaitTimedOut) and exit_code(error) == 8
     assert str(error) == "timed out waiting for edge is Starting (state Running), wanted Started"
     assert time.monotonic() == pytest.approx(5)
 

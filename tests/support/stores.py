@@ -12,8 +12,11 @@ class DelegatingStore(Store):
     def __init__(self, inner: Store) -> None:
         self.inner = inner
 
+    def unbound(self) -> Collections:
+        return self  # so that a subclass's faults in `collection` apply to the repositories
+
     def collection(self, name: str) -> Collection:
-        return self.inner.collection(name)
+        return self.inner.collection(name)  # type: ignore[attr-defined]
 
     def transaction(self, work: Callable[[Collections], T]) -> T:
         return self.inner.transaction(work)
