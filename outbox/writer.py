@@ -1,9 +1,10 @@
 """The writer API: user intent committed with its outbox event in one transaction.
 
 Every write reads the gateway inside the transaction, decides with `outbox.domain.transitions`, and
-commits a compare-and-set on `version` together with exactly one event. A compare-and-set lost to
-a concurrent writer (often the provisioner) is retried from a fresh read; with
-`expected_version` the caller asked for strict optimistic locking, and a mismatch is a conflict.
+commits a compare-and-set on `version` together with exactly one event (`outbox.store.commit`).
+A compare-and-set lost to a concurrent writer (often the provisioner) is retried from a fresh
+read; with `expected_version` the caller asked for strict optimistic locking, and a mismatch is
+a conflict.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from outbox.domain.model import (
 )
 from outbox.domain.partitions import partition_of
 from outbox.runtime import tracing
+from outbox.store.commit import Commit, Extra, Guard, NewEvent
 from outbox.store.port import Collections, DuplicateKey, Store
 from outbox.store.repository import UnitOfWork
 
@@ -48,9 +50,6 @@ log = logging.getLogger(__name__)
 
 UNSET: Any = object()
 Decision = Callable[[Gateway, datetime], transitions.Change]
-# Runs inside every write's transaction, after the change, with the gateway as written: a caller
-# stores its own record of the write (the HTTP API's idempotency keys) atomically with it.
-Extra = Callable[[Collections, Gateway], None]
 
 
 class Writer:
@@ -107,12 +106,7 @@ class Writer:
             _require_free(uow, gateway_id, name=name)
             change = transitions.create(gateway_id, name, spec, stopped=stopped, now=self._clock())
             change = replace(change, gateway=change.gateway.evolve(partition=partition))
-            gateway, event = self._recorded(change)
-            uow.gateways.insert(gateway)
-            uow.environments.add(gateway_id, spec.environments)
-            uow.events.add(event)
-            self._run_extra(collections, gateway)
-            return gateway
+            return self._recorded(None, change).write(collections)
 
         try:
             gateway = self._commit(work, name)
@@ -196,15 +190,11 @@ class Writer:
             current = uow.gateways.resolve(ref)
             if expected_version is not None and current.version != expected_version:
                 raise VersionConflict(current.id, expected_version, current.version)
-            gateway, event = self._recorded(decide(current, self._clock()))
-            if gateway.live_host is not None and gateway.live_host != current.live_host:
-                _require_free(uow, gateway.id, host=gateway.live_host)
-            uow.gateways.replace(gateway, expected_version=current.version)
-            if gateway.spec.environments != current.spec.environments:
-                uow.environments.sync(gateway.id, gateway.spec.environments)
-            uow.events.add(event)
-            self._run_extra(collections, gateway)
-            return gateway
+            commit = self._recorded(current, decide(current, self._clock()))
+            host = commit.after.live_host
+            if host is not None and host != current.live_host:
+                _require_free(uow, current.id, host=host)
+            return commit.write(collections)
 
         lost: StaleWrite | None = None
         for attempt in range(1, self._attempts + 1):
@@ -230,9 +220,10 @@ class Writer:
             raise EventVersionTaken(f"{lost}; gave up after {self._attempts} attempts")
         raise StaleWrite(f"gateway {ref} kept changing; gave up after {self._attempts} attempts")
 
-    def _recorded(self, change: transitions.Change) -> tuple[Gateway, OutboxEvent]:
-        """The changed gateway stamped with who changed it and the trace of the change (the
-        current one, which the provisioner's steps continue), and its event, which carries both."""
+    def _recorded(self, before: Gateway | None, change: transitions.Change) -> Commit:
+        """The change as committed: the gateway stamped with who changed it and the trace of the
+        change (the current one, which the provisioner's steps continue), guarded by the version
+        read, with its event, which carries both, and the caller's `extra`."""
         trace = tracing.trace_fields()
         stamp = {
             "updated_by": self.actor,
@@ -241,23 +232,17 @@ class Writer:
         }
         if change.event_type is EventType.CREATED:
             stamp["created_by"] = self.actor
-        gateway = change.gateway.model_copy(update=stamp)
-        event = OutboxEvent.for_gateway(
-            gateway.id,
-            change.event_type,
-            version=gateway.version,
-            at=gateway.updated_at,
-            payload=change.payload,
-            actor=self.actor,
-            trace=trace,
-            partition=gateway.partition,
+        commit = Commit(
+            before,
+            change.gateway.model_copy(update=stamp),
+            NewEvent(change.event_type, change.payload, actor=self.actor, trace=trace),
+            guard=None if before is None else Guard(before.version),
+            extra=self._extra,
         )
+        event = commit.outbox_event
+        assert event is not None  # every write of the writer records its event
         tracing.describe_write(event)
-        return gateway, event
-
-    def _run_extra(self, collections: Collections, gateway: Gateway) -> None:
-        if self._extra is not None:
-            self._extra(collections, gateway)
+        return commit
 
     def _commit(self, work: Callable[[Collections], Gateway], ref: str) -> Gateway:
         try:

@@ -48,14 +48,16 @@ _WRITE = responses(401, 403, 404, 409, 412, 413, 422, 503)
 
 def gateway_routes(ctx: Context) -> APIRouter:
     router = APIRouter(prefix="/v1/gateways", tags=["gateways"])
-    _read_routes(router, ctx)
+    _list_route(router, ctx)
+    _get_route(router, ctx)
+    _history_routes(router, ctx)
     _change_routes(router, ctx)
     _action_routes(router, ctx)
     _wait_route(router, ctx)
     return router
 
 
-def _read_routes(router: APIRouter, ctx: Context) -> None:
+def _list_route(router: APIRouter, ctx: Context) -> None:
     reader = Depends(ctx.caller(Role.READER))
 
     @router.get("", response_model=GatewayPage, responses=_READ)
@@ -81,6 +83,10 @@ def _read_routes(router: APIRouter, ctx: Context) -> None:
         )
         return GatewayPage(items=[GatewayView.of(g) for g in gateways], next=following)
 
+
+def _get_route(router: APIRouter, ctx: Context) -> None:
+    reader = Depends(ctx.caller(Role.READER))
+
     @router.get("/{ref}", response_model=GatewayView, responses=responses(304, *_READ_ERRORS))
     def get_gateway(
         ref: Ref,
@@ -92,6 +98,11 @@ def _read_routes(router: APIRouter, ctx: Context) -> None:
             return Response(status_code=304, headers={"ETag": etag(gateway.version)})
         body = GatewayView.of(gateway).model_dump(mode="json")
         return JSONResponse(body, headers={"ETag": etag(gateway.version)})
+
+
+def _history_routes(router: APIRouter, ctx: Context) -> None:
+    """A gateway's environments, and its timeline (its phases and events)."""
+    reader = Depends(ctx.caller(Role.READER))
 
     @router.get("/{ref}/environments", response_model=list[EnvironmentView], responses=_READ)
     def environments(ref: Ref, caller: Caller = reader) -> list[EnvironmentView]:
@@ -135,7 +146,8 @@ def _change_routes(router: APIRouter, ctx: Context) -> None:
         idempotency_key: IdempotencyKey = None,
         caller: Caller = writer_role,
     ) -> Response:
-        expected, changes = expected_version(if_match), body.changes()
+        expected = expected_version(if_match)
+        changes = body.changes()
         request = Request(caller, "PATCH", f"/v1/gateways/{ref}", changes, idempotency_key)
 
         def write(writer: Writer) -> Gateway:

@@ -108,7 +108,8 @@ class Tokens:
 
     def create(self, name: str, role: Role | str, *, expires_in: timedelta | None = None) -> Issued:
         try:
-            name, role = check_name(name), Role(role)
+            name = check_name(name)
+            role = Role(role)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
         now = self._clock()

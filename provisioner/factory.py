@@ -20,16 +20,19 @@ from provisioner.cluster.cached import CachedCluster
 from provisioner.cluster.counted import CountedCluster
 from provisioner.cluster.informer import Informer
 from provisioner.cluster.object_cache import ObjectCache
-from provisioner.cluster.port import KINDS, Cluster, WatchableCluster
+from provisioner.cluster.port import KINDS, Cluster, WatchableCluster, watchable
 from provisioner.cluster.traced import TracedCluster
-from provisioner.daemon import InHand, Provisioner, Wait
+from provisioner.daemon import Parts, Provisioner, Wait
 from provisioner.decide import Config, Step
+from provisioner.heartbeat import Heartbeat
 from provisioner.metrics import ProvisionerMetrics
-from provisioner.partition_work import Partitioning, PartitionWork
+from provisioner.partition_work import Partitioning
 from provisioner.reconciler import Reconciler
 from provisioner.settings import ProvisionerSettings
+from provisioner.shares import LeasedPartitions, Share, SharedPartition
 from provisioner.sweeper import Sweeper
 from provisioner.timers import Timers, next_look
+from provisioner.triggers import Triggers
 
 
 def stream_config(settings: ProvisionerSettings) -> StreamConfig:
@@ -58,44 +61,72 @@ def build_provisioner(
     names (group, consumer, dead-letter stream). A cluster that can watch is observed through
     a watch-fed cache unless OUTBOX_CLUSTER_CACHE=off."""
     metrics = metrics or ProvisionerMetrics()
-    observed, informer = observe(settings, cluster, metrics, monotonic=monotonic)
-    timers, in_hand, timeouts = Timers(), InHand(), _timeouts(settings)
-    group_stream = stream.with_config(stream_config(settings))
-    membership = build_membership(settings, store, clock=clock)
-    share = partial(partition_work, settings, store, group_stream, membership, clock=clock)
-    partitioning = Partitioning(share)  # learnt once MongoDB answers
+    parts = build_parts(settings, store, stream, cluster, metrics, clock=clock, monotonic=monotonic)
     return Provisioner(
         settings=settings,
-        stream=group_stream,
-        reconciler=build_reconciler(
-            settings,
-            store,
-            observed,
-            clock=clock,
-            on_step=_step_counter(metrics, in_hand),
-            on_rest=lambda gateway: timers.add(gateway.id, next_look(gateway, timeouts)),
-            owns=partitioning.owns,
-        ),
-        sweeper=Sweeper(store, owned=partitioning.owned),
-        membership=membership,
-        partitioning=partitioning,
-        metrics=metrics, clock=clock, monotonic=monotonic, wait=wait,
-        informer=informer, timers=timers, in_hand=in_hand,
-    )  # fmt: skip
+        parts=parts,
+        metrics=metrics,
+        clock=clock,
+        monotonic=monotonic,
+        wait=wait,
+    )
 
 
-def partition_work(
+def build_parts(
     settings: ProvisionerSettings,
     store: Store,
     stream: EventStream,
-    membership: Membership,
+    cluster: Cluster,
+    metrics: ProvisionerMetrics,
     *,
     clock: Clock,
-) -> PartitionWork | None:
-    """This replica's share of the partitions, where `outbox init` recorded them."""
+    monotonic: Callable[[], float],
+) -> Parts:
+    """The provisioner's collaborators; its share of the stream is learnt once MongoDB answers."""
+    observed, informer = observe(settings, cluster, metrics, monotonic=monotonic)
+    timers = Timers()
+    triggers = Triggers()
+    timeouts = _timeouts(settings)
+    group_stream = stream.with_config(stream_config(settings))
+    membership = build_membership(settings, store, clock=clock)
+    heartbeat = Heartbeat(membership, clock=clock)
+    share = partial(share_of, settings, store, group_stream, heartbeat, metrics, clock=clock)
+    partitioning = Partitioning(share)
+    reconciler = build_reconciler(
+        settings,
+        store,
+        observed,
+        clock=clock,
+        on_step=_step_counter(metrics, triggers),
+        on_rest=lambda gateway: timers.add(gateway.id, next_look(gateway, timeouts)),
+        owns=partitioning.owns,
+    )
+    return Parts(
+        stream=group_stream,
+        reconciler=reconciler,
+        sweeper=Sweeper(store, owned=partitioning.owned),
+        heartbeat=heartbeat,
+        partitioning=partitioning,
+        triggers=triggers,
+        timers=timers,
+        informer=informer,
+    )
+
+
+def share_of(
+    settings: ProvisionerSettings,
+    store: Store,
+    stream: EventStream,
+    heartbeat: Heartbeat,
+    metrics: ProvisionerMetrics,
+    *,
+    clock: Clock,
+) -> Share:
+    """This replica's share of the stream: its partitions where `outbox init` recorded them,
+    else the one partition every replica shares."""
     record = read_record(store)
     if record is None:
-        return None
+        return SharedPartition(stream, heartbeat)
     ownership = PartitionOwnership(
         store,
         role="provisioner",
@@ -104,21 +135,27 @@ def partition_work(
         partitions=record.count,
         lease_seconds=settings.partition_lease_seconds,
         clock=clock,
-        membership=membership,
+        membership=heartbeat.membership,
     )
-    return PartitionWork(
-        ownership,
-        stream,
-        batch=settings.batch_size,
-        reclaim_idle_ms=round(settings.reclaim_idle * 1000),
-    )
+    return LeasedPartitions(ownership, stream, on_balance=_owned_gauges(metrics, record.count))
 
 
-def _step_counter(metrics: ProvisionerMetrics, in_hand: InHand) -> Callable[[Gateway, Step], None]:
+def _owned_gauges(metrics: ProvisionerMetrics, partitions: int) -> Callable[[frozenset[int]], None]:
+    def report(owned: frozenset[int]) -> None:
+        for n in range(partitions):
+            metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
+
+    return report
+
+
+def _step_counter(
+    metrics: ProvisionerMetrics, triggers: Triggers
+) -> Callable[[Gateway, Step], None]:
     def count(gateway: Gateway, step: Step) -> None:
         if step.commit is not None:
-            metrics.steps.labels(str(step.commit.phase)).inc()
-            metrics.step_triggers.labels(str(step.commit.phase), in_hand.trigger).inc()
+            phase = str(step.commit.phase)
+            metrics.steps.labels(phase).inc()
+            metrics.step_triggers.labels(phase, triggers.of(gateway.id)).inc()
         if step.timed_out is not None:
             metrics.timeouts.labels(step.timed_out).inc()
 
@@ -137,7 +174,7 @@ def observe(
     # Traced below the cache: a span per request that reaches the API, none for cached reads.
     traced = TracedCluster(cluster)
     counted = CountedCluster(traced, lambda verb: metrics.api_requests.labels(verb).inc())
-    if settings.cluster_cache == "off" or not hasattr(cluster, "watch"):
+    if settings.cluster_cache == "off" or watchable(cluster) is None:
         return counted, None
     informer = build_informer(settings, counted, metrics, monotonic=monotonic)
     return CachedCluster(counted, informer), informer

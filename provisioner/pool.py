@@ -146,15 +146,19 @@ class KeyedPool(Generic[R]):
         except OutboxError as error:  # expected (an outage): one line; the entry stays pending
             kind = type(error).__name__
             log.error(
-                "handling %s failed: %s: %s", key, kind, error,
+                "handling %s failed: %s: %s",
+                key,
+                kind,
+                error,
                 extra=ids(gateway_id=key, error_kind=kind),
-            )  # fmt: skip
+            )
             log.debug("handling %s failed", key, exc_info=True)
         except Exception as error:  # a bug: the whole story, but never fatal to the daemon
             log.exception(
-                "handling %s failed", key,
+                "handling %s failed",
+                key,
                 extra=ids(gateway_id=key, error_kind=type(error).__name__),
-            )  # fmt: skip
+            )
         return None
 
 

@@ -1,7 +1,8 @@
 """Drives one gateway toward what its user asked for, one idempotent step at a time.
 
 A step is: observe the cluster, decide (`provisioner.decide`), apply or delete in the cluster,
-then commit the next document and its event in one transaction guarded by version and phase.
+then commit the next document and its event in one transaction guarded by version and phase
+(`outbox.store.commit`, the unit the writer commits by too).
 A crash anywhere repeats the step; a lost compare-and-set means somebody else moved the gateway,
 so the reconciler simply looks again.
 """
@@ -15,11 +16,11 @@ from enum import StrEnum
 from outbox.domain.actors import PROVISIONER
 from outbox.domain.clock import Clock, utcnow
 from outbox.domain.errors import StaleWrite
-from outbox.domain.events import OutboxEvent
 from outbox.domain.model import Gateway
 from outbox.runtime import tracing
 from outbox.runtime.logs import ids
-from outbox.store.port import Collections, Store
+from outbox.store.commit import Commit, EnvironmentsChange, Guard, NewEvent
+from outbox.store.port import Store
 from outbox.store.repository import UnitOfWork
 from provisioner.cluster.port import (
     KINDS,
@@ -138,9 +139,13 @@ class Reconciler:
                 else ("ClusterRejected" if permanent else "ClusterUnavailable")
             )
             log.warning(
-                "gateway %s (%s): %s: %s", gateway.id, gateway.name, reason, error,
+                "gateway %s (%s): %s: %s",
+                gateway.id,
+                gateway.name,
+                reason,
+                error,
                 extra=ids(gateway_id=gateway.id, gateway=gateway.name, error_kind=reason),
-            )  # fmt: skip
+            )
             step = failed_step(
                 gateway,
                 reason=reason,
@@ -179,8 +184,7 @@ class Reconciler:
                 if kind in observed.foreign:
                     raise ForeignObject(
                         f"{kind} {names[kind]} in namespace {self._config.namespace} exists "
-                        "without "
-                        "our labels for this gateway; it is left untouched"
+                        "without our labels for this gateway; it is left untouched"
                     )
                 self._cluster.apply(manifest)
             wanted = {manifest["kind"] for manifest in step.desired}
@@ -192,32 +196,17 @@ class Reconciler:
         after = step.commit
         assert after is not None
         self._require_owned(after.id)
-
-        def work(collections: Collections) -> None:
-            uow = UnitOfWork(collections)
-            uow.gateways.replace(
-                after, expected_version=before.version, expected_phase=before.phase
-            )
-            if step.environments is not None:
-                uow.environments.set_state(after.id, step.environments)
-            if step.remove_environments:
-                uow.environments.remove(after.id)
-            if step.event is not None:
-                payload = {"state": str(after.state), "phase": str(after.phase), **step.payload}
-                uow.events.add(
-                    OutboxEvent.for_gateway(
-                        after.id,
-                        step.event,
-                        version=after.version,
-                        at=after.updated_at,
-                        payload=payload,
-                        actor=self._actor,
-                        trace=tracing.trace_fields(),
-                        partition=after.partition,
-                    )
-                )
-
-        self._store.transaction(work)
+        event = None
+        if step.event is not None:
+            payload = {"state": str(after.state), "phase": str(after.phase), **step.payload}
+            event = NewEvent(step.event, payload, actor=self._actor, trace=tracing.trace_fields())
+        Commit(
+            before,
+            after,
+            event,
+            guard=Guard(before.version, phase=before.phase),
+            environments=EnvironmentsChange(step.environments, remove=step.remove_environments),
+        ).run(self._store)
 
 
 def _uid(live: Manifest) -> str | None:

@@ -1,14 +1,35 @@
-"""Deadlines as timers: a gateway whose deadline (or retry) falls in 7 s is looked at in 7 s,
-not at the next sweep. The sweep stays the safety net; a timer only brings the look forward."""
+"""The provisioner's clocks: deadlines as timers, and when the loop's periodic work is due.
+
+A gateway whose deadline (or retry) falls in 7 s is looked at in 7 s, not at the next sweep. The
+sweep stays the safety net; a timer only brings the look forward. The sweep and the resync run
+at a fixed rate (`next_due`).
+"""
 
 from __future__ import annotations
 
 import heapq
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 
 from outbox.domain.deadlines import Timeouts, phase_deadline
 from outbox.domain.model import Gateway
+
+
+def next_due(due: float, interval: float, now: float) -> float:
+    """At a fixed rate: `interval` after the time it was due, not after the time it ran, so that
+    the period does not stretch by however late each round ran; from `now` if that has already
+    passed (the first round, or after an outage)."""
+    following = due + interval
+    return following if following > now else now + interval
+
+
+@dataclass
+class Schedule:
+    """When the sweep and the resync are next due (monotonic seconds)."""
+
+    sweep: float = 0.0
+    resync: float = 0.0
 
 
 def next_look(gateway: Gateway, timeouts: Timeouts) -> datetime | None:

@@ -1,13 +1,14 @@
 """The relay loop: outbox → Redis stream, once per event, in order per gateway.
 
-`run_once()` is one turn: hold the lease, fetch a batch in commit order, keep back what would
-overtake a lower version of its gateway, publish the rest in one round trip, mark them in one
-`update_many`. A document that is not an event is parked where it lies and holds up only its own
-gateway. An outage or a lost lease is ridden out, not raised: the turn's result says how long to
-wait (adaptive polling, back-off during outages, never longer than OUTBOX_PROBE_INTERVAL).
-`run()` only loops over `run_once()` and waits; `stop()` follows the shutdown rule of
-`outbox_cli.signals.stop_within_grace`: the batch in flight finishes, then the lease is released.
-"""
+`run_once()` is one turn: hold the lease (`relay.lease`, one per partition; a store without
+recorded partitions is one partition, on the same code), fetch a batch in commit order, keep
+back what would overtake a lower version of its gateway, publish the rest (one round trip per
+partition), mark them in one `update_many`. A document that is not an event is parked where it
+lies and holds up only its own gateway. An outage or a lost lease is ridden out, not raised: the
+turn's result says how long to wait (adaptive polling, back-off during outages, never longer
+than OUTBOX_PROBE_INTERVAL). `run()` only loops over `run_once()` and waits; `stop()` follows
+the shutdown rule of `outbox_cli.signals.stop_within_grace`: the batch in flight finishes, then
+the lease is released."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from outbox.coordination.ownership import TURNS_PER_LEASE
 from outbox.domain.clock import Clock, utcnow
 from outbox.domain.errors import BackendUnavailable, Conflict
 from outbox.domain.event_documents import Unreadable
@@ -26,19 +28,17 @@ from outbox.runtime import tracing
 from outbox.runtime.logs import ids
 from outbox.runtime.outages import MONGODB, REDIS, Outages
 from outbox.store.port import Store
-from outbox.stream import EventStream, MarksUnseeded, Publication, StreamUnavailable
+from outbox.stream import EventStream, StreamUnavailable
 from relay import ordering
 from relay.accounting import Accounting, BatchResult, Totals
-from relay.barriers import barrier_rows
-from relay.errors import Fenced, LeaseLost
+from relay.errors import LeaseLost
 from relay.housekeeping import Housekeeping
-from relay.lease import Lease
+from relay.layout import UNPARTITIONED, Layout
+from relay.lease import RelayLease
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
-from relay.partition_lease import PartitionLeases
-from relay.partitioned_publisher import PartitionedPublisher
 from relay.polling import poll_wait
-from relay.seeding import seed_marks
+from relay.publisher import Publisher
 from relay.settings import RelaySettings
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,11 @@ class Relay:
     def __init__(
         self,
         store: Store,
-        stream: EventStream | PartitionedPublisher,
+        stream: EventStream,
         settings: RelaySettings,
         *,
+        layout: Layout = UNPARTITIONED,
         reader: OutboxReader | None = None,
-        lease: Lease | PartitionLeases | None = None,
         metrics: RelayMetrics | None = None,
         wakeup: Wakeup | None = None,
         clock: Clock = utcnow,
@@ -66,10 +66,15 @@ class Relay:
         random: Callable[[], float] = random_module.random,
         wait: Callable[[float], object] | None = None,
     ) -> None:
-        self._stream = stream
+        """`stream`: the stream OUTBOX_STREAM names, as the relay sees it (`stream_config`);
+        `layout`: the partitions the store records (`outbox init`), none by default."""
         self._settings = settings
-        self._reader = reader or OutboxReader(store)
-        self.lease = lease or _lease_of(store, settings, clock)
+        self._layout = layout
+        self.lease = RelayLease.of(store, settings, layout, clock=clock)
+        self._reader = reader or OutboxReader(store, layout=layout, owned=self.lease.owned)
+        self._publisher = Publisher(
+            stream, layout, self.lease.ownership, reader=self._reader, name=settings.stream
+        )
         self.metrics = metrics or RelayMetrics()
         self._wakeup = wakeup
         self._clock = clock
@@ -81,13 +86,7 @@ class Relay:
             store, self._reader, settings, self.metrics, clock=clock, monotonic=monotonic
         )
         self._accounting = Accounting(self.metrics, settings.max_publish_attempts)
-        self._outages = Outages(
-            log=log,
-            count=self._count_outage,
-            probe_interval=settings.probe_interval,
-            monotonic=monotonic,
-            random=random,
-        )
+        self._outages = _outages(settings, self._count_outage, monotonic=monotonic, random=random)
         self._idle_polls = 0
         self._standby_logged = False  # the lease wait is logged once, when it begins
         self._last_loop = monotonic()
@@ -121,7 +120,7 @@ class Relay:
         was_leader = self.lease.token is not None
         if not self.lease.acquire():
             if not self._standby_logged:
-                log.info("%s: standing by", self._held_by_other(), extra=self._log_ids)
+                log.info("%s: standing by", self.lease.refusal(), extra=self._log_ids)
                 self._standby_logged = True
             self._show_leader(False)
             return BatchResult(leader=False)
@@ -135,7 +134,7 @@ class Relay:
         fetched = self._reader.fetch(size, blocked=self._housekeeping.blocked)
         result = BatchResult(fetched=fetched.count, full=fetched.count >= size)
         self._housekeeping.draining = result.full
-        barriers = self._set_aside(fetched.unreadable, result)
+        barriers = self._housekeeping.set_aside(fetched.unreadable, result)
         if fetched.events:
             self._publish(fetched.events, result, barriers)
         self._housekeeping.observe(fetched.events, result)
@@ -148,15 +147,10 @@ class Relay:
         result.held = len(decision.held)
         if not decision.publish:
             return
-        if not self.lease.valid() or self.lease.token is None:
+        if not self.lease.valid():
             raise LeaseLost(f"lease {self.lease.name} ran out before the batch was published")
-        try:
-            with tracing.publish_span(decision.publish):
-                outcomes = self._publish_seeded(decision.publish, self.lease.token)
-        except Fenced:
-            self.lease.forget()
-            self._show_leader(False)
-            raise
+        with tracing.publish_span(decision.publish):
+            outcomes = self._publisher.publish(decision.publish)
         published_at = self._clock()
         done = [e for e, o in zip(decision.publish, outcomes, strict=True) if o.published]
         self._reader.mark_published(done, at=published_at)
@@ -169,17 +163,8 @@ class Relay:
             )
             for event in self._accounting.rejected(decision.publish, result.parked, errors):
                 self._housekeeping.block(event.aggregate_id, event.version)
-
-    def _publish_seeded(self, events: list[OutboxEvent], token: int) -> list[Publication]:
-        if isinstance(self._stream, PartitionedPublisher):
-            return self._stream.publish(events, token=token)  # seeds and fences per partition
-        try:
-            return self._stream.publish(events, token=token)
-        except MarksUnseeded:
-            # Written by the release with per-event dedupe keys, or its marks were lost: learn
-            # what is in it before publishing anything, then send the same batch.
-            seed_marks(self._reader, self._stream, token=token)
-            return self._stream.publish(events, token=token)
+        if self.lease.token is None:  # fenced out of every partition it held
+            raise LeaseLost(f"lease {self.lease.name} was taken over by a newer holder")
 
     def _plan(
         self, batch: list[OutboxEvent], result: BatchResult, barriers: list[ordering.Row]
@@ -190,43 +175,23 @@ class Relay:
         found = self._reader.unpublished_below([e for e in batch if e.aggregate_id in unproven])
         rows = [row for row in found if isinstance(row, ordering.Row)]
         rows += barriers
-        rows += self._set_aside([row for row in found if isinstance(row, Unreadable)], result)
+        rows += self._housekeeping.set_aside(
+            [row for row in found if isinstance(row, Unreadable)], result
+        )
         missing = ordering.predecessors(batch, rows, limit=self._settings.batch_size)
         if missing:
             # Lower versions that sort after the batch (equal timestamps cut by the limit, or
             # clocks that disagree): bring them in rather than wait for them forever. One that
             # turns out unreadable is already a row: it holds up what is above it.
             extra = self._reader.by_ids(missing)
-            self._set_aside(extra.unreadable, result)
+            self._housekeeping.set_aside(extra.unreadable, result)
             batch = sorted(batch + extra.events, key=lambda e: e.occurred_at)
         return ordering.plan(batch, ordering.lowest_outside(batch, rows))
 
-    def _set_aside(self, documents: list[Unreadable], result: BatchResult) -> list[ordering.Row]:
-        """Park documents that are not events, hold up their gateways; the rows they add to
-        the ordering check."""
-        if not documents:
-            return []
-        for document in self._reader.park_unreadable(documents):
-            log.error(
-                "outbox document %s cannot be published and is parked: %s; `outbox relay "
-                "unpark %s` retries it once it is fixed",
-                document.describe(),
-                document.reason,
-                document.id,
-            )
-            result.unreadable += 1
-            result.parked.append(document.id)
-            self.metrics.parked.inc()
-        rows = barrier_rows(documents)
-        for row in rows:
-            self._housekeeping.block(row.aggregate_id, row.version)
-        return rows
-
     def _show_partitions(self) -> None:
-        if isinstance(self.lease, PartitionLeases):
-            owned = self.lease.ownership.owned()
-            for n in range(self.lease.ownership.partitions):
-                self.metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
+        owned = self.lease.owned()
+        for n in self._layout.gauged:
+            self.metrics.partition_owned.labels(str(n)).set(1 if n in owned else 0)
 
     def _show_leader(self, leader: bool) -> None:
         self.metrics.lease_holder.set(1 if leader else 0)
@@ -257,7 +222,7 @@ class Relay:
 
     def _standby_wait(self) -> float:
         # Often enough to take over well within the lease time once the holder is gone.
-        return min(self._settings.poll_max, self._settings.lease_seconds / 4)
+        return min(self._settings.poll_max, self._settings.lease_seconds / TURNS_PER_LEASE)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -282,31 +247,34 @@ class Relay:
             self._shutdown()
 
     def drain(self, *, lease_wait: float) -> Totals:
-        """`--once`: take the lease (waiting up to `lease_wait` seconds), publish everything
-        that can go, release the lease. Raises Conflict if another relay kept the lease, and
-        BackendUnavailable if MongoDB or Redis is down."""
+        """`--once`: take every partition's lease (waiting up to `lease_wait` seconds), publish
+        everything that can go, release them. Raises Conflict, naming them, if other relays
+        kept leases, and BackendUnavailable if MongoDB or Redis is down."""
+        try:
+            self._take_every_lease(lease_wait)
+            self._show_leader(True)
+            self._housekeeping.refresh_parked()
+            while not self._stopping.is_set():
+                if not self._batch().more:
+                    break
+        finally:
+            self._shutdown()  # hands back what it took, a lease kept by another relay or not
+        return self.totals
+
+    def _take_every_lease(self, lease_wait: float) -> None:
         deadline = self._monotonic() + lease_wait
-        while not self.lease.acquire():
+        while not self.lease.take_every():
             if self._stopping.is_set() or self._monotonic() >= deadline:
-                raise Conflict(self._held_by_other())
+                raise Conflict(self.lease.refusal())
             if not self._standby_logged:
                 log.info(
                     "%s: waiting up to %.0fs for it",
-                    self._held_by_other(),
+                    self.lease.refusal(),
                     lease_wait,
                     extra=self._log_ids,
                 )
                 self._standby_logged = True
             self._wait(min(0.5, lease_wait / 10))
-        self._show_leader(True)
-        self._housekeeping.refresh_parked()
-        try:
-            while not self._stopping.is_set():
-                if not self._batch().more:
-                    break
-        finally:
-            self._shutdown()
-        return self.totals
 
     def stop(self) -> None:
         """Take no new batch: the one in flight finishes, then run() or drain() releases the
@@ -316,7 +284,7 @@ class Relay:
 
     def publisher_ping(self) -> None:
         """Readiness check: raises StreamUnavailable unless Redis answers."""
-        self._stream.ping()
+        self._publisher.ping()
 
     def wake(self) -> None:
         """Poll now (a change stream saw a new event)."""
@@ -330,15 +298,6 @@ class Relay:
     @property
     def _log_ids(self) -> dict[str, str]:
         return ids(relay_id=self._settings.relay_id)
-
-    def _held_by_other(self) -> str:
-        holder = self.lease.holder()
-        if holder is None or holder.owner is None:
-            return f"could not take lease {self.lease.name}"
-        return (
-            f"lease {self.lease.name} is held by relay {holder.owner} until "
-            f"{holder.expires_at:%Y-%m-%d %H:%M:%S} UTC"
-        )
 
     def _shutdown(self) -> None:
         try:
@@ -358,11 +317,17 @@ class Relay:
         )
 
 
-def _lease_of(store: Store, settings: RelaySettings, clock: Clock) -> Lease:
-    return Lease(
-        store,
-        name=f"relay:{settings.stream}",
-        owner=settings.relay_id,
-        seconds=settings.lease_seconds,
-        clock=clock,
+def _outages(
+    settings: RelaySettings,
+    count: Callable[[str], None],
+    *,
+    monotonic: Callable[[], float],
+    random: Callable[[], float],
+) -> Outages:
+    return Outages(
+        log=log,
+        count=count,
+        probe_interval=settings.probe_interval,
+        monotonic=monotonic,
+        random=random,
     )

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from outbox.coordination.ownership import PartitionOwnership
 from outbox.coordination.partition_count import read_record
 from outbox.domain.clock import Clock, utcnow
 from outbox.store.port import Store
 from outbox.stream import EventStream, StreamConfig
 from relay.daemon import Relay
-from relay.outbox_reader import OutboxReader
-from relay.partition_lease import PartitionLeases
-from relay.partitioned_publisher import PartitionedPublisher
-from relay.seeding import seed_marks
+from relay.layout import Layout
 from relay.settings import RelaySettings
 from relay.wakeup import ChangeStreamWakeup
 
@@ -37,32 +33,13 @@ def build_relay(
 ) -> Relay:
     """`stream` may be any view of the backend: the relay sees it with its settings' names.
     Where `outbox init` recorded partitions, the relay owns a share of them and publishes
-    into their streams; elsewhere it holds the one lease and publishes into the one stream."""
-    publisher = stream.with_config(stream_config(settings))
-    wakeup = ChangeStreamWakeup.when_supported(store) if change_streams else None
+    into their streams; elsewhere the store is one partition on the stream of its settings."""
     record = read_record(store)
-    if record is None:
-        return Relay(store, publisher, settings, wakeup=wakeup, clock=clock)
-    ownership = PartitionOwnership(
-        store,
-        role="relay",
-        owner=settings.relay_id,
-        stream=settings.stream,
-        partitions=record.count,
-        lease_seconds=settings.lease_seconds,
-        clock=clock,
-    )
-    reader = OutboxReader(store, owned=ownership.owned, partitions=record.count)
     return Relay(
         store,
-        PartitionedPublisher(
-            publisher,
-            ownership,
-            seed=lambda partition_stream, token: seed_marks(reader, partition_stream, token=token),
-        ),
+        stream.with_config(stream_config(settings)),
         settings,
-        reader=reader,
-        lease=PartitionLeases(ownership),
-        wakeup=wakeup,
+        layout=Layout(None if record is None else record.count),
+        wakeup=ChangeStreamWakeup.when_supported(store) if change_streams else None,
         clock=clock,
     )

@@ -1,5 +1,5 @@
-"""What the relay looks after between batches: which gateways parked events hold up, how far each
-gateway is settled, the backlog gauges, and the retention purge of published events.
+"""What the relay looks after between batches: the documents it parks and which gateways parked
+events hold up, how far each gateway is settled, the backlog gauges, and the retention purge.
 
 A full backlog count is slow on a large outbox: it runs once per stats interval, and a partial
 batch gives the backlog exactly in between.
@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from outbox.domain.clock import Clock
+from outbox.domain.event_documents import Unreadable
 from outbox.domain.events import OutboxEvent
 from outbox.store.port import Store
+from relay import ordering
 from relay.accounting import BatchResult
-from relay.barriers import block, blocked_by
+from relay.barriers import barrier_rows, block, blocked_by
 from relay.metrics import RelayMetrics
 from relay.outbox_reader import OutboxReader
 from relay.settings import RelaySettings
@@ -54,6 +56,27 @@ class Housekeeping:
     def block(self, gateway: str, version: int) -> None:
         """Hold up `gateway` from `version` on (a document of it was parked)."""
         block(self.blocked, gateway, version)
+
+    def set_aside(self, documents: list[Unreadable], result: BatchResult) -> list[ordering.Row]:
+        """Park documents that are not events, hold up their gateways; the rows they add to
+        the ordering check."""
+        if not documents:
+            return []
+        for document in self._reader.park_unreadable(documents):
+            log.error(
+                "outbox document %s cannot be published and is parked: %s; `outbox relay "
+                "unpark %s` retries it once it is fixed",
+                document.describe(),
+                document.reason,
+                document.id,
+            )
+            result.unreadable += 1
+            result.parked.append(document.id)
+            self._metrics.parked.inc()
+        rows = barrier_rows(documents)
+        for row in rows:
+            self.block(row.aggregate_id, row.version)
+        return rows
 
     def refresh_parked(self) -> None:
         """Read which events are parked (`outbox relay unpark` releases them meanwhile).

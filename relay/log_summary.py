@@ -49,7 +49,8 @@ class LogSummary:
         now = self._monotonic()
         if self._since is None or now - self._since >= self._interval:
             self._log(window, now - (self._since if self._since is not None else now))
-            self._window, self._since = Window(), now
+            self._window = Window()
+            self._since = now
 
     def _log(self, window: Window, seconds: float) -> None:
         rate = f", {window.published / seconds:.1f}/s" if seconds > 0 else ""

@@ -21,10 +21,10 @@ from outbox.domain.event_documents import (
     unreadable,
 )
 from outbox.domain.events import OutboxEvent
-from outbox.domain.partitions import partition_of
 from outbox.store.port import Store
 from outbox.store.repository import Events
 from relay import ordering
+from relay.layout import UNPARTITIONED, Layout
 
 
 class OutboxReader:
@@ -32,30 +32,27 @@ class OutboxReader:
         self,
         store: Store,
         *,
+        layout: Layout = UNPARTITIONED,
         owned: Callable[[], Set[int]] | None = None,
-        partitions: int = 1,
     ) -> None:
-        """With `owned`, the store records `partitions` partitions and this relay reads only
-        those it owns (in one `$in` query)."""
+        """`layout`: the partitions the store records (none: one, of every event); `owned`:
+        those this relay may publish now (all, without it). Their events are read in one
+        `$in` query where the store records partitions."""
         self._events = Events(store)
-        self._owned = owned
-        self._partitions = partitions
+        self._layout = layout
+        self._owned = owned or (lambda: frozenset(range(layout.count)))
 
     def fetch(self, limit: int, *, blocked: Mapping[str, int] | None = None) -> Readings:
-        """The oldest unpublished, unparked documents in commit order, leaving out each blocked
-        gateway's versions from its barrier up (held up by a parked event, they would otherwise
-        fill every batch); a barrier of 0 or 1 leaves out the whole gateway. Partitioned: those
-        of the owned partitions, and, for the owner of partition 0, those without a partition,
-        which come back unreadable (to be parked)."""
-        if self._owned is None:
-            return self._events.unpublished(limit, leaving_out=blocked)
-        owned: list[int | None] = [*sorted(self._owned())]
+        """The oldest unpublished, unparked documents of the owned partitions in commit order,
+        leaving out each blocked gateway's versions from its barrier up (held up by a parked
+        event, they would otherwise fill every batch); a barrier of 0 or 1 leaves out the whole
+        gateway. Events that belong to no partition come back unreadable (to be parked)."""
+        owned = self._owned()
         if not owned:
             return Readings([], [])
-        if 0 in owned:
-            owned.append(None)
-        readings = self._events.unpublished(limit, leaving_out=blocked, partitions=owned)
-        return _routable(readings, self._partitions)
+        partitions = self._layout.stored(owned)
+        readings = self._events.unpublished(limit, leaving_out=blocked, partitions=partitions)
+        return _routable(readings, self._layout)
 
     def unpublished_below(self, batch: Sequence[OutboxEvent]) -> list[ordering.Row | Unreadable]:
         """The unpublished documents (parked too) of the batch's gateways below the batch's
@@ -126,24 +123,28 @@ class OutboxReader:
         return self._events.backlog()
 
 
-def _routable(readings: Readings, partitions: int) -> Readings:
+def _routable(readings: Readings, layout: Layout) -> Readings:
     """Events whose partition is not their gateway's under P (none, or stamped under another P)
     cannot go to their stream: unreadable, to be parked."""
-    events, unreadable_ones = [], list(readings.unreadable)
+    events: list[OutboxEvent] = []
+    unreadable_ones = list(readings.unreadable)
     for event in readings.events:
-        if event.partition == partition_of(event.aggregate_id, partitions):
+        if layout.partition(event) is not None:
             events.append(event)
         else:
             reason = (
                 f"{PREFIX}partition {event.partition!r} is not its gateway's among the "
-                f"{partitions} recorded partitions; `outbox init` gives every event its partition"
+                f"{layout.count} recorded partitions; `outbox init` gives every event its "
+                "partition"
             )
             unreadable_ones.append(unreadable(event.to_document(), reason))
     return Readings(events, unreadable_ones)
 
 
 def _row(document: dict[str, Any]) -> ordering.Row | Unreadable:
-    key, gateway, version = document["_id"], document.get("aggregate_id"), document.get("version")
+    key = document["_id"]
+    gateway = document.get("aggregate_id")
+    version = document.get("version")
     number = integer(version)
     if not isinstance(key, str):
         return unreadable(

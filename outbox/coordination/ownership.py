@@ -12,11 +12,11 @@ at their next turn. Each lease carries its own fencing token (`Lease`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from outbox.coordination.lease_holder import Lease
-from outbox.coordination.leases import parse_lease
+from outbox.coordination.leases import LeaseRecord, parse_lease
 from outbox.coordination.membership import MISSED_BEATS, Membership
 from outbox.domain.clock import Clock, utcnow
 from outbox.domain.partitions import rebalance
@@ -46,25 +46,26 @@ class PartitionOwnership:
         lease_seconds: float,
         clock: Clock = utcnow,
         membership: Membership | None = None,
+        lease_names: Sequence[str] | None = None,
     ) -> None:
         """`membership`: the daemon's own record (the provisioner's heartbeat), beaten here too;
-        without one, a record that beats at the balancing pace."""
-        self.role, self.owner, self.partitions = role, owner, partitions
+        without one, a record that beats at the balancing pace. `lease_names`: one per
+        partition, where they are not `lease_name(role, stream, n)` (the relay's one lease of
+        a store without recorded partitions keeps the name of the releases before them)."""
+        self.role = role
+        self.owner = owner
+        self.partitions = partitions
         self.interval = lease_seconds / TURNS_PER_LEASE
         # Beats at the balancing pace: the record lapses (MISSED_BEATS intervals) before the
         # leases do, so survivors count one replica fewer by the time its leases turn free.
         self.membership = membership or Membership(
             store, role=role, name=owner, interval=self.interval, clock=clock
         )
+        names = lease_names or [lease_name(role, stream, n) for n in range(partitions)]
+        assert len(names) == partitions
         self._leases = [
-            Lease(
-                store,
-                name=lease_name(role, stream, n),
-                owner=owner,
-                seconds=lease_seconds,
-                clock=clock,
-            )
-            for n in range(partitions)
+            Lease(store, name=name, owner=owner, seconds=lease_seconds, clock=clock)
+            for name in names
         ]
         self._records = Leases(store)
         self._clock = clock
@@ -81,18 +82,41 @@ class PartitionOwnership:
         owner never works on a gateway at the same time. Returns the partitions this replica
         may work on now. Raises BackendUnavailable."""
         now = self._clock()
-        if force or self._due is None or now >= self._due:
-            self._due = now + timedelta(seconds=self.interval)
-            self._turn(now, may_release)
+        if self._is_due(now, force):
+            self._done(now, freed_at=self._turn(now, may_release))
         return self.owned()
 
-    def _turn(self, now: datetime, may_release: Callable[[int], bool]) -> None:
+    def hold_all(self, *, force: bool = False) -> frozenset[int]:
+        """When due (or `force`): renew the held leases and take every free one, whatever the
+        fair share (the relay's `--once`, which drains every partition). Returns the partitions
+        held now. Raises BackendUnavailable."""
+        now = self._clock()
+        if self._is_due(now, force):
+            for lease in self._leases:
+                lease.acquire()
+            self._done(now)
+        return self.held()
+
+    def _is_due(self, now: datetime, force: bool) -> bool:
+        return force or self._due is None or now >= self._due
+
+    def _done(self, now: datetime, *, freed_at: datetime | None = None) -> None:
+        # Only after a turn that got through: one cut short by an outage is tried again at
+        # the next call, not an interval later, so the leases come back with the backend.
+        # The next turn comes when a lease of another replica runs out, if that is sooner: a
+        # standby takes over the moment the holder's lease has expired.
+        due = now + timedelta(seconds=self.interval)
+        self._due = due if freed_at is None else min(due, freed_at)
+
+    def _turn(self, now: datetime, may_release: Callable[[int], bool]) -> datetime | None:
+        """One turn of balancing; returns when the first lease held by another runs out."""
         self.membership.beat()
         members = len(self.membership.live(now))
         for n in self.held():
             if not self._leases[n].acquire():
                 log.warning("%s %s lost partition %d", self.role, self.owner, n)
-        moves = rebalance(self.partitions, members, self.held(), self._held_by_others(now))
+        others = self._held_by_others(now)
+        moves = rebalance(self.partitions, members, self.held(), frozenset(others))
         self._handing_back = set(moves.release)
         for n in [n for n in moves.release if may_release(n)]:
             self._leases[n].release()
@@ -101,6 +125,12 @@ class PartitionOwnership:
         for n in moves.take:
             if self._leases[n].acquire():
                 log.info("%s %s took partition %d", self.role, self.owner, n)
+        return min(others.values(), default=None)
+
+    @property
+    def names(self) -> list[str]:
+        """The partitions' lease names, in order."""
+        return [lease.name for lease in self._leases]
 
     def held(self) -> frozenset[int]:
         """Partitions whose lease this replica took and has not lost or handed back."""
@@ -132,12 +162,16 @@ class PartitionOwnership:
             lease.release()
         self.membership.leave()
 
-    def _held_by_others(self, now: datetime) -> frozenset[int]:
+    def records(self) -> dict[int, LeaseRecord]:
+        """Each partition's lease as stored, held or not (those never taken have none)."""
         names = {lease.name: n for n, lease in enumerate(self._leases)}
-        held = set()
-        for document in self._records.among(list(names)):
-            record = parse_lease(document)
-            holder = record.holder_at(now)
-            if holder is not None and holder != self.owner:
-                held.add(names[record.name])
-        return frozenset(held)
+        documents = self._records.among(list(names))
+        return {names[record.name]: record for record in map(parse_lease, documents)}
+
+    def _held_by_others(self, now: datetime) -> dict[int, datetime]:
+        """The partitions other replicas hold now, with the expiry of each lease."""
+        return {
+            n: record.expires_at
+            for n, record in self.records().items()
+            if record.expires_at is not None and record.holder_at(now) not in (None, self.owner)
+        }

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from provisioner.cluster.port import Cluster, Listing, Manifest, WatchableCluster, WatchEvent
+from provisioner.cluster.port import (
+    Cluster,
+    Listing,
+    Manifest,
+    WatchableCluster,
+    WatchEvent,
+    watchable,
+)
 
 
 class CountedCluster:
@@ -40,5 +47,7 @@ class CountedCluster:
         return self._watchable().watch(kind, resource_version, timeout_seconds=timeout_seconds)
 
     def _watchable(self) -> WatchableCluster:
-        assert hasattr(self._cluster, "watch"), "this cluster cannot list or watch"
-        return self._cluster  # type: ignore[return-value]
+        cluster = watchable(self._cluster)
+        if cluster is None:
+            raise TypeError(f"{type(self._cluster).__name__} cannot list or watch")
+        return cluster

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from outbox.domain.errors import OutboxError
 
@@ -97,7 +97,10 @@ class Cluster(Protocol):
 
 
 # What a watch reports; BOOKMARK only moves the resourceVersion on (its object has no content).
-ADDED, MODIFIED, DELETED, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
+BOOKMARK = "BOOKMARK"
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,10 @@ class Listing:
     resource_version: str
 
 
+@runtime_checkable
 class WatchableCluster(Cluster, Protocol):
-    """A cluster that can also list and watch the objects carrying our managed-by label."""
+    """A cluster that can also list and watch the objects carrying our managed-by label (both
+    adapters, `MemoryCluster` and `KubernetesCluster`, can)."""
 
     def list(self, kind: str) -> Listing: ...
 
@@ -135,6 +140,12 @@ class WatchableCluster(Cluster, Protocol):
         `timeout_seconds`); raises ResourceExpired (410) or a TemporaryClusterError when the
         connection drops."""
         ...
+
+
+def watchable(cluster: Cluster) -> WatchableCluster | None:
+    """The cluster as one that can list and watch, when its type offers that; else None (a
+    cluster that can only get, apply and delete is observed by polling)."""
+    return cluster if isinstance(cluster, WatchableCluster) else None
 
 
 def managed(live: Manifest) -> bool:

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from opentelemetry.trace import SpanKind
 
 from outbox.runtime import tracing
-from provisioner.cluster.port import Cluster, Listing, Manifest, WatchableCluster, WatchEvent
+from provisioner.cluster.port import (
+    Cluster,
+    Listing,
+    Manifest,
+    WatchableCluster,
+    WatchEvent,
+    watchable,
+)
 
 
 class TracedCluster:
@@ -51,5 +58,7 @@ class TracedCluster:
         return {"k8s.namespace.name": self.namespace, "k8s.object.kind": kind, "k8s.object": name}
 
     def _watchable(self) -> WatchableCluster:
-        assert hasattr(self._cluster, "watch"), "this cluster cannot list or watch"
-        return self._cluster  # type: ignore[return-value]
+        cluster = watchable(self._cluster)
+        if cluster is None:
+            raise TypeError(f"{type(self._cluster).__name__} cannot list or watch")
+        return cluster

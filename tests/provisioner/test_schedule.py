@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from provisioner.daemon import next_due
-from provisioner.timers import Timers
+from provisioner.timers import Timers, next_due
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from outbox.domain.events import EventType, OutboxEvent
 from outbox.domain.model import Phase
-from provisioner.daemon import UNKNOWN_STREAK
+from provisioner.consumer import UNKNOWN_STREAK
 from provisioner.metrics import ProvisionerMetrics
 from tests.support.clock import FakeClock
 from tests.support.world import STREAM, World

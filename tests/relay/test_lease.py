@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from outbox.coordination.lease_holder import Lease
 from outbox.store.memory.store import MemoryStore
 from outbox.store.mongo.store import MongoStore
 from outbox.store.port import Store
-from relay.lease import Lease
 from tests.support.clock import FakeClock
 
 

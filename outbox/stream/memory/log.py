@@ -1,5 +1,5 @@
 """The data of the in-memory stream: append-only logs with Redis-style ids, consumer groups with
-their pending entries. Plain structures without locking; `MemoryStream` guards them."""
+their pending entries. Plain structures without locking: callers hold `Shared.locked()`."""
 
 from __future__ import annotations
 
