@@ -7,9 +7,10 @@ A dead-letter record is the original entry's fields plus `dlq_reason`, `dlq_entr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from outbox.domain.errors import InvalidInput
+from outbox.domain.errors import InvalidInput, NotFound
 
 Entry = tuple[str, dict[str, str]]  # (entry id, fields)
 
@@ -82,6 +83,17 @@ class DeadLetter:
 class ReplayReport:
     replayed: list[tuple[str, str]] = field(default_factory=list)  # (record id, new entry id)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (record id, why)
+
+    def replay_each(self, record_ids: Iterable[str], replay: Callable[[str], str]) -> None:
+        """Replay these dead letters one by one, noting each outcome; one that another operator
+        replayed or dropped meanwhile is passed over, one refused is noted as skipped."""
+        for record_id in record_ids:
+            try:
+                self.replayed.append((record_id, replay(record_id)))
+            except NotFound:
+                continue
+            except InvalidInput as refusal:
+                self.skipped.append((record_id, str(refusal)))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ from provisioner.cluster.port import (
     Cluster,
     Listing,
     Manifest,
-    WatchableCluster,
     WatchEvent,
-    watchable,
+    require_watchable,
 )
 
 
@@ -38,16 +37,12 @@ class CountedCluster:
 
     def list(self, kind: str) -> Listing:
         self._count("list")
-        return self._watchable().list(kind)
+        return require_watchable(self._cluster).list(kind)
 
     def watch(
         self, kind: str, resource_version: str, *, timeout_seconds: float
     ) -> Iterator[WatchEvent]:
         self._count("watch")
-        return self._watchable().watch(kind, resource_version, timeout_seconds=timeout_seconds)
-
-    def _watchable(self) -> WatchableCluster:
-        cluster = watchable(self._cluster)
-        if cluster is None:
-            raise TypeError(f"{type(self._cluster).__name__} cannot list or watch")
-        return cluster
+        return require_watchable(self._cluster).watch(
+            kind, resource_version, timeout_seconds=timeout_seconds
+        )

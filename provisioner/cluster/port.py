@@ -148,6 +148,15 @@ def watchable(cluster: Cluster) -> WatchableCluster | None:
     return cluster if isinstance(cluster, WatchableCluster) else None
 
 
+def require_watchable(cluster: Cluster) -> WatchableCluster:
+    """The cluster as one that can list and watch; TypeError for one that cannot (a wrapper
+    asked to list or watch over a cluster that only gets, applies and deletes)."""
+    found = watchable(cluster)
+    if found is None:
+        raise TypeError(f"{type(cluster).__name__} cannot list or watch")
+    return found
+
+
 def managed(live: Manifest) -> bool:
     labels = (live.get("metadata") or {}).get("labels") or {}
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY

@@ -16,9 +16,8 @@ from provisioner.cluster.port import (
     Cluster,
     Listing,
     Manifest,
-    WatchableCluster,
     WatchEvent,
-    watchable,
+    require_watchable,
 )
 
 
@@ -47,18 +46,14 @@ class TracedCluster:
             self._cluster.delete(kind, name, uid=uid)
 
     def list(self, kind: str) -> Listing:
-        return self._watchable().list(kind)
+        return require_watchable(self._cluster).list(kind)
 
     def watch(
         self, kind: str, resource_version: str, *, timeout_seconds: float
     ) -> Iterator[WatchEvent]:
-        return self._watchable().watch(kind, resource_version, timeout_seconds=timeout_seconds)
+        return require_watchable(self._cluster).watch(
+            kind, resource_version, timeout_seconds=timeout_seconds
+        )
 
     def _object(self, kind: str, name: str) -> dict[str, str]:
         return {"k8s.namespace.name": self.namespace, "k8s.object.kind": kind, "k8s.object": name}
-
-    def _watchable(self) -> WatchableCluster:
-        cluster = watchable(self._cluster)
-        if cluster is None:
-            raise TypeError(f"{type(self._cluster).__name__} cannot list or watch")
-        return cluster

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from outbox.domain.errors import InvalidInput, NotFound
+from outbox.domain.errors import NotFound
 from outbox.stream.memory.shared import Shared
 from outbox.stream.port import StreamConfig
 from outbox.stream.records import (
@@ -75,13 +75,7 @@ class MemoryDeadLetters:
         with self._shared.locked() as shared:
             present = list(shared.log(self._config.dead_letters).entries)
         report = ReplayReport()
-        for record_id in present:
-            try:
-                report.replayed.append((record_id, self.replay(record_id)))
-            except NotFound:
-                continue  # replayed or dropped by someone else meanwhile
-            except InvalidInput as refusal:
-                report.skipped.append((record_id, str(refusal)))
+        report.replay_each(present, self.replay)
         return report
 
     def drop(self, record_id: str) -> None:

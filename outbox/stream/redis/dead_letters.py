@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from outbox.domain.errors import InvalidInput, NotFound
+from outbox.domain.errors import NotFound
 from outbox.stream.port import StreamConfig
 from outbox.stream.records import (
     ConsumerPending,
@@ -100,13 +100,7 @@ class RedisDeadLetters:
         while True:
             with redis_errors():
                 records = self._redis.xrange(self._config.dead_letters, start, until, count=batch)
-            for record_id, _ in records:
-                try:
-                    report.replayed.append((record_id, self.replay(record_id)))
-                except NotFound:
-                    continue  # replayed or dropped by someone else meanwhile
-                except InvalidInput as refusal:
-                    report.skipped.append((record_id, str(refusal)))
+            report.replay_each((record_id for record_id, _ in records), self.replay)
             if len(records) < batch:
                 return report
             start = "(" + records[-1][0]
